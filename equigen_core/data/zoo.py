@@ -1,0 +1,152 @@
+"""Zoos: datasets of fitted INRs, stored as `zoo.safetensors` (tensors) + `zoo.json` (spec, fit report, provenance).
+
+    DIR/zoo.safetensors   weights (B, P) f32, labels (B,) i64, psnr (B,) f32, index (B,) i64, split (B,) u8 (1 = held out)
+    DIR/zoo.json          {"format", "schema_version", "spec", "n", "mean_psnr", "min_psnr", "psnr", "canonicalized",
+                           "smooth", "init", "fit", "source", "seed", "seconds", "class_names"}
+Files are written to temporary names and renamed into place, so a failed build never leaves a half-written zoo.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from equigen_core.data import DataError
+from equigen_core.inr import SirenSpec
+
+ZOO_FORMAT = "equigen-zoo"
+ZOO_SCHEMA = 1
+_TENSORS = {"weights": torch.float32, "labels": torch.int64, "psnr": torch.float32, "index": torch.int64,
+            "split": torch.uint8}
+
+
+@dataclass
+class Zoo:
+    """B fitted INRs of one spec with their labels and where they came from."""
+
+    spec: SirenSpec
+    weights: Tensor  # (B, P)
+    labels: Tensor  # (B,)
+    psnr: Tensor  # (B,) fit PSNR in dB
+    index: Tensor  # (B,) index of the source image in its data set
+    split: Tensor  # (B,) 1 = held out (test), 0 = train
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.weights.shape[0]
+
+    def select(self, mask: Tensor) -> "Zoo":
+        """Subset by a bool mask or index tensor; meta is kept, per-INR fields follow the subset."""
+        meta = {k: v for k, v in self.meta.items() if k != "psnr"}
+        return Zoo(self.spec, self.weights[mask], self.labels[mask], self.psnr[mask], self.index[mask],
+                   self.split[mask], meta)
+
+    def train(self) -> "Zoo":
+        return self.select(self.split == 0)
+
+    def test(self) -> "Zoo":
+        return self.select(self.split == 1)
+
+    def with_weights(self, weights: Tensor, **meta) -> "Zoo":
+        return Zoo(self.spec, weights, self.labels, self.psnr, self.index, self.split, {**self.meta, **meta})
+
+
+def save_zoo(path: str | Path, zoo: Zoo) -> Path:
+    """Write DIR/zoo.safetensors and DIR/zoo.json (each to a temporary name, then renamed)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {"weights": zoo.weights.float(), "labels": zoo.labels.long(), "psnr": zoo.psnr.float(),
+               "index": zoo.index.long(), "split": zoo.split.to(torch.uint8)}
+    meta = {**zoo.meta, "format": ZOO_FORMAT, "schema_version": ZOO_SCHEMA, "spec": zoo.spec.to_dict(),
+            "n": len(zoo), "mean_psnr": float(zoo.psnr.mean()), "min_psnr": float(zoo.psnr.min()),
+            "psnr": [round(float(p), 3) for p in zoo.psnr]}
+    tmp_t, tmp_j = path / ".zoo.safetensors.tmp", path / ".zoo.json.tmp"
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp_t))
+        tmp_j.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp_t, path / "zoo.safetensors")
+        os.replace(tmp_j, path / "zoo.json")
+    finally:
+        for t in (tmp_t, tmp_j):
+            t.unlink(missing_ok=True)
+    return path
+
+
+def load_zoo(path: str | Path) -> Zoo:
+    """Read and validate a zoo directory; every problem raises DataError naming the file."""
+    path = Path(path)
+    jf, tf = path / "zoo.json", path / "zoo.safetensors"
+    for f in (jf, tf):
+        if not f.is_file():
+            raise DataError(f"{f}: missing; a zoo directory holds zoo.json and zoo.safetensors "
+                            "(build one with `python -m equigen_core build-zoo`)")
+    try:
+        meta = json.loads(jf.read_text())
+        spec = SirenSpec.from_dict(meta["spec"])
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{jf}: not a valid zoo description ({e.__class__.__name__}: {e})") from e
+    if meta.get("format") != ZOO_FORMAT or meta.get("schema_version") != ZOO_SCHEMA:
+        raise DataError(f"{jf}: format {meta.get('format')!r} v{meta.get('schema_version')}, expected "
+                        f"{ZOO_FORMAT!r} v{ZOO_SCHEMA}")
+    try:
+        t = load_file(str(tf))
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{tf}: unreadable or corrupt safetensors file ({e})") from e
+    for name, dtype in _TENSORS.items():
+        if name not in t:
+            raise DataError(f"{tf}: missing tensor {name!r}")
+        if t[name].dtype != dtype:
+            raise DataError(f"{tf}: tensor {name!r} has dtype {t[name].dtype}, expected {dtype}")
+    b = t["weights"].shape[0]
+    if t["weights"].shape != (b, spec.num_params):
+        raise DataError(f"{tf}: weights have shape {tuple(t['weights'].shape)}, the zoo's spec needs (B, {spec.num_params})")
+    for name in ("labels", "psnr", "index", "split"):
+        if t[name].shape != (b,):
+            raise DataError(f"{tf}: {name} has shape {tuple(t[name].shape)}, expected ({b},)")
+    if not bool(torch.isfinite(t["weights"]).all()):
+        raise DataError(f"{tf}: weights contain NaN or inf")
+    meta.pop("psnr", None)
+    return Zoo(spec, t["weights"], t["labels"], t["psnr"], t["index"], t["split"].long(), meta)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Building a zoo: data set → batched fitting → (optional) smooth canonicalisation
+
+
+def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = False, source: str = "",
+              test_every: int = 5, index: Tensor | None = None, progress: bool = True, callback=None) -> Zoo:
+    """Fit one INR per image of an ImageSet and return the zoo (split: every `test_every`-th source index held out)."""
+    from equigen_core.fit import FitConfig, fit_images
+
+    fit_cfg = fit_cfg or FitConfig()
+    if images.images.shape[1] != spec.out_dim:
+        raise DataError(f"{images.source}: images have {images.images.shape[1]} channels, the INR spec outputs "
+                        f"{spec.out_dim}; pick the matching --inr preset")
+    res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback)
+    index = torch.arange(len(images)) if index is None else index
+    meta = {"source": source or images.source, "class_names": list(images.class_names), "init": fit_cfg.init,
+            "seed": fit_cfg.seed, "fit": {k: (list(v) if isinstance(v, tuple) else v)
+                                          for k, v in fit_cfg.__dict__.items()},
+            "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every}
+    zoo = Zoo(spec, res.weights, images.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta)
+    if canonicalize:
+        zoo = canonicalize_zoo(zoo)
+    return zoo
+
+
+def canonicalize_zoo(zoo: Zoo) -> Zoo:
+    """Smooth-canonicalise every INR of the zoo (functions unchanged); records TV before / after in meta."""
+    import time
+
+    from equigen_core.smooth import canonicalize
+
+    t0 = time.perf_counter()
+    res = canonicalize(zoo.spec, zoo.weights)
+    smooth = {"tv_before": float(res.tv_before.mean()), "tv_after": float(res.tv_after.mean()),
+              "seconds": round(time.perf_counter() - t0, 2)}
+    return zoo.with_weights(res.weights, canonicalized=True, smooth=smooth)
