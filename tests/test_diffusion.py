@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+
+from equigen_core.denoiser import PRESETS as DENOISERS
+from equigen_core.denoiser import DenoiserConfig, build_denoiser, get_preset
+from equigen_core.diffusion import DiffusionConfig, WeightDiffusion, make_scheduler
+from equigen_core.encoder import EncoderConfig, WeightEncoder
+from equigen_core.inr import PRESETS
+from equigen_core.weights import NormStats
+from tests.conftest import random_sirens
+
+SPEC = PRESETS["mnist"]
+
+
+def test_ddim_timesteps_are_pinned():
+    s = make_scheduler()
+    s.set_timesteps(10)
+    assert s.timesteps.tolist() == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    s.set_timesteps(50)
+    assert s.timesteps[:3].tolist() == [999, 979, 959] and s.timesteps[-1].item() == 19
+    a = s.alphas_cumprod
+    assert a.shape == (1000,) and a[0] > 0.9999 and a[-1] < 1e-6  # cosine schedule: clean at 0, pure noise at T
+
+
+def test_q_sample_matches_the_closed_form():
+    proc = WeightDiffusion(weight_norm=NormStats(torch.zeros(4), torch.ones(4)))
+    x0, eps = torch.ones(2, 4), torch.randn(2, 4)
+    t = torch.tensor([0, 999])
+    xt = proc.q_sample(x0, t, eps)
+    a = proc.alphas_cumprod[t].unsqueeze(1)
+    torch.testing.assert_close(xt, a.sqrt() * x0 + (1 - a).sqrt() * eps)
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny-transformer"])
+def test_denoisers_map_weights_to_weights(preset):
+    net = build_denoiser(SPEC, get_preset(preset))
+    x = torch.randn(3, SPEC.num_params)
+    out = net(x, torch.tensor([1, 500, 999]), torch.randn(3, 128), torch.tensor([True, False, True]))
+    assert out.shape == x.shape
+    with pytest.raises(ValueError, match="unknown denoiser preset"):
+        get_preset("huge")
+
+
+def test_paper_preset_is_the_official_scale():
+    cfg = DENOISERS["paper"]
+    assert (cfg.arch, cfg.depth, cfg.width) == ("transformer", 12, 2048)
+
+
+def test_transformer_tokens_round_trip():
+    net = build_denoiser(SPEC, get_preset("tiny-transformer"))
+    x = torch.randn(2, SPEC.num_params)
+    n_tokens = sum(o for o, _ in SPEC.layer_shapes)
+    assert net.tokens(x).shape == (2, n_tokens, 32)
+
+
+def test_l_eq_back_propagates_into_the_denoiser():
+    torch.manual_seed(0)
+    flat = random_sirens(SPEC, 8)
+    enc = WeightEncoder(SPEC, EncoderConfig(channels=4, feature_dim=16, proj_dim=8))
+    enc.set_input_scale(flat)
+    wn = NormStats.fit(flat)
+    net = build_denoiser(SPEC, DenoiserConfig(width=32, depth=1, cond_dim=16))
+    torch.nn.init.normal_(net.out.weight, std=0.01)  # leave the zero init so x̂0 depends on the input
+    proc = WeightDiffusion(DiffusionConfig(lambda_eq=1.0), weight_norm=wn, encoder=enc)
+    x0, cond = wn.normalize(flat), torch.randn(8, 16)
+
+    def loss(lam):  # same noise, timesteps and condition dropout for both values of λ
+        return proc.training_loss(net, x0, cond, lambda_eq=lam, generator=torch.Generator().manual_seed(0))
+
+    parts = loss(1.0)
+    (grad_eq,) = torch.autograd.grad(parts.total - loss(0.0).total, net.out.weight)
+    assert parts.eq > 0
+    assert grad_eq.abs().max() > 0  # the L_eq term alone has a gradient on the denoiser's weights
+    assert all(p.grad is None for p in enc.parameters())  # and the encoder stays frozen
