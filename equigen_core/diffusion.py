@@ -87,8 +87,9 @@ class WeightDiffusion:
 
     # -- training -----------------------------------------------------------------------------------------------------
     def training_loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, *, lambda_eq: float | None = None,
-                      generator: torch.Generator | None = None) -> LossParts:
-        """L = L_recon + λ·L_eq on a batch of normalised weights x0 (B, P) with conditions cond (B, F)."""
+                      eq_batch: int | None = None, generator: torch.Generator | None = None) -> LossParts:
+        """L = L_recon + λ·L_eq on a batch of normalised weights x0 (B, P) with conditions cond (B, F).
+        eq_batch: compute L_eq on the first eq_batch rows only (the encoder pass dominates the cost on a CPU)."""
         lam = self.cfg.lambda_eq if lambda_eq is None else lambda_eq
         b, dev = x0.shape[0], x0.device
         t = torch.randint(0, self.cfg.num_train_timesteps, (b,), generator=generator).to(dev)
@@ -99,9 +100,10 @@ class WeightDiffusion:
         x0_hat = model(self.q_sample(x0, t, noise), t, cond, mask)
         recon = (x0_hat - x0).pow(2).mean()
         if lam > 0 and self.encoder is not None:
+            m = b if eq_batch is None else min(b, eq_batch)
             with torch.no_grad():
-                f_true = self.features(x0)
-            eq = (self.features(x0_hat) - f_true).pow(2).mean()
+                f_true = self.features(x0[:m])
+            eq = (self.features(x0_hat[:m]) - f_true).pow(2).mean()
         else:
             eq = torch.zeros((), device=dev)
         return LossParts(recon + lam * eq, recon.detach(), eq.detach())

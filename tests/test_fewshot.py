@@ -114,3 +114,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(trained):
                         DenoiserConfig(width=32, depth=1, cond_dim=16), out=root / "diffusion",
                         progress=False)
     assert (root / "diffusion" / "model.safetensors").read_bytes() == before
+
+
+def test_finetune_fits_the_shots_and_replay_bounds_forgetting(trained, tmp_path):
+    from equigen_core.train import FinetuneConfig, finetune
+
+    zoo, _, _, root = trained
+    shots = zoo.train().select(zoo.train().labels == 9).weights[:6]  # class 9 was never trained on
+    cfg = FinetuneConfig(steps=120, batch_size=32, lr=1e-3, eval_every=20, holdout=2, ema_decay=0.9)
+    res = finetune(root / "diffusion", shots, zoo, cfg, out=tmp_path / "adapted", progress=False)
+    shots_first, shots_last = res.shots_curve[0][1], min(v for _, v in res.shots_curve)
+    base_first, base_worst = res.base_curve[0][1], max(v for _, v in res.base_curve)
+    assert shots_last < 0.9 * shots_first, res.shots_curve
+    assert base_worst < 1.5 * base_first, res.base_curve  # replay keeps the base classes from being forgotten
+    model = FewShotModel.load(tmp_path / "adapted", root / "encoder")
+    assert generate(model, shots, 2, steps=3).weights.shape == (2, SPEC.num_params)

@@ -1,0 +1,109 @@
+"""The few-shot protocol runner: shots of a held-out class → samples → every figure beside the others.
+
+Accuracy is never reported without aligned novelty next to it (DESIGN §3): a copy of a shot is recognisably of the
+class, so accuracy alone rewards copying.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from equigen_core.inr import SirenSpec, render_images
+from equigen_core.metrics import diversity, frechet_distance, novelty_ratio, prdc
+
+
+@dataclass
+class SampleReport:
+    name: str
+    n: int
+    accuracy: float  # share classified as the target class
+    novelty: float
+    aligned_novelty: float
+    diversity: float
+    fd: float  # Fréchet distance in the project classifier's features (not FID)
+    precision: float
+    recall: float
+    density: float
+    coverage: float
+
+    def row(self) -> str:
+        return (f"| {self.name} | {self.accuracy:.2f} | {self.aligned_novelty:.2f} | {self.novelty:.2f} | "
+                f"{self.diversity:.3f} | {self.fd:.1f} | {self.precision:.2f} | {self.recall:.2f} | "
+                f"{self.density:.2f} | {self.coverage:.2f} |")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+HEADER = ("| samples | accuracy | aligned novelty | novelty | diversity | FD | precision | recall | density | "
+          "coverage |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+@torch.no_grad()
+def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor, classifier) -> SampleReport:
+    """images (B, 1, 28, 28) samples; shots (K, 1, 28, 28) the shot renders; real (R, 1, 28, 28) real images of the
+    class that are not shots (novelty denominators, FD / PRDC reference)."""
+    acc = float((classifier.predict(images) == cls).float().mean())
+    nov = novelty_ratio(images, shots, real)
+    classifier.eval()
+    fs, fr = classifier.features(images), classifier.features(real)
+    pr = prdc(fr, fs, k=5)
+    return SampleReport(name, len(images), acc, nov.novelty, nov.aligned_novelty, diversity(images),
+                        frechet_distance(fr, fs), **pr)
+
+
+def cheap_baselines(spec: SirenSpec, shot_weights: Tensor, n: int, *, seed: int = 0) -> dict[str, Tensor]:
+    """Baselines with no learning (DESIGN §3): copies, weight noise, interpolation, exact augmentations, interp+aug.
+    → {name: weights (n, P)}."""
+    from equigen_core.augment import AugmentConfig, random_augment
+
+    g = torch.Generator().manual_seed(seed)
+    k = len(shot_weights)
+    pick = torch.randint(0, k, (n,), generator=g)
+    std = shot_weights.std(0, keepdim=True)
+    copies = shot_weights[pick]
+    noise = copies + 0.2 * std * torch.randn(copies.shape, generator=g)
+    other = (pick + torch.randint(1, max(2, k), (n,), generator=g)) % k
+    lam = torch.rand(n, 1, generator=g)
+    interp = lam * shot_weights[pick] + (1 - lam) * shot_weights[other]
+    aug_cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0).scaled(1.0)
+    aug = random_augment(spec, copies, aug_cfg, generator=g)
+    interp_aug = random_augment(spec, interp, aug_cfg, generator=g)
+    return {"copies of the shots": copies, "weight noise σ=0.2": noise, "interpolation of two shots": interp,
+            "exact augmentations": aug, "interpolation + augmentation": interp_aug}
+
+
+def render(spec: SirenSpec, weights: Tensor) -> Tensor:
+    return render_images(spec, weights, 28)
+
+
+def protocol_data(zoo, cls: int, k: int, *, seed: int = 0):
+    """Shots: k INRs of class `cls` from the zoo's training split (seeded draw); real: the MNIST held-out (test
+    split) images of the class, never shots. → (shot weights (k, P), shot renders, real images)."""
+    from equigen_core.data import load_mnist
+
+    pool = zoo.train().select(zoo.train().labels == cls)
+    if len(pool) < k:
+        raise ValueError(f"the zoo has {len(pool)} training INRs of class {cls}; k={k} needs more")
+    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:k]
+    shots = pool.weights[pick]
+    real = load_mnist(split="test", classes=[cls]).images
+    return shots, render(zoo.spec, shots), real
+
+
+def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int = 10, seed: int = 0,
+                     steps: int = 50) -> float:
+    """Conditional accuracy on base classes: one sample per held-out INR of each class (γ = 0), classified."""
+    from equigen_core.fewshot import generate
+
+    test = zoo.test()
+    ws, ys = [], []
+    for c in classes:
+        sel = test.select(test.labels == c)
+        ws.append(sel.weights[:per_class])
+        ys.append(sel.labels[:per_class])
+    w, y = torch.cat(ws), torch.cat(ys)
+    out = generate(model, w, len(w), gamma=0.0, steps=steps, seed=seed)
+    return float((classifier.predict(out.images) == y).float().mean())
