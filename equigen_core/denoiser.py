@@ -1,5 +1,5 @@
-"""Stage-2 denoisers: networks only. They map (x_t, t, condition) → x̂0 and never see the noise schedule
-(diffusion.py owns it, as in DiT). Two architectures behind one interface:
+"""Stage-2 denoisers: networks only. They map (x_t, t, condition) → (B, P) and never see the noise schedule
+(diffusion.py owns it, as in DiT, and turns the output into x̂0). Two architectures behind one interface:
 
 - `WeightTransformer`, the paper's kind (EQUIGEN §4.3, after HyperDiffusion / G.pt): one token per neuron (its incoming
   row and bias), per-layer linear encoders / decoders, layer + position embeddings, self-attention over the tokens and
@@ -102,7 +102,7 @@ class AdaLNBlock(nn.Module):
 
 
 class ResidualMLP(nn.Module):
-    """x_t (B, P) → x̂0 (B, P)."""
+    """x_t (B, P) → (B, P)."""
 
     def __init__(self, spec: SirenSpec, cfg: DenoiserConfig):
         super().__init__()
@@ -112,7 +112,6 @@ class ResidualMLP(nn.Module):
         self.blocks = nn.ModuleList(AdaLNBlock(cfg.width, cfg.emb_dim, cfg.dropout) for _ in range(cfg.depth))
         self.out_norm = nn.LayerNorm(cfg.width, elementwise_affine=False)
         self.out = nn.Linear(cfg.width, spec.num_params)
-        self.skip = nn.Parameter(torch.zeros(1))  # learned mix of x_t into x̂0 (useful at small t)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -127,7 +126,7 @@ class ResidualMLP(nn.Module):
         h = self.inp(x)  # (B, D)
         for blk in self.blocks:
             h = blk(h, emb)
-        return self.out(self.out_norm(h)) + self.skip * x
+        return self.out(self.out_norm(h))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -156,7 +155,7 @@ class TokenBlock(nn.Module):
 
 
 class WeightTransformer(nn.Module):
-    """x_t (B, P) → x̂0 (B, P) through one token per neuron: token (l, j) = [W_l[j, :], b_l[j]]."""
+    """x_t (B, P) → (B, P) through one token per neuron: token (l, j) = [W_l[j, :], b_l[j]]."""
 
     def __init__(self, spec: SirenSpec, cfg: DenoiserConfig):
         super().__init__()

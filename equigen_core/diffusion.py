@@ -2,7 +2,8 @@
 denoiser network as an argument; it never builds one (DiT's split).
 
 - Cosine schedule (Nichol & Dhariwal 2021; diffusers' "squaredcos_cap_v2"), 1,000 training steps.
-- x0-prediction in training and sampling (EQUIGEN §4.3 predicts weights directly).
+- x0-prediction in training and sampling (EQUIGEN §4.3 predicts weights directly), with the network's output used as
+  a correction to the scaled input (see `predict_x0`).
 - Loss L = L_recon + λ·L_eq (EQUIGEN Eq. 7): L_recon = ||x̂0 − x0||², L_eq = ||E(x̂0) − E(x0)||² in the frozen stage-1
   encoder's feature space (weights denormalised before encoding).
 - Condition dropout (rows with the null condition), so classifier-free guidance is possible at sampling.
@@ -79,6 +80,15 @@ class WeightDiffusion:
         a = self.alphas_cumprod.to(x0.device)[t].unsqueeze(1)  # (B, 1)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
+    def predict_x0(self, model: nn.Module, x_t: Tensor, t: Tensor, cond: Tensor | None = None,
+                   cond_mask: Tensor | None = None) -> Tensor:
+        """x̂0 = √ᾱ_t · x_t + √(1 − ᾱ_t) · F(x_t, t, c): the network predicts only the correction to the scaled input
+        (the σ_data = 1 case of EDM's preconditioning, Karras et al. 2022; equivalently x̂0 from a −v prediction).
+        At small t the input already is nearly x0, which a bottlenecked network cannot copy by itself: without this,
+        the last DDIM steps turned good samples into noise."""
+        a = self.alphas_cumprod.to(x_t.device)[t].unsqueeze(1)  # (B, 1)
+        return a.sqrt() * x_t + (1 - a).sqrt() * model(x_t, t, cond, cond_mask)
+
     def features(self, z: Tensor) -> Tensor:
         """E(w) for normalised weights z (B, P) → (B, F); differentiable w.r.t. z."""
         if self.encoder is None:
@@ -97,7 +107,7 @@ class WeightDiffusion:
         mask = None
         if cond is not None and self.cfg.cond_drop > 0:
             mask = (torch.rand(b, generator=generator) >= self.cfg.cond_drop).to(dev)
-        x0_hat = model(self.q_sample(x0, t, noise), t, cond, mask)
+        x0_hat = self.predict_x0(model, self.q_sample(x0, t, noise), t, cond, mask)
         recon = (x0_hat - x0).pow(2).mean()
         if lam > 0 and self.encoder is not None:
             m = b if eq_batch is None else min(b, eq_batch)
@@ -140,9 +150,9 @@ class WeightDiffusion:
         ones = torch.ones(n, dtype=torch.bool, device=device)
         for i, t in enumerate(sched.timesteps):  # the three lines of DDIM: predict x̂0, (guide), step
             tt = torch.full((n,), int(t), device=device, dtype=torch.long)
-            x0_hat = model(x, tt, cond, ones if cond is not None else None)
+            x0_hat = self.predict_x0(model, x, tt, cond, ones if cond is not None else None)
             if cond is not None and cfg_scale != 1.0:
-                x0_uncond = model(x, tt, cond, ~ones)
+                x0_uncond = self.predict_x0(model, x, tt, cond, ~ones)
                 x0_hat = x0_uncond + cfg_scale * (x0_hat - x0_uncond)
             if guidance > 0 and target_features is not None:
                 x0_hat = self.guide(x0_hat, target_features.to(device), guidance)

@@ -448,7 +448,8 @@ def fixed_denoising_loss(model, process, x0: Tensor, cond: Tensor, *, n_t: int =
     for t in ts:
         noise = torch.randn(x0.shape, generator=g)
         tt = torch.full((len(x0),), int(t))
-        pred = model(process.q_sample(x0, tt, noise), tt, cond, torch.ones(len(x0), dtype=torch.bool))
+        pred = process.predict_x0(model, process.q_sample(x0, tt, noise), tt, cond,
+                                  torch.ones(len(x0), dtype=torch.bool))
         total += (pred - x0).pow(2).mean().item()
     return total / n_t
 
@@ -477,7 +478,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     wn, process = base.process.weight_norm, base.process
     process.cfg = replace(process.cfg, lambda_eq=cfg.lambda_eq)
     replay_x = replay_c = None
-    if zoo is not None and cfg.replay > 0:
+    if zoo is not None:  # base data: replayed when cfg.replay > 0, and always measured (forgetting curve)
         classes = base.config.get("train", {}).get("classes")
         rw, _ = diffusion_data(zoo, base.encoder, classes)
         replay_x, replay_c = wn.normalize(rw), base.features(rw)
@@ -489,7 +490,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     base_eval = (replay_x[:128], replay_c[:128]) if replay_x is not None else None
     best, best_step, best_state = float("inf"), 0, copy.deepcopy(ema.state_dict())
     heldout_curve, shots_curve, base_curve = [], [], []
-    n_replay = int(round(cfg.batch_size * cfg.replay)) if replay_x is not None else 0
+    n_replay = int(round(cfg.batch_size * cfg.replay)) if replay_x is not None and cfg.replay > 0 else 0
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps + 1), desc="stage 3: few-shot adaptation", disable=not progress)
     for step in bar:

@@ -49,7 +49,8 @@ def test_x0_prediction_recovers_the_input_at_small_t(trained):
     with torch.no_grad():
         for t in (5, 999):
             tt = torch.full((16,), t)
-            pred = model.denoiser(model.process.q_sample(x0, tt, noise), tt, cond, torch.ones(16, dtype=torch.bool))
+            pred = model.process.predict_x0(model.denoiser, model.process.q_sample(x0, tt, noise), tt, cond,
+                                            torch.ones(16, dtype=torch.bool))
             errs[t] = (pred - x0).pow(2).mean().item()
     assert errs[5] < 0.1 and errs[5] < 0.2 * errs[999], errs
 
@@ -120,12 +121,18 @@ def test_finetune_fits_the_shots_and_replay_bounds_forgetting(trained, tmp_path)
     from equigen_core.train import FinetuneConfig, finetune
 
     zoo, _, _, root = trained
-    shots = zoo.train().select(zoo.train().labels == 9).weights[:6]  # class 9 was never trained on
-    cfg = FinetuneConfig(steps=120, batch_size=32, lr=1e-3, eval_every=20, holdout=2, ema_decay=0.9)
-    res = finetune(root / "diffusion", shots, zoo, cfg, out=tmp_path / "adapted", progress=False)
-    shots_first, shots_last = res.shots_curve[0][1], min(v for _, v in res.shots_curve)
+    shots = zoo.train().select(zoo.train().labels == 9).weights[:6]  # class 9 was held out of the tiny model
+    runs = {}
+    for replay in (0.5, 0.0):
+        cfg = FinetuneConfig(steps=160, batch_size=32, lr=1e-3, eval_every=20, holdout=2, ema_decay=0.9,
+                             replay=replay)
+        runs[replay] = finetune(root / "diffusion", shots, zoo, cfg, out=tmp_path / f"adapted{replay}",
+                                progress=False)
+    res = runs[0.5]
+    shots_first, shots_best = res.shots_curve[0][1], min(v for _, v in res.shots_curve)
     base_first, base_worst = res.base_curve[0][1], max(v for _, v in res.base_curve)
-    assert shots_last < 0.9 * shots_first, res.shots_curve
-    assert base_worst < 1.5 * base_first, res.base_curve  # replay keeps the base classes from being forgotten
-    model = FewShotModel.load(tmp_path / "adapted", root / "encoder")
+    assert shots_best < 0.9 * shots_first, res.shots_curve
+    assert base_worst < 2.0 * base_first, res.base_curve  # a bound on forgetting with replay
+    assert base_worst < max(v for _, v in runs[0.0].base_curve)  # and less forgetting than without replay
+    model = FewShotModel.load(tmp_path / "adapted0.5", root / "encoder")
     assert generate(model, shots, 2, steps=3).weights.shape == (2, SPEC.num_params)
