@@ -116,8 +116,11 @@ def _prepare_tensors(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def save_checkpoint(path: str | Path, *, kind: str, config: dict, tensors: dict[str, Tensor],
-                    summary: dict | None = None, extra_files: dict[str, bytes] | None = None) -> Path:
+                    summary: dict | None = None, extra_files: dict[str, bytes] | None = None,
+                    half: bool = False) -> Path:
     """Write the checkpoint directory `path` atomically (see module docstring) → its Path.
+
+    half=True stores float32 tensors as float16 (half the size, for shipped checkpoints); loading casts them back.
 
     An existing `path` is replaced only if it is a checkpoint (has config.json) or an empty directory.
     """
@@ -147,12 +150,16 @@ def save_checkpoint(path: str | Path, *, kind: str, config: dict, tensors: dict[
         "summary": summary or {},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if half:
+        header["storage_dtype"] = "float16"
     try:
         header_text = json.dumps(header, indent=2, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise ValueError(f"config/summary must be JSON-serialisable with finite numbers ({e}); convert dataclasses "
                          "with config_to_dict and tensors with .tolist()") from e
     prepared = _prepare_tensors(tensors)
+    if half:
+        prepared = {k: v.half() if v.dtype == torch.float32 else v for k, v in prepared.items()}
 
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +287,8 @@ def load_checkpoint(path: str | Path, *, kind: str | None = None,
                               "pass the right checkpoint")
     model_path = ckpt_dir / MODEL_FILE
     tensors = _read_tensors(model_path)
+    if header.get("storage_dtype") == "float16":  # stored at half size; computation is float32
+        tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
     if expected is not None:
         _check_expected(model_path, tensors, expected, allow_extra=allow_extra)
     return LoadedCheckpoint(ckpt_dir, header["kind"], header["config"], header["summary"], tensors,

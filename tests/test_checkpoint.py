@@ -199,3 +199,13 @@ def test_module_round_trip_and_mismatch(tmp_path):
         load_into_module(deeper, ck)
     with pytest.raises(CheckpointError, match="no tensors start with 'ema.'"):
         load_into_module(twin, ck, prefix="ema.")
+
+
+def test_half_storage_round_trips_within_float16_precision(tmp_path):
+    t = {"model.w": torch.randn(64, 32)}
+    save_checkpoint(tmp_path / "h", kind="k", config={}, tensors=t, half=True)
+    full = save_checkpoint(tmp_path / "f", kind="k", config={}, tensors=t)
+    assert (tmp_path / "h" / "model.safetensors").stat().st_size < 0.6 * (full / "model.safetensors").stat().st_size
+    back = load_checkpoint(tmp_path / "h", kind="k").tensors["model.w"]
+    assert back.dtype == torch.float32
+    torch.testing.assert_close(back, t["model.w"], atol=2e-3, rtol=1e-3)
