@@ -129,7 +129,7 @@ ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes th
     "tiny": {"limit": 200, "target_psnr": 25.0, "enc_steps": 20, "enc_channels": 4, "denoiser": "tiny",
              "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2},
     "cpu": {"limit": None, "target_psnr": 36.0, "enc_steps": 1500, "enc_channels": 16, "denoiser": "cpu",
-            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 8},
+            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 10},
 }
 
 

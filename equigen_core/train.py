@@ -251,6 +251,7 @@ class DiffusionTrainConfig:
     seed: int = 0
     log_every: int = 50
     save_every: int = 1000  # resumable training state (Accelerate save_state) every N steps
+    max_seconds: float | None = None  # stop early after this much wall time (for equal-time comparisons)
 
 
 @dataclass
@@ -332,6 +333,8 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         state_dir = train_state_dir(out)
     state_dir = Path(state_dir) if state_dir is not None else None
     if resume:
+        if state_dir is not None and not state_dir.is_dir() and state_dir.with_name(state_dir.name + ".old").is_dir():
+            state_dir.with_name(state_dir.name + ".old").rename(state_dir)  # a kill between the two renames
         if state_dir is None or not state_dir.is_dir():
             raise FileNotFoundError(f"--resume: no training state at {state_dir}; start without --resume")
         acc.load_state(str(state_dir))
@@ -368,19 +371,40 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
             if callback is not None:
                 callback(step, losses[-1])
         if state_dir is not None and cfg.save_every and prog.step % cfg.save_every == 0 and prog.step < cfg.steps:
-            acc.save_state(str(state_dir))
+            _save_state_atomic(acc, state_dir)
         if should_stop is not None and should_stop():
             raise KeyboardInterrupt("stage 2 cancelled")
+        if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+            break
     acc.wait_for_everyone()
     result = DiffusionTrainResult(ema.cpu().eval(), losses, recon, eq, time.perf_counter() - t0, start)
     if out is not None:
         if state_dir is not None:
-            acc.save_state(str(state_dir))
+            _save_state_atomic(acc, state_dir)
         if acc.is_main_process:
             result.path = save_diffusion(out, result, zoo=zoo, encoder=encoder, wnorm=wnorm, fnorm=fnorm, cfg=cfg,
                                          denoiser_cfg=denoiser_cfg, diffusion_cfg=diffusion_cfg,
                                          encoder_path=encoder_path, half=half)
     return result
+
+
+def _save_state_atomic(acc, state_dir: Path) -> None:
+    """Accelerate save_state into a temporary sibling, then swap it in: a run killed mid-save keeps the previous
+    state loadable (a half-written state directory would make --resume fail)."""
+    import shutil
+
+    tmp, old = state_dir.with_name(state_dir.name + ".tmp"), state_dir.with_name(state_dir.name + ".old")
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        if state_dir.exists():
+            state_dir.rename(old)
+        tmp.rename(state_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    acc.wait_for_everyone()
 
 
 def train_state_dir(out: str | Path) -> Path:

@@ -132,7 +132,8 @@ def test_finetune_fits_the_shots_and_replay_bounds_forgetting(trained, tmp_path)
     shots_first, shots_best = res.shots_curve[0][1], min(v for _, v in res.shots_curve)
     base_first, base_worst = res.base_curve[0][1], max(v for _, v in res.base_curve)
     assert shots_best < 0.9 * shots_first, res.shots_curve
-    assert base_worst < 2.0 * base_first, res.base_curve  # a bound on forgetting with replay
-    assert base_worst < max(v for _, v in runs[0.0].base_curve)  # and less forgetting than without replay
+    plain_worst = max(v for _, v in runs[0.0].base_curve)
+    # forgetting bound: with replay the base-class loss rises by under 30 % of what plain fine-tuning adds
+    assert base_worst - base_first < 0.3 * (plain_worst - base_first), (res.base_curve, runs[0.0].base_curve)
     model = FewShotModel.load(tmp_path / "adapted0.5", root / "encoder")
     assert generate(model, shots, 2, steps=3).weights.shape == (2, SPEC.num_params)
