@@ -22,16 +22,8 @@ import torch  # noqa: E402
 from equigen_core.data import load_mnist  # noqa: E402
 from equigen_core.fit import FitConfig, fit_images, psnr_from_mse  # noqa: E402
 from equigen_core.inr import PRESETS, SirenModule, images_to_targets, make_grid, siren_init  # noqa: E402
+from peak import matmul_peak  # noqa: E402  (bench/peak.py; the script's folder is on sys.path)
 from equigen_core.weights import flat_to_state_dict  # noqa: E402
-
-
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def flops_per_inr_step(spec, n_coords: int) -> float:

@@ -23,16 +23,8 @@ from equigen_core.diffusion import DiffusionConfig, WeightDiffusion  # noqa: E40
 from equigen_core.encoder import EncoderConfig, WeightEncoder  # noqa: E402
 from equigen_core.fewshot import FewShotModel, generate  # noqa: E402
 from equigen_core.inr import PRESETS, siren_init  # noqa: E402
+from peak import matmul_peak  # noqa: E402  (bench/peak.py; the script's folder is on sys.path)
 from equigen_core.weights import NormStats  # noqa: E402
-
-
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def stand_in(preset: str) -> FewShotModel:

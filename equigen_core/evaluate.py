@@ -68,7 +68,7 @@ def cheap_baselines(spec: SirenSpec, shot_weights: Tensor, n: int, *, seed: int 
     other = (pick + torch.randint(1, max(2, k), (n,), generator=g)) % k
     lam = torch.rand(n, 1, generator=g)
     interp = lam * shot_weights[pick] + (1 - lam) * shot_weights[other]
-    aug_cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0).scaled(1.0)
+    aug_cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0)  # exact ones only
     aug = random_augment(spec, copies, aug_cfg, generator=g)
     interp_aug = random_augment(spec, interp, aug_cfg, generator=g)
     return {"copies of the shots": copies, "weight noise σ=0.2": noise, "interpolation of two shots": interp,

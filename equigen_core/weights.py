@@ -149,7 +149,8 @@ def state_dict_to_flat(spec: SirenSpec, sd: dict[str, Tensor], *, source: str = 
             if tuple(t.shape) != shape:
                 raise ValueError(f"{source}: {name} has shape {tuple(t.shape)}, the spec {spec} needs {shape}")
             parts.append(t.detach().float().reshape(-1))
-    extra = [k for k in sd if not k.startswith("seq.") or int(k.split(".")[1]) >= spec.num_layers]
+    known = {f"seq.{i}.{n}" for i in range(spec.num_layers) for n in ("weight", "bias")}
+    extra = [k for k in sd if k not in known]
     if extra:
         raise ValueError(f"{source}: unexpected keys {extra[:5]} for a {spec.num_layers}-layer SIREN")
     return torch.cat(parts)
