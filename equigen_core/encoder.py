@@ -26,7 +26,7 @@ from equigen_core.weights import WeightSpace
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    channels: int = 16  # channels per weight entry inside the encoder (16: 0.13 s per 256-view step on 2 cores; 32: 0.48 s)
+    channels: int = 16  # channels per weight entry (16: 0.13 s per 256-view step on 2 cores; 32: 0.48 s)
     n_layers: int = 4  # equivariant layers (paper: 4)
     feature_dim: int = 128  # ψ dimension (paper: 128)
     proj_dim: int = 64  # SimCLR projection head output

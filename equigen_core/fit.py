@@ -10,7 +10,6 @@ Reference recipe it is compared with (bench/fit.py): DWSNets, one INR at a time,
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Literal

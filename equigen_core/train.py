@@ -296,8 +296,9 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
                     half: bool = False, state_dir: str | Path | None = None) -> DiffusionTrainResult:
     """Train the conditional weight denoiser on the zoo (normalised flat weights, conditioned on normalised ψ).
 
-    Resumable: with `out`, the Accelerate training state is saved to OUT.train_state/ (beside the checkpoint) every `save_every` steps and at
-    the end; `resume=True` continues from it. A NaN/inf loss raises TrainingDiverged before anything is written.
+    Resumable: the Accelerate training state is saved (atomically) to `state_dir` — by default OUT.train_state/, beside
+    the checkpoint — every `save_every` steps and at the end; `resume=True` continues from it. A NaN/inf loss raises
+    TrainingDiverged before anything is written.
     """
     import copy
 

@@ -3,10 +3,9 @@ import json
 import pytest
 import torch
 
-from equigen_core.augment import AugmentConfig
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import load_mnist
-from equigen_core.data.zoo import Zoo, build_zoo, canonicalize_zoo, load_zoo, save_zoo
+from equigen_core.data.zoo import build_zoo, canonicalize_zoo, load_zoo, save_zoo
 from equigen_core.encoder import EncoderConfig
 from equigen_core.fit import FitConfig
 from equigen_core.inr import PRESETS
