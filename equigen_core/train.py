@@ -3,10 +3,9 @@
 """
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from equigen_core.augment import AugmentConfig, random_augment
-from equigen_core.checkpoint import load_checkpoint, load_into_module, module_tensors, save_checkpoint
+from equigen_core.checkpoint import (config_to_dict, load_checkpoint, load_into_module, module_tensors,
+                                     save_checkpoint)
 from equigen_core.data.zoo import Zoo
 from equigen_core.encoder import EncoderConfig, WeightEncoder, info_nce
 from equigen_core.inr import SirenSpec
@@ -163,7 +163,7 @@ def save_encoder(path: str | Path, result: EncoderTrainResult, cfg: EncoderTrain
                "knn_accuracy": result.knn_accuracy, "knn_accuracy_raw_weights": result.knn_accuracy_raw,
                "zoo": {k: zoo.meta.get(k) for k in ("source", "init", "canonicalized", "path")},
                "loss_curve": [round(float(np.mean(losses[i : i + 10])), 4) for i in range(0, len(losses), 10)]}
-    config = {"spec": zoo.spec.to_dict(), "encoder": result.encoder.cfg.to_dict(), "train": _jsonable(cfg)}
+    config = {"spec": zoo.spec.to_dict(), "encoder": result.encoder.cfg.to_dict(), "train": config_to_dict(cfg)}
     return save_checkpoint(path, kind=ENCODER_KIND, config=config, tensors=module_tensors(result.encoder),
                            summary=summary)
 
@@ -224,9 +224,6 @@ def write_tsne(path: Path, features: Tensor, labels: Tensor, *, title: str = "t-
     return path
 
 
-def _jsonable(cfg) -> dict:
-    d = asdict(cfg)
-    return json.loads(json.dumps(d, default=list))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -437,7 +434,7 @@ def save_diffusion(path, result: DiffusionTrainResult, *, zoo: Zoo, encoder, wno
                "loss_curve": [round(float(np.mean(result.losses[i: i + 50])), 5) for i in range(0, n, 50)],
                **(extra_summary or {})}
     config = {"spec": zoo.spec.to_dict(), "denoiser": denoiser_cfg.to_dict(), "diffusion": diffusion_cfg.to_dict(),
-              "train": _jsonable(cfg), "encoder_fingerprint": encoder_fingerprint(encoder),
+              "train": config_to_dict(cfg), "encoder_fingerprint": encoder_fingerprint(encoder),
               "encoder_path": str(encoder_path) if encoder_path else None}
     return save_checkpoint(path, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary, half=half)
 
@@ -569,7 +566,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
         summary = {**ckpt.summary, "finetune": {"best_step": best_step, "seconds": round(result.seconds, 1),
                                                 "k": len(shots), "holdout": hold, "heldout_curve": heldout_curve,
                                                 "shots_curve": shots_curve, "base_curve": base_curve,
-                                                "config": _jsonable(cfg), "base": str(model_path)}}
+                                                "config": config_to_dict(cfg), "base": str(model_path)}}
         config = {**ckpt.config, "encoder_path": ckpt.config.get("encoder_path")}
         result.path = save_checkpoint(out, kind=DIFFUSION_KIND, config=config, tensors=tensors, summary=summary,
                                       half=half)

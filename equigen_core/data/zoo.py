@@ -121,6 +121,7 @@ def load_zoo(path: str | Path) -> Zoo:
 def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = False, source: str = "",
               test_every: int = 5, index: Tensor | None = None, progress: bool = True, callback=None) -> Zoo:
     """Fit one INR per image of an ImageSet and return the zoo (split: every `test_every`-th source index held out)."""
+    from equigen_core.checkpoint import config_to_dict
     from equigen_core.fit import FitConfig, fit_images
 
     fit_cfg = fit_cfg or FitConfig()
@@ -130,8 +131,7 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback)
     index = torch.arange(len(images)) if index is None else index
     meta = {"source": source or images.source, "class_names": list(images.class_names), "init": fit_cfg.init,
-            "seed": fit_cfg.seed, "fit": {k: (list(v) if isinstance(v, tuple) else v)
-                                          for k, v in fit_cfg.__dict__.items()},
+            "seed": fit_cfg.seed, "fit": config_to_dict(fit_cfg),
             "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every}
     zoo = Zoo(spec, res.weights, images.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta)
     if canonicalize:
