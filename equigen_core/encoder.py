@@ -30,6 +30,10 @@ class EncoderConfig:
     n_layers: int = 4  # equivariant layers (paper: 4)
     feature_dim: int = 128  # ψ dimension (paper: 128)
     proj_dim: int = 64  # SimCLR projection head output
+    # our addition: append the INR's own values on a fixed probe_res^in_dim grid to ψ (0: off, the paper's encoder).
+    # Function values are exactly invariant to every weight symmetry; they carry the class information the
+    # contrastive features lack (docs/RESULTS.md), and through L_eq they add a function-space term to the loss.
+    probe_res: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,11 +134,27 @@ class WeightEncoder(nn.Module):
                 x = _relu(x)
         return x
 
+    @property
+    def out_dim(self) -> int:
+        """Size of ψ: the learned features plus the probe values (if any)."""
+        c = self.cfg
+        return c.feature_dim + (c.probe_res ** self.spec.in_dim) * self.spec.out_dim if c.probe_res else c.feature_dim
+
+    def probe(self, flat: Tensor) -> Tensor:
+        """The INR's outputs on the fixed probe grid: (B, P) → (B, probe_res^in_dim · out_dim); no parameters."""
+        from equigen_core.inr import make_grid, siren_forward
+
+        coords = make_grid(self.cfg.probe_res, self.spec.in_dim, device=flat.device)
+        return siren_forward(self.spec, flat, coords).flatten(1)
+
     def forward(self, flat: Tensor, *, project: bool = False) -> Tensor:
-        """ψ = E(w): (B, P) → (B, feature_dim), invariant to hidden-neuron permutations.
-        With project=True returns the SimCLR head output (B, proj_dim) instead (one call, so DDP sees one forward)."""
+        """ψ = E(w): (B, P) → (B, out_dim), invariant to hidden-neuron permutations.
+        With project=True returns the SimCLR head output (B, proj_dim) instead (one call, so DDP sees one forward);
+        the probe values are not part of it (they have nothing to learn)."""
         psi = self.head(self.pool(self.equivariant_features(flat)))
-        return self.proj(psi) if project else psi
+        if project:
+            return self.proj(psi)
+        return torch.cat([psi, self.probe(flat)], dim=1) if self.cfg.probe_res else psi
 
 
 def info_nce(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:

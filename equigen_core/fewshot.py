@@ -120,3 +120,17 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
                              generator=gen, on_step=step_cb if on_step else None)
     weights = wnorm.denormalize(z)
     return GenerationResult(weights, render_images(model.spec, weights, res), which, psi_tilde)
+
+
+def save_samples(path: str | Path, spec: SirenSpec, result: GenerationResult) -> Path:
+    """samples.safetensors: raw INR weights (n, P) + which target conditioned each; the SIREN spec in the metadata
+    (recover the layers with equigen_core.inr.unflatten or weights.flat_to_state_dict)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"weights": result.weights.contiguous(), "target_index": result.target_index.contiguous()}, str(path),
+              metadata={"spec": json.dumps(spec.to_dict())})
+    return path

@@ -22,14 +22,20 @@ def tile(images: Tensor, ncol: int | None = None, pad: int = 1) -> np.ndarray:
     return arr[..., 0] if c == 1 else arr
 
 
-def save_grid(images: Tensor, path: str | Path, ncol: int | None = None, scale: int = 3) -> Path:
-    """Write a PNG grid of images (B, C, H, W), upscaled `scale`× with nearest neighbour."""
+def grid_image(images: Tensor, ncol: int | None = None, scale: int = 1):
+    """(B, C, H, W) in [0, 1] → a PIL image of the tiled grid, upscaled `scale`× with nearest neighbour (crisp
+    pixels in a browser, which would otherwise smooth a 28-px render)."""
     from PIL import Image
 
-    arr = tile(images.detach().cpu(), ncol)
-    img = Image.fromarray(arr)
+    img = Image.fromarray(tile(images.detach().cpu(), ncol))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+def save_grid(images: Tensor, path: str | Path, ncol: int | None = None, scale: int = 3) -> Path:
+    """Write a PNG grid of images (B, C, H, W), upscaled `scale`× with nearest neighbour."""
+    img = grid_image(images, ncol, scale)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     img.save(tmp, format="PNG")

@@ -306,6 +306,8 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     from equigen_core.weights import NormStats
 
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
+    if denoiser_cfg.cond_dim != encoder.out_dim:  # the condition is whatever the encoder gives
+        denoiser_cfg = replace(denoiser_cfg, cond_dim=encoder.out_dim)
     diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq, lambda_func=cfg.lambda_func)
     acc = accelerator or make_accelerator()
     torch.manual_seed(cfg.seed)
@@ -419,6 +421,9 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     for k, v in sorted(encoder.state_dict().items()):
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    probe = getattr(getattr(encoder, "cfg", None), "probe_res", 0)
+    if probe:  # the same weights with a probe give other features
+        h.update(f"probe_res={probe}".encode())
     return h.hexdigest()[:16]
 
 

@@ -19,3 +19,33 @@ def random_sirens(spec, b, seed=0, noise=0.05):
 @pytest.fixture
 def sirens(mnist_spec):
     return random_sirens(mnist_spec, 6)
+
+
+@pytest.fixture(scope="session")
+def tiny_studio(tmp_path_factory):
+    """A real, tiny pipeline for the app's tests (seconds to train; no shipped checkpoint needed): a 100-INR zoo
+    (10 per digit) as the gallery, a 4-channel encoder and a small MLP denoiser trained on digits 0–8.
+    → (Studio, FewShotModel)."""
+    from equigen_core.data import load_mnist
+    from equigen_core.data.zoo import build_zoo, save_zoo
+    from equigen_core.denoiser import DenoiserConfig
+    from equigen_core.encoder import EncoderConfig
+    from equigen_core.fit import FitConfig
+    from equigen_core.studio import Studio
+    from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
+
+    root = tmp_path_factory.mktemp("studio")
+    data = load_mnist(split="all")
+    idx = torch.arange(len(data))
+    idx = idx[(idx % 500) < 10]
+    zoo = build_zoo(data.select(idx), spec=PRESETS["mnist"], index=idx, progress=False,
+                    fit_cfg=FitConfig(target_psnr=25.0, max_steps=150))
+    save_zoo(root / "gallery", zoo)
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=10, batch_size=32), EncoderConfig(channels=4, feature_dim=16,
+                        proj_dim=8), out=root / "encoder", progress=False, tsne=None).encoder
+    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=60, batch_size=64, lr=2e-3, warmup=10, ema_decay=0.9,
+                                                   save_every=0),
+                    DenoiserConfig(width=64, depth=2, emb_dim=32, cond_dim=16), out=root / "diffusion",
+                    progress=False, encoder_path=root / "encoder")
+    st = Studio.load(root)
+    return st, st.model("diffusion")

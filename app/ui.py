@@ -1,0 +1,245 @@
+"""EquiGen Studio: layout and wiring (Gradio 6). Logic lives in callbacks.py (adapters) and equigen_core (the work).
+
+    from app.ui import build_demo
+    demo = build_demo()                     # loads the shipped checkpoints (checkpoints/mnist)
+    demo.queue(...).launch()
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from app.callbacks import ADAPTED, Callbacks, device_text
+from equigen_core import studio as core
+
+ABOUT = """
+### What the controls mean
+- **Targets (K)** — the few example INRs of the new class the generator should imitate. Their encoder features ψ are
+  the condition; more targets cover more of the class.
+- **γ (diversity)** — the size of the random step added to each target's feature, ψ̃ = ψ + γ·ε. γ = 0 stays close
+  to the targets; larger γ explores further from them (more novelty, less faithfulness).
+- **λ (guidance)** — our addition, not the paper's: at every DDIM step the predicted weights are nudged so their
+  features move a fraction λ of the way toward ψ̃. (The paper's λ weighs the equivariance loss L_eq in training: the
+  Stage 2 and Stage 3 training tabs set that one.)
+- **DDIM steps** — how many denoising steps turn noise into weights; each step's prediction x̂0 is rendered live.
+- **Resolution** — an INR is a continuous function of (x, y): the same weights render at any size.
+- **Adapt** — stage 3: a short fine-tune of the diffusion model on the selected targets (augmented exactly in weight
+  space, with replay of base classes and early stopping before the targets are memorised).
+
+Every accuracy figure in this app stands beside a novelty measure: a copy of a target is recognisably of the class, so
+accuracy alone rewards copying (see docs/RESULTS.md for what the shipped models reach, honestly measured).
+"""
+
+
+def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpoints/mnist",
+               work_dir: str | Path = "runs/studio", autostart: bool = True, frame_interval: float = 0.03) -> gr.Blocks:
+    """The whole app. `studio` defaults to the shipped checkpoints under `root`; training writes under `work_dir`.
+    autostart: generate once when the page opens, so a first grid is on screen at once."""
+    work_dir = Path(work_dir)
+    studio = studio or core.Studio.load(root, extra_roots=[work_dir / "diffusion"])
+    cb = Callbacks(studio, work_dir, frame_interval=frame_interval)
+    ck0 = cb.default_checkpoint()
+    cls0 = cb.default_class(ck0)
+    classes = [str(c) for c in studio.classes()]
+
+    with gr.Blocks(title="EquiGen Studio") as demo:
+        uploads = gr.State(None)  # {"weights", "images"} of this user's fitted uploads
+        adapted = gr.State(None)  # this user's adapted FewShotModel
+        last = gr.State(None)  # this user's last samples
+        gr.Markdown("# EquiGen Studio\nFew-shot generation of implicit neural representations "
+                    "(EQUIGEN, CVPR 2025): pick a few targets of a new class, move γ, watch the diffusion denoise "
+                    "weights into new INRs.")
+        with gr.Tabs():
+            # ---------------------------------------------------------------------------------------------------------
+            with gr.Tab("Generate", id="generate"):
+                with gr.Row():
+                    checkpoint = gr.Dropdown(studio.checkpoints(), value=ck0, label="Diffusion checkpoint",
+                                             allow_custom_value=True, scale=3)
+                    cls = gr.Dropdown(classes, value=str(cls0), label="Class of the targets", scale=1)
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        candidates = gr.Gallery(label="Candidate targets (click to select / deselect)", columns=8,
+                                                height="auto", allow_preview=False, preview=False,
+                                                object_fit="contain", elem_id="candidates")
+                        with gr.Row():
+                            selection = gr.Textbox(label="Selected targets (gallery indices, e.g. 0-9 or 0,2,5)",
+                                                   scale=3, elem_id="selection")
+                            apply_sel = gr.Button("Apply", scale=0)
+                            first10 = gr.Button("First 10", scale=0)
+                            clear_sel = gr.Button("Clear", scale=0, elem_id="clear-btn")
+                        sel_md = gr.Markdown()
+                        with gr.Accordion("Upload your own targets", open=False):
+                            files = gr.File(file_count="multiple", file_types=["image"],
+                                            label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
+                            fit_btn = gr.Button("Fit uploads as INRs and select them")
+                    with gr.Column(scale=2):
+                        gamma = gr.Slider(0, 2, value=0.3, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
+                        guidance = gr.Slider(0, 1, value=0.1, step=0.05, label="λ — equivariance guidance")
+                        steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
+                        n = gr.Slider(1, 64, value=16, step=1, label="Samples")
+                        seed = gr.Number(0, precision=0, label="Seed")
+                        with gr.Row():
+                            gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                            stop_btn = gr.Button("Stop", variant="stop")
+                        with gr.Row():
+                            adapt_steps = gr.Slider(20, 800, value=150, step=10, label="Adapt: fine-tune steps")
+                            adapt_btn = gr.Button("Adapt to the targets")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        grid = gr.Image(label="Samples (live x̂0 during sampling)", type="pil", height=440,
+                                        elem_id="grid", buttons=["download", "fullscreen"])
+                        res = gr.Slider(28, 256, value=28, step=4, label="Render resolution (px): the same INRs, "
+                                                                          "rendered at any size")
+                    with gr.Column(scale=2):
+                        status = gr.Markdown(elem_id="status")
+                        readout = gr.Dataframe(headers=["sample", "target", "class", "confidence", "RMS to nearest "
+                                                        "target"], label="Per-sample readouts", interactive=False)
+                        weights_file = gr.File(label="samples.safetensors (INR weights)")
+                        adapt_md = gr.Markdown()
+                        adapt_plot = gr.Plot(label="Adaptation")
+            # ---------------------------------------------------------------------------------------------------------
+            with gr.Tab("Trade-off", id="tradeoff"):
+                gr.Markdown("The paper's claim: as γ grows, coverage (diversity) rises while quality falls. Here every "
+                            "γ is measured on the current targets: class accuracy and FD (faithfulness) against "
+                            "aligned novelty and coverage, beside cheap baselines that need no learning.")
+                with gr.Row():
+                    gammas = gr.Textbox("0, 0.25, 0.5, 0.75, 1, 1.25, 1.5", label="γ values")
+                    t_n = gr.Slider(8, 64, value=32, step=8, label="Samples per γ")
+                    t_steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
+                    t_btn = gr.Button("Run the γ sweep", variant="primary")
+                t_plot = gr.Plot(label="Trade-off")
+                t_verdict = gr.Markdown()
+                t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "novelty", "diversity", "FD",
+                                                "coverage"], interactive=False)
+            # ---------------------------------------------------------------------------------------------------------
+            with gr.Tab("Feature space", id="tsne"):
+                gr.Markdown("t-SNE of the encoder features ψ: gallery INRs of every class (dots), the selected targets "
+                            "(stars) and your last samples (crosses, coloured by the classifier's label).")
+                with gr.Row():
+                    enc_choice = gr.Radio(cb.encoder_choices(), value=cb.encoder_choices()[0], label="Encoder "
+                                          "(smooth augmentation cannot change an exactly invariant encoder's "
+                                          "features: compare)")
+                    tsne_btn = gr.Button("Compute t-SNE", variant="primary", elem_id="tsne-btn")
+                tsne_plot = gr.Plot(label="t-SNE", elem_id="tsne-plot")
+            # ---------------------------------------------------------------------------------------------------------
+            with gr.Tab("Train", id="train"):
+                gr.Markdown(device_text())
+                with gr.Tabs():
+                    with gr.Tab("Data"):
+                        with gr.Row():
+                            d_src = gr.Dropdown(["mnist", "folder", "cifar10"], value="mnist",
+                                                label="Source (mnist: 5,000 digits shipped offline)")
+                            d_dir = gr.Textbox(label="Folder (for folder / cifar10)")
+                            d_limit = gr.Number(500, precision=0, label="Images (0: all)")
+                            d_psnr = gr.Slider(20, 45, value=36, step=1, label="Target PSNR (dB)")
+                            d_name = gr.Textbox("mnist_small", label="Output name")
+                        d_btn = gr.Button("Build the INR zoo", variant="primary")
+                        d_plot, d_md = gr.Plot(), gr.Markdown()
+                    with gr.Tab("Stage 1 encoder"):
+                        with gr.Row():
+                            e_zoo = gr.Dropdown(cb.zoos(), label="Zoo", allow_custom_value=True)
+                            e_preset = gr.Dropdown(["tiny", "cpu"], value="tiny", label="Preset")
+                            e_steps = gr.Number(200, precision=0, label="Steps")
+                            e_bs = gr.Number(64, precision=0, label="Batch size")
+                            e_lr = gr.Number(1e-3, label="Learning rate")
+                            e_smooth = gr.Checkbox(True, label="Smooth augmentation")
+                            e_name = gr.Textbox("encoder_small", label="Output name")
+                        e_btn = gr.Button("Train the encoder", variant="primary")
+                        e_plot, e_md = gr.Plot(), gr.Markdown()
+                    with gr.Tab("Stage 2 diffusion"):
+                        with gr.Row():
+                            s_zoo = gr.Dropdown(cb.zoos(), label="Zoo", allow_custom_value=True)
+                            s_enc = gr.Dropdown(cb.encoders(), label="Encoder", allow_custom_value=True)
+                            s_preset = gr.Dropdown(["tiny", "cpu", "cpu-transformer", "paper"], value="tiny",
+                                                   label="Denoiser preset")
+                            s_steps = gr.Number(300, precision=0, label="Steps")
+                            s_bs = gr.Number(128, precision=0, label="Batch size")
+                            s_lr = gr.Number(3e-4, label="Learning rate")
+                            s_lam = gr.Slider(0, 1, value=0.1, step=0.05, label="λ (weight of L_eq)")
+                            s_name = gr.Textbox("diffusion_small", label="Output name")
+                        s_btn = gr.Button("Train the diffusion model", variant="primary")
+                        s_plot, s_md = gr.Plot(), gr.Markdown()
+                    with gr.Tab("Stage 3 few-shot fine-tune"):
+                        with gr.Row():
+                            f_base = gr.Dropdown(studio.checkpoints(), value=ck0, label="Base checkpoint",
+                                                 allow_custom_value=True)
+                            f_zoo = gr.Dropdown(cb.zoos(), label="Zoo (shots + replay)", allow_custom_value=True)
+                            f_cls = gr.Dropdown(classes, value=str(cls0), label="New class")
+                            f_k = gr.Number(10, precision=0, label="K shots")
+                            f_steps = gr.Number(200, precision=0, label="Steps")
+                            f_lam = gr.Slider(0, 1, value=0.1, step=0.05, label="λ (weight of L_eq)")
+                            f_name = gr.Textbox("diffusion_adapted", label="Output name")
+                        f_btn = gr.Button("Fine-tune", variant="primary")
+                        f_plot, f_md = gr.Plot(), gr.Markdown()
+                train_cancel = gr.Button("Cancel training", variant="stop")
+            # ---------------------------------------------------------------------------------------------------------
+            with gr.Tab("About", id="about"):
+                gr.Markdown(ABOUT)
+                gr.Markdown("### Equivariance check\nPermute the hidden neurons of a candidate target at random.")
+                with gr.Row():
+                    v_index = gr.Number(0, precision=0, label="Candidate index")
+                    v_seed = gr.Number(0, precision=0, label="Permutation seed")
+                    v_btn = gr.Button("Permute and compare", variant="primary")
+                with gr.Row():
+                    v_img = gr.Image(label="Render before | after", type="pil", height=200)
+                    v_md = gr.Markdown()
+                v_plot = gr.Plot()
+
+        # -- wiring --------------------------------------------------------------------------------------------------
+        gen_inputs = [checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, uploads, adapted]
+        gen_outputs = [grid, status, readout, weights_file, last]
+        for trigger in (cls.change, checkpoint.change):
+            trigger(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md], api_visibility="private")
+        candidates.select(cb.toggle, [selection, cls, uploads], [selection, sel_md], api_name="select_target")
+        apply_sel.click(cb.set_selection, [selection, cls, uploads], [selection, sel_md], api_name="set_selection")
+        first10.click(lambda c, u: cb.set_selection("0-9", c, u), [cls, uploads], [selection, sel_md],
+                      api_visibility="private")
+        clear_sel.click(lambda c, u: cb.set_selection("", c, u), [cls, uploads], [selection, sel_md],
+                        api_visibility="private")
+        fit_btn.click(cb.fit_uploads, [files, cls, uploads], [uploads, candidates, selection, sel_md],
+                      api_name="fit_uploads", concurrency_limit=1)
+        gen_event = gen_btn.click(cb.generate, gen_inputs, gen_outputs, api_name="generate", concurrency_limit=4,
+                                  concurrency_id="generate")
+        res.release(cb.rerender, [last, res], grid, api_name="rerender")
+        adapt_event = adapt_btn.click(cb.adapt, [checkpoint, cls, selection, adapt_steps, uploads],
+                                      [adapted, checkpoint, adapt_md, adapt_plot], api_name="adapt",
+                                      concurrency_id="train", concurrency_limit=1)
+        adapt_gen = adapt_event.success(cb.generate, gen_inputs, gen_outputs, api_visibility="private",
+                                        concurrency_id="generate")
+        stop_btn.click(None, cancels=[gen_event, adapt_event, adapt_gen], api_visibility="private")
+        t_btn.click(cb.tradeoff, [checkpoint, cls, selection, gammas, t_n, t_steps, seed, uploads, adapted],
+                    [t_plot, t_table, t_verdict], api_name="tradeoff", concurrency_limit=1)
+        tsne_btn.click(cb.tsne, [enc_choice, checkpoint, cls, selection, uploads, adapted, last], tsne_plot,
+                       api_name="tsne", concurrency_limit=2)
+        v_btn.click(cb.verify, [checkpoint, cls, v_index, v_seed, uploads, adapted], [v_img, v_plot, v_md],
+                    api_name="verify")
+        refresh = [checkpoint, e_zoo, s_enc, f_base]
+        train_kw = dict(concurrency_id="train", concurrency_limit=1)
+        ev = [d_btn.click(cb.train_data, [d_src, d_dir, d_limit, d_psnr, d_name], [d_plot, d_md, *refresh],
+                          api_name="train_data", **train_kw),
+              e_btn.click(cb.train_encoder, [e_zoo, e_preset, e_steps, e_bs, e_lr, e_smooth, e_name],
+                          [e_plot, e_md, *refresh], api_name="train_encoder", **train_kw),
+              s_btn.click(cb.train_diffusion, [s_zoo, s_enc, s_preset, s_steps, s_bs, s_lr, s_lam, s_name],
+                          [s_plot, s_md, *refresh], api_name="train", **train_kw),
+              f_btn.click(cb.train_finetune, [f_base, f_zoo, f_cls, f_k, f_steps, f_lam, f_name],
+                          [f_plot, f_md, *refresh], api_name="train_finetune", **train_kw)]
+        train_cancel.click(None, cancels=ev, api_visibility="private")
+        # the zoo lists of the three training sub-tabs follow each other
+        for zd in (e_zoo, s_zoo, f_zoo):
+            zd.focus(lambda: gr.update(choices=cb.zoos()), None, zd, api_visibility="private")
+
+        start = demo.load(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md],
+                          api_visibility="private")
+        if autostart and ck0 is not None:  # a first grid on screen at once
+            start.then(cb.generate, gen_inputs, gen_outputs, api_visibility="private", concurrency_id="generate")
+    return demo
+
+
+def launch(demo: gr.Blocks, *, share: bool = False, **kw):
+    """Queue (bounded) and serve; host and port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default
+    127.0.0.1:7860)."""
+    return demo.queue(max_size=64, default_concurrency_limit=2).launch(share=share, **kw)
+
+
+__all__ = ["build_demo", "launch", "ADAPTED"]
