@@ -60,6 +60,28 @@ def test_encoder_features_are_permutation_invariant(mnist_spec):
     assert (f[0] - f[1]).abs().max() > 1e-3
 
 
+def test_probe_features_are_the_function_values_and_permutation_invariant(mnist_spec):
+    from dataclasses import replace
+
+    from equigen_core.inr import render_images
+
+    torch.manual_seed(0)
+    enc = WeightEncoder(mnist_spec, replace(SMALL, probe_res=7)).eval()
+    flat = random_sirens(mnist_spec, 5)
+    enc.set_input_scale(flat)
+    perm = WeightSpace.from_flat(mnist_spec, flat).permute(
+        random_permutations(mnist_spec, 5, generator=torch.Generator().manual_seed(4))).to_flat()
+    with torch.no_grad():
+        f, fp = enc(flat), enc(perm)
+    assert enc.out_dim == 16 + 49 and f.shape == (5, 65)
+    torch.testing.assert_close(f, fp, atol=1e-5, rtol=1e-5)
+    # the last 49 entries are the INR's values on the 7×7 pixel-centre grid (an unclamped 7-px render)
+    torch.testing.assert_close(f[:, 16:], render_images(mnist_spec, flat, 7, clamp=False).flatten(1), atol=1e-5,
+                               rtol=1e-5)
+    with torch.no_grad():
+        assert enc(flat, project=True).shape == (5, 8)  # the SimCLR head sees only the learned part
+
+
 def test_encoder_is_not_invariant_to_an_unrelated_change(mnist_spec):
     torch.manual_seed(0)
     enc = WeightEncoder(mnist_spec, SMALL).eval()
@@ -78,3 +100,15 @@ def test_info_nce_prefers_matching_views():
     shuffled = info_nce(z, z[torch.randperm(16)])
     assert aligned < shuffled
     assert aligned >= 0
+
+
+def test_fingerprint_tells_a_probed_encoder_from_the_same_weights_without(mnist_spec):
+    from dataclasses import replace
+
+    from equigen_core.train import encoder_fingerprint
+
+    torch.manual_seed(0)
+    enc = WeightEncoder(mnist_spec, SMALL)
+    probed = WeightEncoder(mnist_spec, replace(SMALL, probe_res=7))
+    probed.load_state_dict(enc.state_dict())
+    assert encoder_fingerprint(enc) != encoder_fingerprint(probed)
