@@ -94,8 +94,13 @@ class Callbacks:
         self.frame_interval = frame_interval
 
     # -- Generate tab: targets --------------------------------------------------------------------------------------
+    def checkpoints(self) -> list[str]:
+        """The shipped diffusion checkpoints, then those the Train tab wrote."""
+        trained = [str(p) for p in core.list_checkpoints(self.work / "diffusion")]
+        return list(dict.fromkeys(self.studio.checkpoints() + trained))
+
     def default_checkpoint(self) -> str | None:
-        ck = self.studio.checkpoints()
+        ck = self.checkpoints()
         adapted = [c for c in ck if Path(c).name.startswith("diffusion_")]
         return (adapted or ck or [None])[0]
 
@@ -253,7 +258,7 @@ class Callbacks:
               f"stopping kept step {res.best_step} of {steps}. Now generating from it.")
         fig = figures.loss_figure([s for s, _ in res.heldout_curve], [h for _, h in res.heldout_curve],
                                   title="held-aside shots: denoising loss", ylabel="loss")
-        return adapted, gr.update(choices=self.studio.checkpoints() + [ADAPTED], value=ADAPTED), md, fig
+        return adapted, gr.update(choices=self.checkpoints() + [ADAPTED], value=ADAPTED), md, fig
 
     # -- Trade-off and feature space --------------------------------------------------------------------------------
     @_errors
@@ -337,26 +342,29 @@ class Callbacks:
             raise core.StudioError(f"output name {name!r}: use letters, digits, '_', '-' or '.' (≤ 64 characters)")
         return self.work / kind / name
 
-    def _train_loop(self, fn, title, total, ylabel="loss"):
-        """Run fn(emit, stop) streaming (step, value) pairs; yield (plot, status) and finally Done."""
+    def _train_loop(self, fn, title, total, finish, progress, ylabel="loss"):
+        """Run fn(emit, stop), which emits (step, value) pairs, in a worker; yield (plot, status, 4 dropdown
+        updates) at most 4 times a second (every item is still a chance to cancel), then finish(result) as the
+        status with refreshed dropdowns."""
         steps, vals = [], []
         last = 0.0
         for item in stream(fn):
             if isinstance(item, Done):
-                yield item
+                yield gr.skip(), finish(item.value), *self._refresh()
                 return
             steps.append(item[0])
             vals.append(item[1])
+            progress(min(1.0, item[0] / max(1, total)), desc=title)
             now = time.perf_counter()
-            if now - last > 0.25:  # at most 4 plot updates a second, but every item is a chance to cancel
+            if now - last > 0.25:
                 last = now
                 yield (figures.loss_figure(steps, vals, title=title, ylabel=ylabel),
-                       f"{title}: step {item[0]}/{total}, {ylabel} {item[1]:.4f}")
+                       f"{title}: step {item[0]}/{total}, {ylabel} {item[1]:.4f}", *(gr.skip(),) * 4)
             else:
-                yield gr.skip(), gr.skip()
+                yield (gr.skip(),) * 6
 
     @_errors
-    def train_data(self, dataset, data_dir, limit, target_psnr, name):
+    def train_data(self, dataset, data_dir, limit, target_psnr, name, progress=gr.Progress()):
         from equigen_core.data.sources import load_source
         from equigen_core.data.zoo import build_zoo, save_zoo
         from equigen_core.fit import FitConfig
@@ -378,24 +386,22 @@ class Callbacks:
             zoo.meta["path"] = str(out)
             return save_zoo(out, zoo), zoo
 
-        for item in self._train_loop(work, "fitting INRs", total, ylabel="mean PSNR (dB)"):
-            if isinstance(item, Done):
-                path, zoo = item.value
-                msg = (f"Wrote **{path}**: {len(zoo)} INRs, mean PSNR {zoo.psnr.mean():.2f} dB in "
-                       f"{zoo.meta['fit_seconds']:.1f} s. It is now in the zoo lists.")
-                yield gr.skip(), msg, *self._refresh()
-                return
-            yield *item, *(gr.skip(),) * 4
+        def finish(value):
+            path, zoo = value
+            return (f"Wrote **{path}**: {len(zoo)} INRs, mean PSNR {zoo.psnr.mean():.2f} dB in "
+                    f"{zoo.meta['fit_seconds']:.1f} s. It is now in the zoo lists.")
+
+        yield from self._train_loop(work, "fitting INRs", total, finish, progress, ylabel="mean PSNR (dB)")
 
     @_errors
-    def train_encoder(self, zoo_path, preset, steps, batch_size, lr, smooth, name):
+    def train_encoder(self, zoo_path, preset, steps, batch_size, lr, smooth, name, progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.encoder import EncoderConfig
         from equigen_core.train import EncoderTrainConfig, train_encoder
 
         out = self._out("encoders", name)
         zoo = load_zoo(zoo_path)
-        enc_cfg = EncoderConfig(channels=4 if preset == "tiny" else 16)
+        enc_cfg = EncoderConfig(channels=4 if preset == "tiny" else 16, probe_res=7)  # as the shipped encoders
         cfg = EncoderTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr), smooth=bool(smooth),
                                  log_every=max(1, int(steps) // 100))
 
@@ -403,17 +409,15 @@ class Callbacks:
             return train_encoder(zoo, cfg, enc_cfg, out=out, progress=False, callback=lambda s, l: emit((s, l)),
                                  should_stop=stop, tsne=None)
 
-        for item in self._train_loop(work, "stage 1: InfoNCE", int(steps)):
-            if isinstance(item, Done):
-                r = item.value
-                msg = (f"Wrote **{r.path}** in {r.seconds:.1f} s: kNN accuracy of ψ {r.knn_accuracy:.3f} "
-                       f"(raw weights {r.knn_accuracy_raw:.3f}).")
-                yield gr.skip(), msg, *self._refresh()
-                return
-            yield *item, *(gr.skip(),) * 4
+        def finish(r):
+            return (f"Wrote **{r.path}** in {r.seconds:.1f} s: kNN accuracy of ψ {r.knn_accuracy:.3f} "
+                    f"(raw weights {r.knn_accuracy_raw:.3f}).")
+
+        yield from self._train_loop(work, "stage 1: InfoNCE", int(steps), finish, progress)
 
     @_errors
-    def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name):
+    def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name,
+                        progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.denoiser import get_preset
         from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
@@ -429,20 +433,18 @@ class Callbacks:
                                    callback=lambda s, l: emit((s, l)), should_stop=stop,
                                    encoder_path=Path(encoder_path).resolve())
 
-        for item in self._train_loop(work, "stage 2: L_recon + λ·L_eq", int(steps)):
-            if isinstance(item, Done):
-                r = item.value
-                msg = f"Wrote **{r.path}** in {r.seconds:.1f} s; pick it in the Generate tab's checkpoint list."
-                yield gr.skip(), msg, *self._refresh()
-                return
-            yield *item, *(gr.skip(),) * 4
+        def finish(r):
+            return f"Wrote **{r.path}** in {r.seconds:.1f} s; pick it in the Generate tab's checkpoint list."
+
+        yield from self._train_loop(work, "stage 2: L_recon + λ·L_eq", int(steps), finish, progress)
 
     @_errors
-    def train_finetune(self, base, zoo_path, cls, k, steps, lambda_eq, name):
+    def train_finetune(self, base, zoo_path, cls, k, steps, lambda_eq, name, progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.train import FinetuneConfig, finetune
 
         out = self._out("diffusion", name)
+        base = self.studio.model(base).path  # a shipped name ("diffusion") or a path
         zoo = load_zoo(zoo_path)
         pool = zoo.train().select(zoo.train().labels == int(cls))
         if len(pool) < int(k) or int(k) < 3:
@@ -455,17 +457,14 @@ class Callbacks:
             return finetune(base, shots, zoo, cfg, out=out, progress=False, callback=lambda s, h: emit((s, h)),
                             should_stop=stop)
 
-        for item in self._train_loop(work, "stage 3: held-aside shots' loss", int(steps)):
-            if isinstance(item, Done):
-                r = item.value
-                msg = (f"Wrote **{r.path}** in {r.seconds:.1f} s; early stopping kept step {r.best_step}. Pick it in "
-                       "the Generate tab.")
-                yield gr.skip(), msg, *self._refresh()
-                return
-            yield *item, *(gr.skip(),) * 4
+        def finish(r):
+            return (f"Wrote **{r.path}** in {r.seconds:.1f} s; early stopping kept step {r.best_step}. Pick it in "
+                    "the Generate tab.")
+
+        yield from self._train_loop(work, "stage 3: held-aside shots' loss", int(steps), finish, progress)
 
     def _refresh(self):
         """New choices for the dropdowns that list what training writes: (checkpoints, zoos, encoders, bases)."""
-        ck = self.studio.checkpoints()
+        ck = self.checkpoints()
         return (gr.update(choices=ck), gr.update(choices=self.zoos()), gr.update(choices=self.encoders()),
                 gr.update(choices=ck))

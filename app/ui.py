@@ -12,6 +12,8 @@ import gradio as gr
 
 from app.callbacks import ADAPTED, Callbacks, device_text
 from equigen_core import studio as core
+from equigen_core.checkpoint import CheckpointError
+from equigen_core.data import DataError
 
 ABOUT = """
 ### What the controls mean
@@ -37,7 +39,11 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
     """The whole app. `studio` defaults to the shipped checkpoints under `root`; training writes under `work_dir`.
     autostart: generate once when the page opens, so a first grid is on screen at once."""
     work_dir = Path(work_dir)
-    studio = studio or core.Studio.load(root, extra_roots=[work_dir / "diffusion"])
+    if studio is None:
+        try:
+            studio = core.Studio.load(root)
+        except (CheckpointError, DataError) as e:  # say what is wrong in the page, not as a traceback
+            return _error_page(e)
     cb = Callbacks(studio, work_dir, frame_interval=frame_interval)
     ck0 = cb.default_checkpoint()
     cls0 = cb.default_class(ck0)
@@ -54,13 +60,13 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Generate", id="generate"):
                 with gr.Row():
-                    checkpoint = gr.Dropdown(studio.checkpoints(), value=ck0, label="Diffusion checkpoint",
+                    checkpoint = gr.Dropdown(cb.checkpoints(), value=ck0, label="Diffusion checkpoint",
                                              allow_custom_value=True, scale=3)
                     cls = gr.Dropdown(classes, value=str(cls0), label="Class of the targets", scale=1)
                 with gr.Row():
                     with gr.Column(scale=3):
-                        candidates = gr.Gallery(label="Candidate targets (click to select / deselect)", columns=8,
-                                                height="auto", allow_preview=False, preview=False,
+                        candidates = gr.Gallery(label="Candidate targets (click to select / deselect)", columns=6,
+                                                height=300, allow_preview=False, preview=False,
                                                 object_fit="contain", elem_id="candidates")
                         with gr.Row():
                             selection = gr.Textbox(label="Selected targets (gallery indices, e.g. 0-9 or 0,2,5)",
@@ -162,7 +168,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         s_plot, s_md = gr.Plot(), gr.Markdown()
                     with gr.Tab("Stage 3 few-shot fine-tune"):
                         with gr.Row():
-                            f_base = gr.Dropdown(studio.checkpoints(), value=ck0, label="Base checkpoint",
+                            f_base = gr.Dropdown(cb.checkpoints(), value=ck0, label="Base checkpoint",
                                                  allow_custom_value=True)
                             f_zoo = gr.Dropdown(cb.zoos(), label="Zoo (shots + replay)", allow_custom_value=True)
                             f_cls = gr.Dropdown(classes, value=str(cls0), label="New class")
@@ -236,9 +242,18 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
     return demo
 
 
+def _error_page(err: Exception) -> gr.Blocks:
+    with gr.Blocks(title="EquiGen Studio") as demo:
+        gr.Markdown(f"# EquiGen Studio\n\n**The shipped models could not be loaded:** {err}\n\n"
+                    "Reinstall from a fresh clone, or rebuild them with "
+                    "`python -m equigen_core train all --preset cpu --out checkpoints/mnist`.")
+    return demo
+
+
 def launch(demo: gr.Blocks, *, share: bool = False, **kw):
     """Queue (bounded) and serve; host and port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (default
-    127.0.0.1:7860)."""
+    127.0.0.1:7860). Uploads over 10 MB are refused by the server before any callback sees them."""
+    kw.setdefault("max_file_size", "10mb")
     return demo.queue(max_size=64, default_concurrency_limit=2).launch(share=share, **kw)
 
 

@@ -115,3 +115,71 @@ def test_client_bad_values_come_back_as_errors(server):
         client.predict("diffusion", "9", "0,99", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
     with pytest.raises(Exception, match="not a checkpoint directory"):
         client.predict("no/such/model", "9", "0-4", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
+
+
+def noprog(*a, **k):  # stands in for gr.Progress outside a request
+    pass
+
+
+def _last(gen):
+    out = None
+    for out in gen:
+        pass
+    return out
+
+
+def test_train_tab_builds_a_zoo_and_trains_all_three_stages(tiny_studio, tmp_path):
+    st, _ = tiny_studio
+    cb = Callbacks(st, tmp_path / "work", frame_interval=0)
+    plot, md, *_ = _last(cb.train_data("mnist", "", 40, 22, "z", progress=noprog))
+    zoo = str(tmp_path / "work" / "zoos" / "z")
+    assert "40 INRs" in md and zoo in cb.zoos()
+    plot, md, *_ = _last(cb.train_encoder(zoo, "tiny", 4, 16, 1e-3, False, "e", progress=noprog))
+    enc = str(tmp_path / "work" / "encoders" / "e")
+    assert "kNN accuracy" in md and enc in cb.encoders()
+    plot, md, ck, *_ = _last(cb.train_diffusion(zoo, enc, "tiny", 6, 16, 1e-3, 0.1, "d", progress=noprog))
+    assert "Wrote" in md and str(tmp_path / "work" / "diffusion" / "d") in ck["choices"]
+    base = str(tmp_path / "work" / "diffusion" / "d")
+    plot, md, *_ = _last(cb.train_finetune(base, zoo, "9", 3, 4, 0.1, "d9", progress=noprog))
+    assert "early stopping" in md and (tmp_path / "work" / "diffusion" / "d9" / "config.json").is_file()
+    with pytest.raises(gr.Error, match="output name"):
+        _last(cb.train_encoder(zoo, "tiny", 4, 16, 1e-3, False, "../evil", progress=noprog))
+
+
+def test_cancelling_training_keeps_the_last_good_checkpoint(tiny_studio, tmp_path):
+    st, _ = tiny_studio
+    cb = Callbacks(st, tmp_path / "work", frame_interval=0)
+    _last(cb.train_data("mnist", "", 40, 22, "z", progress=noprog))
+    zoo = str(tmp_path / "work" / "zoos" / "z")
+    _last(cb.train_encoder(zoo, "tiny", 3, 16, 1e-3, False, "e", progress=noprog))
+    weights = tmp_path / "work" / "encoders" / "e" / "model.safetensors"
+    before = weights.read_bytes()
+    run = cb.train_encoder(zoo, "tiny", 100_000, 16, 1e-3, False, "e", progress=noprog)  # far too long: cancelled below
+    for i, _ in enumerate(run):
+        if i == 3:
+            break
+    run.close()  # what Gradio's Cancel does to a generator
+    time.sleep(1.0)  # the worker sees the stop flag at its next step
+    assert weights.read_bytes() == before
+
+
+def test_missing_checkpoints_give_a_readable_page_not_a_traceback(tmp_path):
+    demo = build_demo(root=tmp_path / "nowhere", work_dir=tmp_path)
+    text = " ".join(str(getattr(b, "value", "")) for b in demo.blocks.values())
+    assert "could not be loaded" in text and "gallery" in text
+
+
+def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
+    st, _ = tiny_studio
+    cb = Callbacks(st, tmp_path, frame_interval=0)
+    adapted, dd, md, fig = cb.adapt(cb.default_checkpoint(), "9", "0-5", 20, None, progress=noprog)
+    assert "Adapted" in md and dd["value"] == "(adapted in this session)" and adapted.denoiser is not None
+    outs = list(cb.generate(dd["value"], "9", "0-5", 0.3, 0.0, 3, 2, 0, 28, None, adapted))
+    assert "2 samples" in outs[-1][1]
+    with pytest.raises(gr.Error, match="K ≥ 3"):
+        cb.adapt(cb.default_checkpoint(), "9", "0,1", 20, None, progress=noprog)
+    fig, rows, verdict = cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, 1", 8, 3, 0, None, None,
+                                     progress=noprog)
+    assert [r[0] for r in rows[:2]] == ["γ=0", "γ=1"] and len(rows) == 7 and "γ" in verdict
+    with pytest.raises(gr.Error, match="numbers separated by commas"):
+        cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, x", 8, 3, 0, None, None, progress=noprog)

@@ -45,15 +45,20 @@ def test_np_layer_negative_case_uncoupled_permutation_breaks_it(mnist_spec):
     assert diff > 1e-3
 
 
-def test_encoder_features_are_permutation_invariant(mnist_spec):
+def features_and_permuted(spec, cfg, seed):
+    """(encoder, INRs (5, P), ψ of them, ψ of the same INRs with hidden neurons permuted at random)."""
     torch.manual_seed(0)
-    enc = WeightEncoder(mnist_spec, SMALL).eval()
-    flat = random_sirens(mnist_spec, 5)
+    enc = WeightEncoder(spec, cfg).eval()
+    flat = random_sirens(spec, 5)
     enc.set_input_scale(flat)
-    perm = WeightSpace.from_flat(mnist_spec, flat).permute(
-        random_permutations(mnist_spec, 5, generator=torch.Generator().manual_seed(3))).to_flat()
+    perm = WeightSpace.from_flat(spec, flat).permute(
+        random_permutations(spec, 5, generator=torch.Generator().manual_seed(seed))).to_flat()
     with torch.no_grad():
-        f, fp = enc(flat), enc(perm)
+        return enc, flat, enc(flat), enc(perm)
+
+
+def test_encoder_features_are_permutation_invariant(mnist_spec):
+    enc, flat, f, fp = features_and_permuted(mnist_spec, SMALL, 3)
     assert f.shape == (5, 16)
     torch.testing.assert_close(f, fp, atol=1e-5, rtol=1e-5)
     # and not trivially constant: a different INR gives different features
@@ -65,14 +70,7 @@ def test_probe_features_are_the_function_values_and_permutation_invariant(mnist_
 
     from equigen_core.inr import render_images
 
-    torch.manual_seed(0)
-    enc = WeightEncoder(mnist_spec, replace(SMALL, probe_res=7)).eval()
-    flat = random_sirens(mnist_spec, 5)
-    enc.set_input_scale(flat)
-    perm = WeightSpace.from_flat(mnist_spec, flat).permute(
-        random_permutations(mnist_spec, 5, generator=torch.Generator().manual_seed(4))).to_flat()
-    with torch.no_grad():
-        f, fp = enc(flat), enc(perm)
+    enc, flat, f, fp = features_and_permuted(mnist_spec, replace(SMALL, probe_res=7), 4)
     assert enc.out_dim == 16 + 49 and f.shape == (5, 65)
     torch.testing.assert_close(f, fp, atol=1e-5, rtol=1e-5)
     # the last 49 entries are the INR's values on the 7×7 pixel-centre grid (an unclamped 7-px render)
