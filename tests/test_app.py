@@ -183,3 +183,22 @@ def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
     assert [r[0] for r in rows[:2]] == ["γ=0", "γ=1"] and len(rows) == 7 and "γ" in verdict
     with pytest.raises(gr.Error, match="numbers separated by commas"):
         cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, x", 8, 3, 0, None, None, progress=noprog)
+
+
+def test_uploads_are_fitted_into_candidates_and_bad_files_refused(tiny_studio, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    st, _ = tiny_studio
+    cb = Callbacks(st, tmp_path, frame_interval=0)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1"
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    uploads, items, selection, md = cb.fit_uploads([str(tmp_path / "one.png")], "9", None, progress=noprog)
+    n = len(st.candidates(9)[0])
+    assert len(items) == n + 1 and selection == str(n) and "(upload)" in items[-1][1]
+    outs = list(cb.generate(cb.default_checkpoint(), "9", selection, 0.3, 0.0, 3, 2, 0, 28, uploads, None))
+    assert "K = 1" in outs[-1][1]
+    (tmp_path / "evil.png").write_text("<script>not an image</script>")
+    with pytest.raises(gr.Error, match="evil.png"):
+        cb.fit_uploads([str(tmp_path / "evil.png")], "9", None, progress=noprog)
