@@ -177,7 +177,7 @@ class Callbacks:
         return self.studio.model(checkpoint)
 
     @_errors
-    def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, uploads, adapted):
+    def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted):
         """Stream x̂0 grids for every DDIM step, then the final grid, readouts and the weights file."""
         from equigen_core.render import grid_image
 
@@ -185,12 +185,12 @@ class Callbacks:
         w, timgs = self._candidates(cls, uploads)
         idx = parse_selection(selection, len(w))
         targets = w[idx]
-        core.check_generation_args(len(targets), int(n), float(gamma), float(guidance), int(steps))
+        core.check_generation_args(len(targets), int(n), float(gamma), float(guidance), int(steps), float(temperature))
         res = int(res)
         scale = max(1, GRID_SCALE * 28 // res)
         t0 = last_frame = time.perf_counter()
         for item in core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
-                                         steps=int(steps), seed=int(seed), res=res):
+                                         steps=int(steps), seed=int(seed), res=res, temperature=float(temperature)):
             if isinstance(item, Done):
                 out = item.value
                 break
@@ -209,7 +209,8 @@ class Callbacks:
                                  model.spec, out)
         labels = [r.label for r in reads if r.label is not None]
         summary = (f"**{int(n)} samples** from K = {len(idx)} targets, γ = {float(gamma):g}, λ = {float(guidance):g}, "
-                   f"{int(steps)} DDIM steps, seed {int(seed)} — {dt:.2f} s with live frames")
+                   f"τ = {float(temperature):g}, {int(steps)} DDIM steps, seed {int(seed)} — {dt:.2f} s with live "
+                   "frames")
         if labels:
             top = max(set(labels), key=labels.count)
             summary += f"; classifier: {labels.count(top)}/{len(labels)} look like a {top}"

@@ -15,6 +15,8 @@ from equigen_core import studio as core
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
 
+TEMPERATURE = 0.8  # the Generate tab's default τ (docs/RESULTS.md: held-in accuracy 0.556 → 0.667 at τ = 0.8)
+
 ABOUT = """
 ### What the controls mean
 - **Targets (K)** — the few example INRs of the new class the generator should imitate. Their encoder features ψ are
@@ -24,6 +26,8 @@ ABOUT = """
 - **λ (guidance)** — our addition, not the paper's: at every DDIM step the predicted weights are nudged so their
   features move a fraction λ of the way toward ψ̃. (The paper's λ weighs the equivariance loss L_eq in training: the
   Stage 2 and Stage 3 training tabs set that one.)
+- **τ (temperature)** — our addition: the initial noise is x_T = τ·ε. Below 1 it trades diversity for cleaner samples
+  (the truncation trick); see docs/RESULTS.md for what it does to accuracy and novelty.
 - **DDIM steps** — how many denoising steps turn noise into weights; each step's prediction x̂0 is rendered live.
 - **Resolution** — an INR is a continuous function of (x, y): the same weights render at any size.
 - **Adapt** — stage 3: a short fine-tune of the diffusion model on the selected targets (augmented exactly in weight
@@ -84,7 +88,10 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         guidance = gr.Slider(0, 1, value=0.1, step=0.05, label="λ — equivariance guidance")
                         steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
                         n = gr.Slider(1, 64, value=16, step=1, label="Samples")
-                        seed = gr.Number(0, precision=0, label="Seed")
+                        with gr.Row():
+                            seed = gr.Number(0, precision=0, label="Seed")
+                            temperature = gr.Slider(0.1, 2, value=TEMPERATURE, step=0.05,
+                                                    label="τ — temperature of the initial noise")
                         with gr.Row():
                             gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                             stop_btn = gr.Button("Stop", variant="stop")
@@ -193,7 +200,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                 v_plot = gr.Plot()
 
         # -- wiring --------------------------------------------------------------------------------------------------
-        gen_inputs = [checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, uploads, adapted]
+        gen_inputs = [checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted]
         gen_outputs = [grid, status, readout, weights_file, last]
         for trigger in (cls.change, checkpoint.change):
             trigger(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md], api_visibility="private")

@@ -22,7 +22,7 @@ from equigen_core.studio import Studio  # noqa: E402
 def run(cb: Callbacks, args) -> tuple[int, float]:
     t0 = time.perf_counter()
     updates = sum(1 for _ in cb.generate(cb.default_checkpoint(), "9", "0-9", 0.3, 0.1, args.steps, args.n, 0, 28,
-                                         None, None))
+                                         1.0, None, None))
     return updates, time.perf_counter() - t0
 
 

@@ -97,7 +97,8 @@ def cmd_generate(args) -> int:
     if len(pool) < args.k:
         raise SystemExit(f"the zoo has {len(pool)} held-out INRs of class {args.cls}; --k {args.k} needs more")
     targets = pool.weights[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[: args.k]]
-    out = generate(model, targets, args.n, gamma=args.gamma, guidance=args.guidance, steps=args.steps, seed=args.seed)
+    out = generate(model, targets, args.n, gamma=args.gamma, guidance=args.guidance, steps=args.steps, seed=args.seed,
+                   temperature=args.temperature)
     args.out.mkdir(parents=True, exist_ok=True)
     save_grid(out.images, args.out / "samples.png")
     save_samples(args.out / "samples.safetensors", model.spec, out)
@@ -242,7 +243,8 @@ def cmd_evaluate_fewshot(args) -> int:
     clf = load_classifier(args.classifier or default_classifier_path())
     zoo = load_zoo(args.zoo)
     shots, shot_img, real = protocol_data(zoo, args.cls, args.k, seed=args.seed)
-    rows, results = [], {"class": args.cls, "k": args.k, "n": args.n, "seed": args.seed}
+    rows, results = [], {"class": args.cls, "k": args.k, "n": args.n, "seed": args.seed,
+                         "temperature": args.temperature, "guidance": args.guidance}
     rows.append(report("real held-out images of the class", real[: args.n], args.cls, shot_img, real, clf))
     for name, w in cheap_baselines(zoo.spec, shots, args.n, seed=args.seed).items():
         rows.append(report(f"baseline: {name}", render(zoo.spec, w), args.cls, shot_img, real, clf))
@@ -251,12 +253,12 @@ def cmd_evaluate_fewshot(args) -> int:
             continue
         model = FewShotModel.load(path, args.encoder)
         if args.held_in:
-            acc = held_in_accuracy(model, zoo, clf, steps=args.steps, seed=args.seed)
+            acc = held_in_accuracy(model, zoo, clf, steps=args.steps, seed=args.seed, temperature=args.temperature)
             results[f"{label}_held_in_accuracy"] = acc
             print(f"{label}: held-in conditional accuracy (classes 0-8, γ=0) {acc:.3f}")
         for gamma in (float(g) for g in args.gammas.split(",")):
             out = generate(model, shots, args.n, gamma=gamma, guidance=args.guidance, steps=args.steps,
-                           seed=args.seed)
+                           seed=args.seed, temperature=args.temperature)
             rows.append(report(f"{label} γ={gamma:g}", out.images, args.cls, shot_img, real, clf))
     print(HEADER)
     for r in rows:
@@ -297,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=16)
     g.add_argument("--gamma", type=float, default=0.3)
     g.add_argument("--guidance", type=float, default=0.0)
+    g.add_argument("--temperature", type=float, default=1.0, help="τ of the initial noise x_T = τ·ε (our addition)")
     g.add_argument("--steps", type=int, default=50)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", type=Path, required=True)
@@ -379,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--n", type=int, default=64)
     fs.add_argument("--gammas", default="0,0.3,0.6,1.0")
     fs.add_argument("--guidance", type=float, default=0.0)
+    fs.add_argument("--temperature", type=float, default=1.0, help="τ of the initial noise x_T = τ·ε (our addition)")
     fs.add_argument("--steps", type=int, default=50)
     fs.add_argument("--held-in", action="store_true", help="also measure held-in conditional accuracy")
     fs.add_argument("--seed", type=int, default=0)

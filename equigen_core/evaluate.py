@@ -94,7 +94,7 @@ def protocol_data(zoo, cls: int, k: int, *, seed: int = 0):
 
 
 def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int = 10, seed: int = 0,
-                     steps: int = 50) -> float:
+                     steps: int = 50, temperature: float = 1.0) -> float:
     """Conditional accuracy on base classes: one sample per held-out INR of each class (γ = 0), classified."""
     from equigen_core.fewshot import generate
 
@@ -105,5 +105,5 @@ def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int
         ws.append(sel.weights[:per_class])
         ys.append(sel.labels[:per_class])
     w, y = torch.cat(ws), torch.cat(ys)
-    out = generate(model, w, len(w), gamma=0.0, steps=steps, seed=seed)
+    out = generate(model, w, len(w), gamma=0.0, steps=steps, seed=seed, temperature=temperature)
     return float((classifier.predict(out.images) == y).float().mean())

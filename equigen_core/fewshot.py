@@ -85,19 +85,20 @@ class GenerationResult:
 
 def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = 0.3, guidance: float = 0.0,
              steps: int = 50, seed: int = 0, mode: Literal["per-target", "set"] = "per-target",
-             cfg_scale: float = 1.0, res: int = 28,
+             cfg_scale: float = 1.0, temperature: float = 1.0, res: int = 28,
              on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
     """n new INRs from K target INRs (K, P). Deterministic per seed.
 
     gamma: γ of ψ̃ = ψ + γ·ε (diversity); guidance: λ_g, the sampling-time equivariance guidance (our addition);
     mode: condition each sample on one target (round robin) or all on the mean target feature.
+    temperature: τ of the initial noise x_T = τ·ε (τ < 1 trades diversity for cleaner samples).
     on_step(i, steps, weights) receives the current x̂0 as raw INR weights (n, P) at every DDIM step.
     """
     if targets.dim() != 2 or targets.shape[1] != model.spec.num_params:
         raise ValueError(f"targets must be (K, {model.spec.num_params}) INR weights, got {tuple(targets.shape)}")
-    if n < 1 or steps < 1 or gamma < 0 or not 0 <= guidance <= 1:
-        raise ValueError(f"need n ≥ 1, steps ≥ 1, gamma ≥ 0, 0 ≤ guidance ≤ 1; got n={n}, steps={steps}, "
-                         f"gamma={gamma}, guidance={guidance}")
+    if n < 1 or steps < 1 or gamma < 0 or not 0 <= guidance <= 1 or not 0 < temperature <= 2:
+        raise ValueError(f"need n ≥ 1, steps ≥ 1, gamma ≥ 0, 0 ≤ guidance ≤ 1, 0 < temperature ≤ 2; got n={n}, "
+                         f"steps={steps}, gamma={gamma}, guidance={guidance}, temperature={temperature}")
     gen = torch.Generator().manual_seed(seed)
     psi = model.features(targets)  # (K, F)
     if mode == "per-target":
@@ -117,7 +118,7 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
 
     z = model.process.sample(model.denoiser, n, cond=psi_tilde, steps=steps, guidance=guidance,
                              target_features=model.feat_norm.denormalize(psi_tilde), cfg_scale=cfg_scale,
-                             generator=gen, on_step=step_cb if on_step else None)
+                             temperature=temperature, generator=gen, on_step=step_cb if on_step else None)
     weights = wnorm.denormalize(z)
     return GenerationResult(weights, render_images(model.spec, weights, res), which, psi_tilde)
 

@@ -201,7 +201,7 @@ class Frame:
     images: Tensor  # (n, C, res, res)
 
 
-def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: int) -> None:
+def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: int, temperature: float = 1.0) -> None:
     if k < 1:
         raise StudioError("select at least one target (K = 0)")
     if k > MAX_TARGETS:
@@ -214,12 +214,15 @@ def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: 
         raise StudioError(f"λ (guidance) must be in 0–1, got {guidance}")
     if not 1 <= steps <= 200:
         raise StudioError(f"DDIM steps must be in 1–200, got {steps}")
+    if not 0 < temperature <= 2:
+        raise StudioError(f"temperature τ must be in (0, 2], got {temperature}")
 
 
 def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float = 0.3, guidance: float = 0.1,
-                    steps: int = 50, seed: int = 0, res: int = 28, every: int = 1) -> Iterator[Frame | Done]:
+                    steps: int = 50, seed: int = 0, res: int = 28, temperature: float = 1.0,
+                    every: int = 1) -> Iterator[Frame | Done]:
     """Frames of x̂0 (every `every` steps), then Done(GenerationResult). Closing the iterator stops the sampler."""
-    check_generation_args(len(targets), n, gamma, guidance, steps)
+    check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
     spec = model.spec
 
     class _Stop(Exception):
@@ -234,6 +237,7 @@ def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma:
 
         try:
             return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed, res=res,
+                            temperature=temperature,
                             on_step=on_step)
         except _Stop:
             return None

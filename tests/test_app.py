@@ -49,7 +49,7 @@ def test_generate_callback_streams_frames_then_results(tiny_studio, tmp_path):
     st, _ = tiny_studio
     cb = Callbacks(st, tmp_path, frame_interval=0)
     ck = cb.default_checkpoint()
-    outs = list(cb.generate(ck, "9", "0-3", 0.3, 0.1, 5, 4, 0, 28, None, None))
+    outs = list(cb.generate(ck, "9", "0-3", 0.3, 0.1, 5, 4, 0, 28, 1.0, None, None))
     assert len(outs) == 6  # 5 DDIM steps, then the final grid
     assert "DDIM step 1/5" in outs[0][1]
     grid, summary, rows, path, last = outs[-1]
@@ -57,9 +57,9 @@ def test_generate_callback_streams_frames_then_results(tiny_studio, tmp_path):
     big = cb.rerender(last, 112)
     assert big.size[0] > grid.size[0] // 2
     with pytest.raises(gr.Error, match="γ must be"):
-        list(cb.generate(ck, "9", "0-3", -1, 0.1, 5, 4, 0, 28, None, None))
+        list(cb.generate(ck, "9", "0-3", -1, 0.1, 5, 4, 0, 28, 1.0, None, None))
     with pytest.raises(gr.Error, match="K = 0"):
-        list(cb.generate(ck, "9", "", 0.3, 0.1, 5, 4, 0, 28, None, None))
+        list(cb.generate(ck, "9", "", 0.3, 0.1, 5, 4, 0, 28, 1.0, None, None))
 
 
 def test_verify_callback_shows_equal_renders(tiny_studio, tmp_path):
@@ -113,6 +113,8 @@ def test_client_bad_values_come_back_as_errors(server):
         client.predict("diffusion", "9", "", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
     with pytest.raises(Exception, match="out of range"):
         client.predict("diffusion", "9", "0,99", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
+    with pytest.raises(Exception, match="minimum value 0.1"):
+        client.predict("diffusion", "9", "0-4", 0.3, 0.0, 5, 2, 0, 28, 0.0, api_name="/generate")  # τ = 0
     with pytest.raises(Exception, match="not a checkpoint directory"):
         client.predict("no/such/model", "9", "0-4", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
 
@@ -174,7 +176,7 @@ def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
     cb = Callbacks(st, tmp_path, frame_interval=0)
     adapted, dd, md, fig = cb.adapt(cb.default_checkpoint(), "9", "0-5", 20, None, progress=noprog)
     assert "Adapted" in md and dd["value"] == "(adapted in this session)" and adapted.denoiser is not None
-    outs = list(cb.generate(dd["value"], "9", "0-5", 0.3, 0.0, 3, 2, 0, 28, None, adapted))
+    outs = list(cb.generate(dd["value"], "9", "0-5", 0.3, 0.0, 3, 2, 0, 28, 1.0, None, adapted))
     assert "2 samples" in outs[-1][1]
     with pytest.raises(gr.Error, match="K ≥ 3"):
         cb.adapt(cb.default_checkpoint(), "9", "0,1", 20, None, progress=noprog)
@@ -197,7 +199,7 @@ def test_uploads_are_fitted_into_candidates_and_bad_files_refused(tiny_studio, t
     uploads, items, selection, md = cb.fit_uploads([str(tmp_path / "one.png")], "9", None, progress=noprog)
     n = len(st.candidates(9)[0])
     assert len(items) == n + 1 and selection == str(n) and "(upload)" in items[-1][1]
-    outs = list(cb.generate(cb.default_checkpoint(), "9", selection, 0.3, 0.0, 3, 2, 0, 28, uploads, None))
+    outs = list(cb.generate(cb.default_checkpoint(), "9", selection, 0.3, 0.0, 3, 2, 0, 28, 1.0, uploads, None))
     assert "K = 1" in outs[-1][1]
     (tmp_path / "evil.png").write_text("<script>not an image</script>")
     with pytest.raises(gr.Error, match="evil.png"):
