@@ -202,14 +202,15 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         # -- wiring --------------------------------------------------------------------------------------------------
         gen_inputs = [checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted]
         gen_outputs = [grid, status, readout, weights_file, last]
-        for trigger in (cls.change, checkpoint.change):
-            trigger(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md], api_visibility="private")
+        cls.change(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md], api_name="candidates")
+        checkpoint.change(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md],
+                          api_name="candidates_for_checkpoint", api_visibility="private")
         candidates.select(cb.toggle, [selection, cls, uploads], [selection, sel_md], api_name="select_target")
         apply_sel.click(cb.set_selection, [selection, cls, uploads], [selection, sel_md], api_name="set_selection")
         first10.click(lambda c, u: cb.set_selection("0-9", c, u), [cls, uploads], [selection, sel_md],
-                      api_visibility="private")
+                      api_name="select_first_10", api_visibility="private")
         clear_sel.click(lambda c, u: cb.set_selection("", c, u), [cls, uploads], [selection, sel_md],
-                        api_visibility="private")
+                        api_name="clear_selection", api_visibility="private")
         fit_btn.click(cb.fit_uploads, [files, cls, uploads], [uploads, candidates, selection, sel_md],
                       api_name="fit_uploads", concurrency_limit=1)
         gen_event = gen_btn.click(cb.generate, gen_inputs, gen_outputs, api_name="generate", concurrency_limit=4,
@@ -218,9 +219,10 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         adapt_event = adapt_btn.click(cb.adapt, [checkpoint, cls, selection, adapt_steps, uploads],
                                       [adapted, checkpoint, adapt_md, adapt_plot], api_name="adapt",
                                       concurrency_id="train", concurrency_limit=1)
-        adapt_gen = adapt_event.success(cb.generate, gen_inputs, gen_outputs, api_visibility="private",
+        adapt_gen = adapt_event.success(cb.generate, gen_inputs, gen_outputs, api_name="generate_adapted",
+                                        api_visibility="private",
                                         concurrency_id="generate")
-        stop_btn.click(None, cancels=[gen_event, adapt_event, adapt_gen], api_visibility="private")
+        stop_btn.click(None, cancels=[gen_event, adapt_event, adapt_gen], api_name="stop", api_visibility="private")
         t_btn.click(cb.tradeoff, [checkpoint, cls, selection, gammas, t_n, t_steps, seed, uploads, adapted],
                     [t_plot, t_table, t_verdict], api_name="tradeoff", concurrency_limit=1)
         tsne_btn.click(cb.tsne, [enc_choice, checkpoint, cls, selection, uploads, adapted, last], tsne_plot,
@@ -237,15 +239,17 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                           [s_plot, s_md, *refresh], api_name="train", **train_kw),
               f_btn.click(cb.train_finetune, [f_base, f_zoo, f_cls, f_k, f_steps, f_lam, f_name],
                           [f_plot, f_md, *refresh], api_name="train_finetune", **train_kw)]
-        train_cancel.click(None, cancels=ev, api_visibility="private")
+        train_cancel.click(None, cancels=ev, api_name="cancel_training", api_visibility="private")
         # the zoo lists of the three training sub-tabs follow each other
-        for zd in (e_zoo, s_zoo, f_zoo):
-            zd.focus(lambda: gr.update(choices=cb.zoos()), None, zd, api_visibility="private")
+        for stage, zd in (("encoder", e_zoo), ("diffusion", s_zoo), ("finetune", f_zoo)):
+            zd.focus(lambda: gr.update(choices=cb.zoos()), None, zd, api_name=f"list_zoos_{stage}",
+                     api_visibility="private")
 
         start = demo.load(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md],
-                          api_visibility="private")
+                          api_name="page_load_candidates", api_visibility="private")
         if autostart and ck0 is not None:  # a first grid on screen at once
-            start.then(cb.generate, gen_inputs, gen_outputs, api_visibility="private", concurrency_id="generate")
+            start.then(cb.generate, gen_inputs, gen_outputs, api_name="page_load_generate", api_visibility="private",
+                       concurrency_id="generate")
     return demo
 
 

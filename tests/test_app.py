@@ -204,3 +204,8 @@ def test_uploads_are_fitted_into_candidates_and_bad_files_refused(tiny_studio, t
     (tmp_path / "evil.png").write_text("<script>not an image</script>")
     with pytest.raises(gr.Error, match="evil.png"):
         cb.fit_uploads([str(tmp_path / "evil.png")], "9", None, progress=noprog)
+
+
+def test_every_event_has_an_api_name(demo):
+    unnamed = [d for d in demo.fns.values() if not d.api_name]
+    assert not unnamed, f"events without an api_name: {[d.name for d in unnamed]}"
