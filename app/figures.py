@@ -21,9 +21,9 @@ def tradeoff_figure(tr) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("faithfulness vs novelty", "coverage and FD vs γ"),
                         specs=[[{}, {"secondary_y": True}]])
     s = tr.samples
-    fig.add_trace(go.Scatter(x=[r.aligned_novelty for r in s], y=[r.accuracy for r in s], mode="lines+markers+text",
-                             text=[f"γ={g:g}" for g in tr.gammas], textposition="top center", name="generator"),
-                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=[r.aligned_novelty for r in s], y=[r.accuracy for r in s], mode="lines+markers",
+                             text=[f"γ={g:g}" for g in tr.gammas], hovertemplate="%{text}: accuracy %{y:.2f}, "
+                             "aligned novelty %{x:.2f}<extra></extra>", name="generator (hover: γ)"), row=1, col=1)
     for i, b in enumerate(tr.baselines):
         fig.add_trace(go.Scatter(x=[b.aligned_novelty], y=[b.accuracy], mode="markers", name=b.name,
                                  marker=dict(symbol="diamond", size=11, color=PALETTE[(i + 3) % 10])), row=1, col=1)

@@ -120,9 +120,9 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                     gammas = gr.Textbox("0, 0.25, 0.5, 0.75, 1, 1.25, 1.5", label="γ values")
                     t_n = gr.Slider(8, 64, value=32, step=8, label="Samples per γ")
                     t_steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
-                    t_btn = gr.Button("Run the γ sweep", variant="primary")
-                t_plot = gr.Plot(label="Trade-off")
-                t_verdict = gr.Markdown()
+                    t_btn = gr.Button("Run the γ sweep", variant="primary", elem_id="tradeoff-btn")
+                t_plot = gr.Plot(label="Trade-off", elem_id="tradeoff-plot")
+                t_verdict = gr.Markdown(elem_id="tradeoff-verdict")
                 t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "novelty", "diversity", "FD",
                                                 "coverage"], interactive=False)
             # ---------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """A real headless browser (Debian's chromium through Playwright) drives the app: select a target, Generate, see
-intermediate x̂0 frames and the final grid, then the t-SNE tab. Screenshots go to the test's tmp dir.
+intermediate x̂0 frames and the final grid, then the t-SNE tab and the γ sweep. Screenshots go to the test's tmp dir.
 
 Skipped when no browser can start — except under CI (CI set), where that is a failure.
 `python tests/test_browser.py --out assets` drives the app on the shipped checkpoints and writes the README's
@@ -65,6 +65,11 @@ def drive(page, url: str, out: Path) -> dict:
     page.click("#tsne-btn")
     page.wait_for_selector("#tsne-plot .js-plotly-plot, #tsne-plot .plotly", timeout=120_000)
     page.screenshot(path=str(out / "screenshot_tsne.png"), full_page=True)
+    page.get_by_role("tab", name="Trade-off").click()
+    page.click("#tradeoff-btn")
+    page.wait_for_function("document.querySelector('#tradeoff-verdict').innerText.includes('paper')",
+                           timeout=180_000)
+    page.screenshot(path=str(out / "screenshot_tradeoff.png"), full_page=True)
     return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1]}
 
 
@@ -99,6 +104,7 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tmp_path):
     assert seen["selected"] == "1,2,4" and "K = 3" in seen["final_status"]
     assert (tmp_path / "screenshot_generate.png").stat().st_size > 10_000
     assert (tmp_path / "screenshot_tsne.png").stat().st_size > 10_000
+    assert (tmp_path / "screenshot_tradeoff.png").stat().st_size > 10_000
 
 
 if __name__ == "__main__":  # screenshots of the real app with the shipped checkpoints
