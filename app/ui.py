@@ -14,6 +14,7 @@ from app.callbacks import ADAPTED, Callbacks, device_text
 from equigen_core import studio as core
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
+from equigen_core.denoiser import PRESETS as DENOISER_PRESETS
 
 TEMPERATURE = 0.8  # the Generate tab's default τ (docs/RESULTS.md: held-in accuracy 0.556 → 0.667 at τ = 0.8)
 
@@ -164,8 +165,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         with gr.Row():
                             s_zoo = gr.Dropdown(cb.zoos(), label="Zoo", allow_custom_value=True)
                             s_enc = gr.Dropdown(cb.encoders(), label="Encoder", allow_custom_value=True)
-                            s_preset = gr.Dropdown(["tiny", "cpu", "cpu-transformer", "paper"], value="tiny",
-                                                   label="Denoiser preset")
+                            s_preset = gr.Dropdown(list(DENOISER_PRESETS), value="tiny", label="Denoiser preset")
                             s_steps = gr.Number(300, precision=0, label="Steps")
                             s_bs = gr.Number(128, precision=0, label="Batch size")
                             s_lr = gr.Number(3e-4, label="Learning rate")
