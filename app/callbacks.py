@@ -119,11 +119,10 @@ class Callbacks:
 
     @_errors
     def show_candidates(self, cls, uploads):
-        """→ (gallery items, selection text, summary)."""
+        """→ (gallery items, selection text, summary with the selected thumbnails)."""
         w, imgs = self._candidates(cls, uploads)
-        k = min(10, len(w))
-        items = self._gallery_items(imgs, uploads, len(w))
-        return items, format_selection(list(range(k))), self._selection_md(list(range(k)), len(w))
+        k = list(range(min(10, len(w))))
+        return self._gallery_items(imgs, uploads, len(w)), format_selection(k), *self._selection_view(k, imgs)
 
     def _gallery_items(self, imgs, uploads, n):
         from equigen_core.render import grid_image
@@ -133,25 +132,29 @@ class Callbacks:
                 for i in range(n)]
 
     @staticmethod
-    def _selection_md(idx, available):
-        return f"**K = {len(idx)}** selected of {available} candidates: {format_selection(idx) or '—'}"
+    def _selection_view(idx, imgs):
+        """(summary markdown, thumbnails of the selected targets) — the gallery itself highlights only one item."""
+        from equigen_core.render import grid_image
+
+        md = f"**K = {len(idx)}** selected of {len(imgs)} candidates: {format_selection(idx) or '—'}"
+        return md, [(grid_image(imgs[i:i + 1], 1, 2), f"#{i}") for i in sorted(idx)]
 
     @_errors
     def toggle(self, selection, cls, uploads, evt: gr.SelectData):
         """Click on a candidate: add it to / remove it from the selection."""
-        w, _ = self._candidates(cls, uploads)
+        w, imgs = self._candidates(cls, uploads)
         idx = parse_selection(selection, len(w))
         i = int(evt.index)
         idx = [j for j in idx if j != i] if i in idx else idx + [i]
         if len(idx) > core.MAX_TARGETS:
             raise gr.Error(f"at most {core.MAX_TARGETS} targets")
-        return format_selection(idx), self._selection_md(sorted(idx), len(w))
+        return format_selection(idx), *self._selection_view(idx, imgs)
 
     @_errors
     def set_selection(self, selection, cls, uploads):
-        w, _ = self._candidates(cls, uploads)
+        w, imgs = self._candidates(cls, uploads)
         idx = [i for i in parse_selection(selection, 10**6) if i < len(w)]  # "0-9" on a smaller gallery: all
-        return format_selection(idx), self._selection_md(idx, len(w))
+        return format_selection(idx), *self._selection_view(idx, imgs)
 
     @_errors
     def fit_uploads(self, files, cls, uploads, progress=gr.Progress()):
@@ -164,7 +167,7 @@ class Callbacks:
         new = self.studio.add_uploads(uploads, weights)
         w, imgs = self._candidates(cls, new)
         sel = list(range(len(w) - len(weights), len(w)))
-        return new, self._gallery_items(imgs, new, len(w)), format_selection(sel), self._selection_md(sel, len(w))
+        return new, self._gallery_items(imgs, new, len(w)), format_selection(sel), *self._selection_view(sel, imgs)
 
     # -- Generate tab: sampling -------------------------------------------------------------------------------------
     def _model(self, checkpoint, adapted):

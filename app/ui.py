@@ -80,6 +80,9 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             first10 = gr.Button("First 10", scale=0)
                             clear_sel = gr.Button("Clear", scale=0, elem_id="clear-btn")
                         sel_md = gr.Markdown()
+                        chosen = gr.Gallery(label="Selected targets", columns=12, height=110, allow_preview=False,
+                                            fit_columns=False, object_fit="contain", interactive=False,
+                                            elem_id="chosen")
                         with gr.Accordion("Upload your own targets", open=False):
                             files = gr.File(file_count="multiple", file_types=["image"],
                                             label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
@@ -202,16 +205,17 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         # -- wiring --------------------------------------------------------------------------------------------------
         gen_inputs = [checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted]
         gen_outputs = [grid, status, readout, weights_file, last]
-        cls.change(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md], api_name="candidates")
-        checkpoint.change(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md],
+        picked = [candidates, selection, sel_md, chosen]
+        cls.change(cb.show_candidates, [cls, uploads], picked, api_name="candidates")
+        checkpoint.change(cb.show_candidates, [cls, uploads], picked,
                           api_name="candidates_for_checkpoint", api_visibility="private")
-        candidates.select(cb.toggle, [selection, cls, uploads], [selection, sel_md], api_name="select_target")
-        apply_sel.click(cb.set_selection, [selection, cls, uploads], [selection, sel_md], api_name="set_selection")
-        first10.click(lambda c, u: cb.set_selection("0-9", c, u), [cls, uploads], [selection, sel_md],
+        candidates.select(cb.toggle, [selection, cls, uploads], picked[1:], api_name="select_target")
+        apply_sel.click(cb.set_selection, [selection, cls, uploads], picked[1:], api_name="set_selection")
+        first10.click(lambda c, u: cb.set_selection("0-9", c, u), [cls, uploads], [selection, sel_md, chosen],
                       api_name="select_first_10", api_visibility="private")
-        clear_sel.click(lambda c, u: cb.set_selection("", c, u), [cls, uploads], [selection, sel_md],
+        clear_sel.click(lambda c, u: cb.set_selection("", c, u), [cls, uploads], [selection, sel_md, chosen],
                         api_name="clear_selection", api_visibility="private")
-        fit_btn.click(cb.fit_uploads, [files, cls, uploads], [uploads, candidates, selection, sel_md],
+        fit_btn.click(cb.fit_uploads, [files, cls, uploads], [uploads, candidates, selection, sel_md, chosen],
                       api_name="fit_uploads", concurrency_limit=1)
         gen_event = gen_btn.click(cb.generate, gen_inputs, gen_outputs, api_name="generate", concurrency_limit=4,
                                   concurrency_id="generate")
@@ -245,7 +249,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             zd.focus(lambda: gr.update(choices=cb.zoos()), None, zd, api_name=f"list_zoos_{stage}",
                      api_visibility="private")
 
-        start = demo.load(cb.show_candidates, [cls, uploads], [candidates, selection, sel_md],
+        start = demo.load(cb.show_candidates, [cls, uploads], picked,
                           api_name="page_load_candidates", api_visibility="private")
         if autostart and ck0 is not None:  # a first grid on screen at once
             start.then(cb.generate, gen_inputs, gen_outputs, api_name="page_load_generate", api_visibility="private",

@@ -196,9 +196,10 @@ def test_uploads_are_fitted_into_candidates_and_bad_files_refused(tiny_studio, t
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255  # a "1"
     Image.fromarray(digit).save(tmp_path / "one.png")
-    uploads, items, selection, md = cb.fit_uploads([str(tmp_path / "one.png")], "9", None, progress=noprog)
+    uploads, items, selection, md, chosen = cb.fit_uploads([str(tmp_path / "one.png")], "9", None, progress=noprog)
     n = len(st.candidates(9)[0])
     assert len(items) == n + 1 and selection == str(n) and "(upload)" in items[-1][1]
+    assert "K = 1" in md and [c for _, c in chosen] == [f"#{n}"]  # the selected thumbnails are shown
     outs = list(cb.generate(cb.default_checkpoint(), "9", selection, 0.3, 0.0, 3, 2, 0, 28, 1.0, uploads, None))
     assert "K = 1" in outs[-1][1]
     (tmp_path / "evil.png").write_text("<script>not an image</script>")
