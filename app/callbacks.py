@@ -18,7 +18,7 @@ from app import figures
 from equigen_core import studio as core
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
-from equigen_core.jobs import Done, stream
+from equigen_core.jobs import Done, check, stream
 
 ADAPTED = "(adapted in this session)"
 CHECKPOINT_ENCODER = "the checkpoint's encoder"
@@ -217,7 +217,7 @@ class Callbacks:
         if labels:
             top = max(set(labels), key=labels.count)
             summary += f"; classifier: {labels.count(top)}/{len(labels)} look like a {top}"
-        last = {"weights": out.weights, "spec": model.spec, "targets": targets}
+        last = {"weights": out.weights, "spec": model.spec, "labels": labels or None}
         yield grid_image(out.images, None, scale), summary, rows, str(path), last
 
     @_errors
@@ -248,14 +248,11 @@ class Callbacks:
         steps = int(steps)
         cfg = FinetuneConfig(steps=steps, eval_every=max(5, steps // 10))
         progress(0, desc="stage 3: few-shot adaptation")
-        curve = []
-        res = None
         for item in stream(lambda emit, stop: finetune(base.path, targets, self.studio.gallery, cfg, progress=False,
                                                        callback=lambda s, h: emit((s, h)), should_stop=stop)):
             if isinstance(item, Done):
                 res = item.value
                 break
-            curve.append(item)
             progress(item[0] / steps, desc=f"step {item[0]}/{steps}, held-aside loss {item[1]:.4f}")
         adapted = replace(base, denoiser=res.model, path=None)
         md = (f"Adapted **{Path(checkpoint).name}** to K = {len(targets)} targets in {res.seconds:.1f} s; early "
@@ -302,11 +299,7 @@ class Callbacks:
         w, _ = self._candidates(cls, uploads)
         targets = w[parse_selection(selection, len(w))]
         samples = last["weights"] if last else None
-        labels = None
-        if samples is not None and self.studio.classifier is not None:
-            from equigen_core.inr import render_images
-
-            labels = self.studio.classifier.predict(render_images(self.studio.spec, samples, 28)).tolist()
+        labels = last.get("labels") if last else None  # the classifier's labels from the generation's readouts
         fm = core.feature_map(encoder, self.studio.gallery, targets, samples, target_class=int(cls),
                               sample_labels=labels)
         return figures.tsne_figure(fm, f"t-SNE of ψ — {title}")
@@ -331,12 +324,7 @@ class Callbacks:
 
     # -- Train tab ------------------------------------------------------------------------------------------------
     def zoos(self) -> list[str]:
-        roots = [self.work / "zoos", Path("runs"), self.studio.root]
-        found = []
-        for r in roots:
-            if r.is_dir():
-                found += [str(p.parent) for p in sorted(list(r.glob("*/zoo.json")) + list(r.glob("*/*/zoo.json")))]
-        return list(dict.fromkeys(found))
+        return [str(p) for p in core.list_zoos(self.work / "zoos", Path("runs"), self.studio.root)]
 
     def encoders(self) -> list[str]:
         return [str(p) for p in core.list_checkpoints(self.work / "encoders", self.studio.root, kind="encoder")]
@@ -384,8 +372,7 @@ class Callbacks:
         def work(emit, stop):
             def cb(p):
                 emit((p.done, p.mean_psnr_done if p.done else 0.0))
-                if stop():
-                    raise KeyboardInterrupt("cancelled")
+                check(stop)
             zoo = build_zoo(data, spec=spec, fit_cfg=cfg, source=source, index=index, progress=False, callback=cb)
             zoo.meta["path"] = str(out)
             return save_zoo(out, zoo), zoo

@@ -53,6 +53,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
     ck0 = cb.default_checkpoint()
     cls0 = cb.default_class(ck0)
     classes = [str(c) for c in studio.classes()]
+    zoo_choices, tsne_encoders = cb.zoos(), cb.encoder_choices()
 
     with gr.Blocks(title="EquiGen Studio") as demo:
         uploads = gr.State(None)  # {"weights", "images"} of this user's fitted uploads
@@ -134,7 +135,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                 gr.Markdown("t-SNE of the encoder features ψ: gallery INRs of every class (dots), the selected targets "
                             "(stars) and your last samples (crosses, coloured by the classifier's label).")
                 with gr.Row():
-                    enc_choice = gr.Radio(cb.encoder_choices(), value=cb.encoder_choices()[0], label="Encoder "
+                    enc_choice = gr.Radio(tsne_encoders, value=tsne_encoders[0], label="Encoder "
                                           "(smooth augmentation cannot change an exactly invariant encoder's "
                                           "features: compare)")
                     tsne_btn = gr.Button("Compute t-SNE", variant="primary", elem_id="tsne-btn")
@@ -155,7 +156,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         d_plot, d_md = gr.Plot(), gr.Markdown()
                     with gr.Tab("Stage 1 encoder"):
                         with gr.Row():
-                            e_zoo = gr.Dropdown(cb.zoos(), label="Zoo", allow_custom_value=True)
+                            e_zoo = gr.Dropdown(zoo_choices, label="Zoo", allow_custom_value=True)
                             e_preset = gr.Dropdown(["tiny", "cpu"], value="tiny", label="Preset")
                             e_steps = gr.Number(200, precision=0, label="Steps")
                             e_bs = gr.Number(64, precision=0, label="Batch size")
@@ -166,7 +167,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         e_plot, e_md = gr.Plot(), gr.Markdown()
                     with gr.Tab("Stage 2 diffusion"):
                         with gr.Row():
-                            s_zoo = gr.Dropdown(cb.zoos(), label="Zoo", allow_custom_value=True)
+                            s_zoo = gr.Dropdown(zoo_choices, label="Zoo", allow_custom_value=True)
                             s_enc = gr.Dropdown(cb.encoders(), label="Encoder", allow_custom_value=True)
                             s_preset = gr.Dropdown(list(DENOISER_PRESETS), value="tiny", label="Denoiser preset")
                             s_steps = gr.Number(300, precision=0, label="Steps")
@@ -180,7 +181,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         with gr.Row():
                             f_base = gr.Dropdown(cb.checkpoints(), value=ck0, label="Base checkpoint",
                                                  allow_custom_value=True)
-                            f_zoo = gr.Dropdown(cb.zoos(), label="Zoo (shots + replay)", allow_custom_value=True)
+                            f_zoo = gr.Dropdown(zoo_choices, label="Zoo (shots + replay)", allow_custom_value=True)
                             f_cls = gr.Dropdown(classes, value=str(cls0), label="New class")
                             f_k = gr.Number(10, precision=0, label="K shots")
                             f_steps = gr.Number(200, precision=0, label="Steps")

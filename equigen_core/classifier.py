@@ -50,15 +50,19 @@ class DigitCNN(nn.Module):
         return self.out(self.features(x))
 
     @torch.no_grad()
-    def predict(self, x: Tensor, chunk: int = 1024) -> Tensor:
-        """Class predictions (B,) for images (B, 1, H, W); resized to 28×28 if needed."""
+    def probabilities(self, x: Tensor, chunk: int = 1024) -> Tensor:
+        """Class probabilities (B, num_classes) for images (B, 1, H, W); resized to 28×28 if needed."""
         was = self.training
         self.eval()
         if x.shape[-1] != 28:
             x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
-        out = torch.cat([self(x[i : i + chunk]).argmax(1) for i in range(0, len(x), chunk)])
+        out = torch.cat([self(x[i : i + chunk]).softmax(1) for i in range(0, len(x), chunk)])
         self.train(was)
         return out
+
+    def predict(self, x: Tensor, chunk: int = 1024) -> Tensor:
+        """Class predictions (B,) for images (B, 1, H, W); resized to 28×28 if needed."""
+        return self.probabilities(x, chunk).argmax(1)
 
 
 def _random_shift(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:

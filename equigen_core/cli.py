@@ -48,13 +48,12 @@ def cmd_canonicalize(args) -> int:
 
 
 def cmd_train_encoder(args) -> int:
+    from equigen_core.augment import AugmentConfig
     from equigen_core.data.zoo import load_zoo
     from equigen_core.encoder import EncoderConfig
     from equigen_core.train import EncoderTrainConfig, train_encoder
 
     zoo = load_zoo(args.zoo)
-    from equigen_core.augment import AugmentConfig
-
     cfg = EncoderTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, smooth=not args.no_smooth,
                              seed=args.seed, augment=AugmentConfig().scaled(args.aug))
     res = train_encoder(zoo, cfg, EncoderConfig(channels=args.channels, probe_res=args.probe_res), out=args.out)
@@ -88,11 +87,12 @@ def cmd_generate(args) -> int:
     from equigen_core.fewshot import FewShotModel, generate, save_samples
     from equigen_core.render import save_grid
 
-    model = FewShotModel.load(args.checkpoint, args.encoder)
-    zoo = load_zoo(args.zoo) if args.zoo else None
-    if zoo is None:
+    if args.zoo is None:
         raise SystemExit("generate needs --zoo DIR holding the target INRs (e.g. a zoo built with build-zoo)")
-    pool = zoo.test() if len(zoo.test()) else zoo
+    model = FewShotModel.load(args.checkpoint, args.encoder)
+    zoo = load_zoo(args.zoo)
+    held_out = zoo.test()
+    pool = held_out if len(held_out) else zoo
     pool = pool.select(pool.labels == args.cls)
     if len(pool) < args.k:
         raise SystemExit(f"the zoo has {len(pool)} held-out INRs of class {args.cls}; --k {args.k} needs more")
@@ -270,6 +270,17 @@ def cmd_evaluate_fewshot(args) -> int:
     return 0
 
 
+def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
+    """The options `generate` and `evaluate fewshot` share: the protocol (class, k, n) and the sampler."""
+    p.add_argument("--class", dest="cls", type=int, default=9)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--n", type=int, default=n)
+    p.add_argument("--guidance", type=float, default=0.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="τ of the initial noise x_T = τ·ε (our addition)")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m equigen_core", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -294,14 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", type=Path, required=True, help="a diffusion checkpoint")
     g.add_argument("--encoder", type=Path, default=None, help="its encoder (default: recorded in the checkpoint)")
     g.add_argument("--zoo", type=Path, default=None, help="zoo holding target INRs")
-    g.add_argument("--class", dest="cls", type=int, default=9)
-    g.add_argument("--k", type=int, default=10)
-    g.add_argument("--n", type=int, default=16)
+    _add_sampling_args(g, n=16)
     g.add_argument("--gamma", type=float, default=0.3)
-    g.add_argument("--guidance", type=float, default=0.0)
-    g.add_argument("--temperature", type=float, default=1.0, help="τ of the initial noise x_T = τ·ε (our addition)")
-    g.add_argument("--steps", type=int, default=50)
-    g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", type=Path, required=True)
     g.set_defaults(fn=cmd_generate)
 
@@ -377,15 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--encoder", type=Path, default=None)
     fs.add_argument("--zoo", type=Path, required=True)
     fs.add_argument("--classifier", type=Path, default=None)
-    fs.add_argument("--class", dest="cls", type=int, default=9)
-    fs.add_argument("--k", type=int, default=10)
-    fs.add_argument("--n", type=int, default=64)
+    _add_sampling_args(fs, n=64)
     fs.add_argument("--gammas", default="0,0.3,0.6,1.0")
-    fs.add_argument("--guidance", type=float, default=0.0)
-    fs.add_argument("--temperature", type=float, default=1.0, help="τ of the initial noise x_T = τ·ε (our addition)")
-    fs.add_argument("--steps", type=int, default=50)
     fs.add_argument("--held-in", action="store_true", help="also measure held-in conditional accuracy")
-    fs.add_argument("--seed", type=int, default=0)
     fs.add_argument("--json", type=Path, default=None)
     fs.set_defaults(fn=cmd_evaluate_fewshot)
     en = ev.add_parser("encoder", help="kNN accuracy and t-SNE of a trained encoder's features on a zoo")

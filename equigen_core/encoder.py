@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from equigen_core.inr import SirenSpec
+from equigen_core.inr import SirenSpec, make_grid, siren_forward
 from equigen_core.weights import WeightSpace
 
 
@@ -142,8 +142,6 @@ class WeightEncoder(nn.Module):
 
     def probe(self, flat: Tensor) -> Tensor:
         """The INR's outputs on the fixed probe grid: (B, P) → (B, probe_res^in_dim · out_dim); no parameters."""
-        from equigen_core.inr import make_grid, siren_forward
-
         coords = make_grid(self.cfg.probe_res, self.spec.in_dim, device=flat.device)
         return siren_forward(self.spec, flat, coords).flatten(1)
 

@@ -21,7 +21,7 @@ from equigen_core.data import DataError
 from equigen_core.data.zoo import Zoo, load_zoo
 from equigen_core.fewshot import FewShotModel, generate, save_samples  # noqa: F401 (save_samples: re-exported)
 from equigen_core.inr import SirenSpec, render_images
-from equigen_core.jobs import Done, stream
+from equigen_core.jobs import Cancelled, Done, check, stream
 
 MAX_TARGETS = 32  # K ≤ 32 in the app
 MAX_UPLOAD_BYTES = 10_000_000  # 10 MB per uploaded image
@@ -36,20 +36,30 @@ class StudioError(ValueError):
 # Models and checkpoints
 
 
+def _files_under(roots, name: str) -> list[Path]:
+    """Files called `name` one or two directory levels below each existing root, in order, without repeats."""
+    found = []
+    for root in map(Path, roots):
+        if root.is_dir():
+            found += sorted(list(root.glob(f"*/{name}")) + list(root.glob(f"*/*/{name}")))
+    return list(dict.fromkeys(found))
+
+
 def list_checkpoints(*roots: str | Path, kind: str = "diffusion") -> list[Path]:
     """Checkpoint directories of one kind under the roots (one level deep, and the roots' children's children)."""
     found = []
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for cfg in sorted(list(root.glob("*/config.json")) + list(root.glob("*/*/config.json"))):
-            try:
-                if json.loads(cfg.read_text()).get("kind") == kind:
-                    found.append(cfg.parent)
-            except (OSError, ValueError):
-                continue  # unreadable config: not offered (loading it directly gives the precise error)
+    for cfg in _files_under(roots, "config.json"):
+        try:
+            if json.loads(cfg.read_text()).get("kind") == kind:
+                found.append(cfg.parent)
+        except (OSError, ValueError):
+            continue  # unreadable config: not offered (loading it directly gives the precise error)
     return found
+
+
+def list_zoos(*roots: str | Path) -> list[Path]:
+    """Zoo directories (holding zoo.json) under the roots, as list_checkpoints looks for checkpoints."""
+    return [f.parent for f in _files_under(roots, "zoo.json")]
 
 
 @dataclass
@@ -59,12 +69,10 @@ class Studio:
     root: Path  # where the shipped checkpoints live (e.g. checkpoints/mnist)
     gallery: Zoo  # a few target INRs per class
     classifier: torch.nn.Module | None = None  # the yardstick (labels, confidences, FD); None: readouts without labels
-    extra_roots: tuple[Path, ...] = ()  # more places to look for checkpoints (e.g. what the Train tab writes)
     _models: dict = field(default_factory=dict, repr=False)  # path → FewShotModel, read-only once loaded
 
     @classmethod
-    def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default",
-             extra_roots: Sequence[str | Path] = ()) -> "Studio":
+    def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default") -> "Studio":
         from equigen_core.classifier import default_classifier_path, load_classifier
 
         root = Path(root)
@@ -76,19 +84,15 @@ class Studio:
             path = default_classifier_path() if classifier == "default" else Path(classifier)
             if path.is_dir():
                 clf = load_classifier(path)
-        return cls(root, load_zoo(root / "gallery"), clf, tuple(Path(r) for r in extra_roots))
+        return cls(root, load_zoo(root / "gallery"), clf)
 
     @property
     def spec(self) -> SirenSpec:
         return self.gallery.spec
 
     def checkpoints(self) -> list[str]:
-        """Diffusion checkpoints to offer (shipped first): names under root (e.g. "diffusion_9"), other paths as
-        given; `model()` takes either."""
-        out = []
-        for p in list_checkpoints(self.root, *self.extra_roots):
-            out.append(str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p))
-        return out
+        """The shipped diffusion checkpoints, as names under root (e.g. "diffusion_9"); `model()` also takes paths."""
+        return [str(p.relative_to(self.root)) for p in list_checkpoints(self.root)]
 
     def model(self, path: str | Path) -> FewShotModel:
         """A diffusion checkpoint by path (or by name under root), loaded once."""
@@ -225,21 +229,16 @@ def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma:
     check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
     spec = model.spec
 
-    class _Stop(Exception):
-        pass
-
     def work(emit, should_stop):
         def on_step(i, total, w):
-            if should_stop():
-                raise _Stop
+            check(should_stop)
             if (i + 1) % every == 0 or i + 1 == total:
                 emit(Frame(i + 1, total, render_images(spec, w, res)))
 
         try:
             return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed, res=res,
-                            temperature=temperature,
-                            on_step=on_step)
-        except _Stop:
+                            temperature=temperature, on_step=on_step)
+        except Cancelled:
             return None
 
     yield from stream(work)
@@ -260,19 +259,11 @@ class Readout:
 def readouts(images: Tensor, target_images: Tensor, classifier=None) -> list[Readout]:
     from equigen_core.metrics import nearest_shot_distance
 
-    d = nearest_shot_distance(_at28(images), _at28(target_images))
+    d = nearest_shot_distance(images, target_images)  # compared at 28×28 whatever the render size
     if classifier is None:
         return [Readout(None, None, float(x)) for x in d]
-    classifier.eval()
-    p = torch.softmax(classifier(_at28(images)), dim=1)
-    conf, lab = p.max(dim=1)
+    conf, lab = classifier.probabilities(images).max(dim=1)
     return [Readout(int(a), float(b), float(x)) for a, b, x in zip(lab, conf, d)]
-
-
-def _at28(x: Tensor) -> Tensor:
-    if x.shape[-1] == 28:
-        return x
-    return torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -358,21 +349,21 @@ def feature_map(encoder, gallery: Zoo, targets: Tensor | None = None, samples: T
     """t-SNE of encoder features ψ for the gallery INRs (all classes), the targets and the generated samples."""
     from equigen_core.train import encode, tsne_2d
 
-    parts, labels, kinds, hover = [gallery.weights], [], [], []
-    labels += [str(int(c)) for c in gallery.labels]
-    kinds += ["zoo"] * len(gallery)
-    hover += [f"zoo INR #{i}, class {int(c)}" for i, c in enumerate(gallery.labels)]
-    for name, w in (("target", targets), ("sample", samples)):
-        if w is None or len(w) == 0:
-            continue
-        parts.append(w)
-        if name == "target":
-            labels += [str(target_class) if target_class is not None else "?"] * len(w)
-        else:
-            labels += [str(int(c)) for c in sample_labels] if sample_labels is not None else ["?"] * len(w)
-        kinds += [name] * len(w)
-        hover += [f"{name} #{i}" + (f", classified {labels[-len(w) + i]}" if name == "sample" else "")
-                  for i in range(len(w))]
+    parts = [gallery.weights]
+    labels = [str(int(c)) for c in gallery.labels]
+    kinds = ["zoo"] * len(gallery)
+    hover = [f"zoo INR #{i}, class {int(c)}" for i, c in enumerate(gallery.labels)]
+    if targets is not None and len(targets):
+        parts.append(targets)
+        labels += [str(target_class) if target_class is not None else "?"] * len(targets)
+        kinds += ["target"] * len(targets)
+        hover += [f"target #{i}" for i in range(len(targets))]
+    if samples is not None and len(samples):
+        parts.append(samples)
+        sl = [str(int(c)) for c in sample_labels] if sample_labels is not None else ["?"] * len(samples)
+        labels += sl
+        kinds += ["sample"] * len(samples)
+        hover += [f"sample #{i}, classified {c}" for i, c in enumerate(sl)]
     feats = encode(encoder, torch.cat(parts))
     return FeatureMap(torch.as_tensor(tsne_2d(feats, seed=seed)), labels, kinds, hover)
 
