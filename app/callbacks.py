@@ -275,8 +275,8 @@ class Callbacks:
         tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=gammas, n=int(n),
                            steps=int(steps), seed=int(seed),
                            on_progress=lambda i, t, what: progress(i / t, desc=what))
-        rows = [[r.name, r.accuracy, r.aligned_novelty, r.novelty, r.diversity, r.fd, r.coverage]
-                for r in tr.samples + tr.baselines]
+        rows = [[r.name, r.accuracy, r.aligned_novelty, r.novelty, r.diversity, r.fd, r.coverage, r.speckle]
+                for r in tr.samples + tr.refined + tr.baselines]
         rows = [[x if isinstance(x, str) else round(x, 3) for x in r] for r in rows]
         return figures.tradeoff_figure(tr), rows, tr.verdict
 

@@ -16,28 +16,11 @@ def loss_figure(steps: list[int], values: list[float], *, title: str, ylabel: st
 
 
 def tradeoff_figure(tr) -> go.Figure:
-    """Left: accuracy against aligned novelty (the frontier; up and right is better). Right: coverage and FD
-    against γ."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("faithfulness vs novelty", "coverage and FD vs γ"),
-                        specs=[[{}, {"secondary_y": True}]])
-    s = tr.samples
-    fig.add_trace(go.Scatter(x=[r.aligned_novelty for r in s], y=[r.accuracy for r in s], mode="lines+markers",
-                             text=[f"γ={g:g}" for g in tr.gammas], hovertemplate="%{text}: accuracy %{y:.2f}, "
-                             "aligned novelty %{x:.2f}<extra></extra>", name="generator (hover: γ)"), row=1, col=1)
-    for i, b in enumerate(tr.baselines):
-        fig.add_trace(go.Scatter(x=[b.aligned_novelty], y=[b.accuracy], mode="markers", name=b.name,
-                                 marker=dict(symbol="diamond", size=11, color=PALETTE[(i + 3) % 10])), row=1, col=1)
-    fig.add_trace(go.Scatter(x=tr.gammas, y=[r.coverage for r in s], mode="lines+markers", name="coverage"),
-                  row=1, col=2)
-    fig.add_trace(go.Scatter(x=tr.gammas, y=[r.fd for r in s], mode="lines+markers", name="FD (classifier features)",
-                             line=dict(dash="dot")), row=1, col=2, secondary_y=True)
-    fig.update_xaxes(title_text="aligned novelty (0 = copies, 1 = as new as real digits)", row=1, col=1)
-    fig.update_yaxes(title_text="class accuracy", range=[-0.02, 1.02], row=1, col=1)
-    fig.update_xaxes(title_text="γ", row=1, col=2)
-    fig.update_yaxes(title_text="coverage", row=1, col=2, secondary_y=False)
-    fig.update_yaxes(title_text="FD", row=1, col=2, secondary_y=True)
-    fig.update_layout(height=430, margin=dict(l=40, r=10, t=40, b=40), legend=dict(font=dict(size=10)))
-    return fig
+    """The γ sweep, the SDEdit refinement and the cheap baselines on the frontier axes — the same figure code as
+    docs/RESULTS.md (equigen_core.report.frontier_figure)."""
+    from equigen_core.report import frontier_figure
+
+    return frontier_figure(tr.summary(), "this selection (one seed)")
 
 
 def tsne_figure(fm, title: str) -> go.Figure:

@@ -120,7 +120,10 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             with gr.Tab("Trade-off", id="tradeoff"):
                 gr.Markdown("The paper's claim: as γ grows, coverage (diversity) rises while quality falls. Here every "
                             "γ is measured on the current targets: class accuracy and FD (faithfulness) against "
-                            "aligned novelty and coverage, beside cheap baselines that need no learning.")
+                            "aligned novelty and coverage, beside cheap baselines that need no learning and the "
+                            "SDEdit refinement of augmented targets (start step t0). The green box is the goal: "
+                            "≥ 85 % classified at aligned novelty ≥ 0.8. The full multi-seed frontier is in "
+                            "docs/RESULTS.md (`python -m equigen_core evaluate`).")
                 with gr.Row():
                     gammas = gr.Textbox("0, 0.25, 0.5, 0.75, 1, 1.25, 1.5", label="γ values")
                     t_n = gr.Slider(8, 64, value=32, step=8, label="Samples per γ")
@@ -129,7 +132,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                 t_plot = gr.Plot(label="Trade-off", elem_id="tradeoff-plot")
                 t_verdict = gr.Markdown(elem_id="tradeoff-verdict")
                 t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "novelty", "diversity", "FD",
-                                                "coverage"], interactive=False)
+                                                "coverage", "speckle"], interactive=False)
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Feature space", id="tsne"):
                 gr.Markdown("t-SNE of the encoder features ψ: gallery INRs of every class (dots), the selected targets "

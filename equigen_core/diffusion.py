@@ -101,15 +101,17 @@ class WeightDiffusion:
 
     # -- training -----------------------------------------------------------------------------------------------------
     def training_loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, *, lambda_eq: float | None = None,
-                      eq_batch: int | None = None, generator: torch.Generator | None = None) -> LossParts:
+                      eq_batch: int | None = None, generator: torch.Generator | None = None,
+                      cond_mask: Tensor | None = None) -> LossParts:
         """L = L_recon + λ·L_eq on a batch of normalised weights x0 (B, P) with conditions cond (B, F).
-        eq_batch: compute L_eq on the first eq_batch rows only (the encoder pass dominates the cost on a CPU)."""
+        eq_batch: compute L_eq on the first eq_batch rows only (the encoder pass dominates the cost on a CPU).
+        cond_mask (B,) bool: which rows see their condition (default: random condition dropout at cfg.cond_drop)."""
         lam = self.cfg.lambda_eq if lambda_eq is None else lambda_eq
         b, dev = x0.shape[0], x0.device
         t = torch.randint(0, self.cfg.num_train_timesteps, (b,), generator=generator).to(dev)
         noise = torch.randn(x0.shape, generator=generator).to(dev)
-        mask = None
-        if cond is not None and self.cfg.cond_drop > 0:
+        mask = cond_mask.to(dev) if cond_mask is not None else None
+        if cond is not None and mask is None and self.cfg.cond_drop > 0:
             mask = (torch.rand(b, generator=generator) >= self.cfg.cond_drop).to(dev)
         x0_hat = self.predict_x0(model, self.q_sample(x0, t, noise), t, cond, mask)
         recon = (x0_hat - x0).pow(2).mean()
@@ -158,23 +160,33 @@ class WeightDiffusion:
     def sample(self, model: nn.Module, n: int, *, cond: Tensor | None = None, steps: int = 50,
                guidance: float = 0.0, target_features: Tensor | None = None, cfg_scale: float = 1.0,
                temperature: float = 1.0, generator: torch.Generator | None = None,
-               on_step: Callable[[StepInfo], None] | None = None, device=None) -> Tensor:
+               on_step: Callable[[StepInfo], None] | None = None, device=None,
+               x_start: Tensor | None = None, start_t: int | None = None) -> Tensor:
         """DDIM: n samples of normalised weights (n, P). cond (n, F) normalised conditions (None: unconditional).
 
         guidance λ_g > 0 with target_features ψ̃ (n, F) (raw encoder features) nudges every x̂0 toward them.
         cfg_scale ≠ 1 applies classifier-free guidance x̂0 = x̂0_∅ + s·(x̂0_c − x̂0_∅).
         temperature τ scales the initial noise, x_T = τ·ε (τ < 1: the truncation trick — fewer, cleaner modes; our
         addition, measured in docs/RESULTS.md).
+        x_start (n, P) normalised weights with start_t: SDEdit — noise x_start to the first DDIM step t ≤ start_t
+        and denoise from there (a partial trajectory; small start_t stays close to x_start).
         """
         device = device or next(model.parameters()).device
         sched = make_scheduler(self.cfg)
         sched.set_timesteps(steps)
         p = self.weight_norm.mean.numel()
         x = temperature * torch.randn((n, p), generator=generator).to(device)
+        timesteps = list(sched.timesteps)
+        if x_start is not None:
+            if start_t is None or x_start.shape != (n, p):
+                raise ValueError(f"x_start must be ({n}, {p}) with a start_t; got {tuple(x_start.shape)}, {start_t}")
+            timesteps = [t for t in timesteps if int(t) <= start_t] or timesteps[-1:]
+            a = self.alphas_cumprod[int(timesteps[0])].to(device)
+            x = a.sqrt() * x_start.to(device) + (1 - a).sqrt() * x
         if cond is not None:
             cond = cond.to(device)
         ones = torch.ones(n, dtype=torch.bool, device=device)
-        for i, t in enumerate(sched.timesteps):  # the three lines of DDIM: predict x̂0, (guide), step
+        for i, t in enumerate(timesteps):  # the three lines of DDIM: predict x̂0, (guide), step
             tt = torch.full((n,), int(t), device=device, dtype=torch.long)
             x0_hat = self.predict_x0(model, x, tt, cond, ones if cond is not None else None)
             if cond is not None and cfg_scale != 1.0:
@@ -183,6 +195,6 @@ class WeightDiffusion:
             if guidance > 0 and target_features is not None:
                 x0_hat = self.guide(x0_hat, target_features.to(device), guidance)
             if on_step is not None:
-                on_step(StepInfo(i, steps, int(t), x0_hat))
+                on_step(StepInfo(i, len(timesteps), int(t), x0_hat))
             x = sched.step(x0_hat, t, x, eta=0.0).prev_sample
         return x

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from equigen_core.inr import SirenSpec, render_images
-from equigen_core.metrics import diversity, frechet_distance, novelty_ratio, prdc
+from equigen_core.metrics import background_speckle, diversity, frechet_distance, novelty_ratio, prdc
 
 
 @dataclass
@@ -27,18 +27,19 @@ class SampleReport:
     recall: float
     density: float
     coverage: float
+    speckle: float  # mean |pixel| ×100 in the 4-px border ring (metrics.background_speckle)
 
     def row(self) -> str:
         return (f"| {self.name} | {self.accuracy:.2f} | {self.aligned_novelty:.2f} | {self.novelty:.2f} | "
                 f"{self.diversity:.3f} | {self.fd:.1f} | {self.precision:.2f} | {self.recall:.2f} | "
-                f"{self.density:.2f} | {self.coverage:.2f} |")
+                f"{self.density:.2f} | {self.coverage:.2f} | {self.speckle:.2f} |")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 HEADER = ("| samples | accuracy | aligned novelty | novelty | diversity | FD | precision | recall | density | "
-          "coverage |\n|---|---|---|---|---|---|---|---|---|---|")
+          "coverage | speckle |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 @torch.no_grad()
@@ -51,28 +52,43 @@ def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor, cla
     fs, fr = classifier.features(images), classifier.features(real)
     pr = prdc(fr, fs, k=5)
     return SampleReport(name, len(images), acc, nov.novelty, nov.aligned_novelty, diversity(images),
-                        frechet_distance(fr, fs), **pr)
+                        frechet_distance(fr, fs), **pr, speckle=background_speckle(images))
 
 
 def cheap_baselines(spec: SirenSpec, shot_weights: Tensor, n: int, *, seed: int = 0) -> dict[str, Tensor]:
-    """Baselines with no learning (DESIGN §3): copies, weight noise, interpolation, exact augmentations, interp+aug.
-    → {name: weights (n, P)}."""
-    from equigen_core.augment import AugmentConfig, random_augment
-
+    """Baselines with no learning (DESIGN §3) at their default knobs: copies, weight noise, interpolation, exact
+    augmentations, interp+aug. → {name: weights (n, P)}."""
     g = torch.Generator().manual_seed(seed)
-    k = len(shot_weights)
+    pick = torch.randint(0, len(shot_weights), (n,), generator=g)
+    interp = interpolate_shots(shot_weights, n, g)
+    return {"copies of the shots": shot_weights[pick],
+            "weight noise σ=0.2": noise_shots(shot_weights, n, 0.2, g),
+            "interpolation of two shots": interp,
+            "exact augmentations": augment_shots(spec, shot_weights[pick], 1.0, g),
+            "interpolation + augmentation": augment_shots(spec, interp, 1.0, g)}
+
+
+def noise_shots(shots: Tensor, n: int, sigma: float, g: torch.Generator) -> Tensor:
+    """Random shots plus Gaussian noise of σ × (each weight's std over the shots) → (n, P)."""
+    pick = torch.randint(0, len(shots), (n,), generator=g)
+    return shots[pick] + sigma * shots.std(0, keepdim=True) * torch.randn((n, shots.shape[1]), generator=g)
+
+
+def interpolate_shots(shots: Tensor, n: int, g: torch.Generator) -> Tensor:
+    """λ·w_i + (1 − λ)·w_j for random pairs of distinct shots, λ ~ U(0, 1) → (n, P)."""
+    k = len(shots)
     pick = torch.randint(0, k, (n,), generator=g)
-    std = shot_weights.std(0, keepdim=True)
-    copies = shot_weights[pick]
-    noise = copies + 0.2 * std * torch.randn(copies.shape, generator=g)
     other = (pick + torch.randint(1, max(2, k), (n,), generator=g)) % k
     lam = torch.rand(n, 1, generator=g)
-    interp = lam * shot_weights[pick] + (1 - lam) * shot_weights[other]
-    aug_cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0)  # exact ones only
-    aug = random_augment(spec, copies, aug_cfg, generator=g)
-    interp_aug = random_augment(spec, interp, aug_cfg, generator=g)
-    return {"copies of the shots": copies, "weight noise σ=0.2": noise, "interpolation of two shots": interp,
-            "exact augmentations": aug, "interpolation + augmentation": interp_aug}
+    return lam * shots[pick] + (1 - lam) * shots[other]
+
+
+def augment_shots(spec: SirenSpec, weights: Tensor, scale: float, g: torch.Generator) -> Tensor:
+    """Exact INR augmentations only (rotation, scale, shift, contrast, brightness; augment.AugmentConfig × scale)."""
+    from equigen_core.augment import AugmentConfig, random_augment
+
+    cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0).scaled(scale)
+    return random_augment(spec, weights, cfg, generator=g)
 
 
 def render(spec: SirenSpec, weights: Tensor) -> Tensor:
@@ -80,17 +96,22 @@ def render(spec: SirenSpec, weights: Tensor) -> Tensor:
 
 
 def protocol_data(zoo, cls: int, k: int, *, seed: int = 0):
-    """Shots: k INRs of class `cls` from the zoo's training split (seeded draw); real: the MNIST held-out (test
-    split) images of the class, never shots. → (shot weights (k, P), shot renders, real images)."""
+    """Shots: k INRs of class `cls` from the zoo's training split (seeded draw; a gallery of held-out INRs only: from
+    all of the class); real: the MNIST held-out (test split) images of the class, minus any image a shot was fitted
+    to. → (shot weights (k, P), shot renders, real images)."""
     from equigen_core.data import load_mnist
 
     pool = zoo.train().select(zoo.train().labels == cls)
+    if len(pool) < k:  # a gallery holds held-out INRs only: draw from all of the class
+        pool = zoo.select(zoo.labels == cls)
     if len(pool) < k:
-        raise ValueError(f"the zoo has {len(pool)} training INRs of class {cls}; k={k} needs more")
+        raise ValueError(f"the zoo has {len(pool)} INRs of class {cls}; k={k} needs more")
     pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:k]
     shots = pool.weights[pick]
-    real = load_mnist(split="test", classes=[cls]).images
-    return shots, render(zoo.spec, shots), real
+    data = load_mnist(split="all")
+    idx = torch.arange(len(data))
+    keep = (data.labels == cls) & (idx % 5 == 0) & ~torch.isin(idx, pool.index[pick])  # load_mnist's test split
+    return shots, render(zoo.spec, shots), data.images[keep]
 
 
 def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int = 10, seed: int = 0,

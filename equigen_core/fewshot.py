@@ -37,7 +37,7 @@ class FewShotModel:
     path: Path | None = None
 
     @classmethod
-    def load(cls, path: str | Path, encoder: str | Path | WeightEncoder | None = None) -> "FewShotModel":
+    def load(cls, path: str | Path, encoder: str | Path | nn.Module | None = None) -> "FewShotModel":
         """Load a diffusion checkpoint and its stage-1 encoder (from `encoder`, or the path recorded in its config);
         the encoder must be the one it was trained with (checked by fingerprint)."""
         from equigen_core.train import DIFFUSION_KIND, encoder_fingerprint, load_encoder
@@ -50,7 +50,7 @@ class FewShotModel:
             if not rec:
                 raise CheckpointError(f"{path / 'config.json'}: no encoder_path recorded; pass the encoder checkpoint")
             encoder = Path(rec) if Path(rec).is_absolute() else path.parent / Path(rec).name
-        if not isinstance(encoder, WeightEncoder):
+        if isinstance(encoder, (str, Path)):  # else an encoder module (any nn.Module with .spec and .out_dim)
             encoder = load_encoder(encoder, spec)
         if encoder.spec != spec:
             raise CheckpointError(f"{path / 'config.json'}: trained for INR spec {spec}, the encoder is for "
@@ -110,17 +110,52 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
     else:
         raise ValueError(f"unknown mode {mode!r}; expected 'per-target' or 'set'")
     psi_tilde = base + gamma * torch.randn(base.shape, generator=gen)  # ψ̃ = ψ + γ·ε
+    return _denoise(model, psi_tilde, which, gen, steps=steps, guidance=guidance, cfg_scale=cfg_scale,
+                    temperature=temperature, res=res, on_step=on_step)
+
+
+def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: float = 0.0, guidance: float = 0.0,
+           steps: int = 50, seed: int = 0, temperature: float = 1.0, res: int = 28,
+           on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
+    """SDEdit in weight space (our addition): noise each INR of `starts` (n, P) to the DDIM step t ≤ start_t, then
+    denoise conditioned on its own ψ̃ = ψ(start) + γ·ε. start_t = 0 returns (nearly) the starts; larger values let
+    the model redraw more of each INR. Used on exact augmentations of the shots (frontier method "EquiGen refine")."""
+    if starts.dim() != 2 or starts.shape[1] != model.spec.num_params or not 0 <= start_t < 1000:
+        raise ValueError(f"starts must be (n, {model.spec.num_params}) INR weights and 0 ≤ start_t < 1000; got "
+                         f"{tuple(starts.shape)}, start_t={start_t}")
+    gen = torch.Generator().manual_seed(seed)
+    psi = model.features(starts)
+    psi_tilde = psi + gamma * torch.randn(psi.shape, generator=gen)
+    return _denoise(model, psi_tilde, torch.arange(len(starts)), gen, steps=steps, guidance=guidance,
+                    temperature=temperature, res=res, on_step=on_step,
+                    x_start=model.process.weight_norm.normalize(starts), start_t=start_t)
+
+
+def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.Generator, *, steps: int,
+             guidance: float, temperature: float, res: int, on_step, cfg_scale: float = 1.0,
+             x_start: Tensor | None = None, start_t: int | None = None) -> GenerationResult:
+    """DDIM conditioned on ψ̃ (n, F) → raw weights and renders (the part generate and refine share)."""
     wnorm = model.process.weight_norm
 
     def step_cb(info: StepInfo):
-        if on_step is not None:
-            on_step(info.index, info.total, wnorm.denormalize(info.x0_hat))
+        on_step(info.index, info.total, wnorm.denormalize(info.x0_hat))
 
-    z = model.process.sample(model.denoiser, n, cond=psi_tilde, steps=steps, guidance=guidance,
+    z = model.process.sample(model.denoiser, len(psi_tilde), cond=psi_tilde, steps=steps, guidance=guidance,
                              target_features=model.feat_norm.denormalize(psi_tilde), cfg_scale=cfg_scale,
-                             temperature=temperature, generator=gen, on_step=step_cb if on_step else None)
+                             temperature=temperature, generator=gen, on_step=step_cb if on_step else None,
+                             x_start=x_start, start_t=start_t)
     weights = wnorm.denormalize(z)
     return GenerationResult(weights, render_images(model.spec, weights, res), which, psi_tilde)
+
+
+def sample_unconditional(model: FewShotModel, n: int, *, steps: int = 50, seed: int = 0,
+                         temperature: float = 1.0, res: int = 28) -> GenerationResult:
+    """n INRs from the denoiser's null-condition branch (no targets at all)."""
+    gen = torch.Generator().manual_seed(seed)
+    z = model.process.sample(model.denoiser, n, cond=None, steps=steps, temperature=temperature, generator=gen)
+    weights = model.process.weight_norm.denormalize(z)
+    return GenerationResult(weights, render_images(model.spec, weights, res), torch.full((n,), -1),
+                            torch.zeros(n, 0))
 
 
 def save_samples(path: str | Path, spec: SirenSpec, result: GenerationResult) -> Path:

@@ -113,8 +113,20 @@ def novelty_ratio(samples: Tensor, shots: Tensor, real: Tensor) -> NoveltyResult
     """0 = copies of the shots; ≈ 1 = as far from the shots as real unseen images of the class (DESIGN §3)."""
     s, r = nearest_shot_distance(samples, shots), nearest_shot_distance(real, shots)
     sa, ra = nearest_shot_distance(samples, shots, aligned=True), nearest_shot_distance(real, shots, aligned=True)
+    if float(r.median()) == 0 or float(ra.median()) == 0:
+        raise ValueError("the real images' median distance to the shots is 0 (they are copies of the shots); the "
+                         "novelty ratio needs real images of the class that are not shots")
     return NoveltyResult(float(s.median() / r.median()), float(sa.median() / ra.median()), float(s.median()),
                          float(r.median()))
+
+
+def background_speckle(images: Tensor, border: int = 4) -> float:
+    """Mean |pixel| (×100) in the outer `border`-pixel ring of 28×28 renders: MNIST digits sit in the central 20×20
+    box, so anything here is background speckle (or an INR's extrapolation brought into view by a shift)."""
+    x = _flat28(images).view(len(images), 28, 28)
+    ring = torch.ones(28, 28, dtype=torch.bool)
+    ring[border:-border, border:-border] = False
+    return float(x[:, ring].abs().mean()) * 100
 
 
 def frechet_distance(f1: Tensor, f2: Tensor) -> float:

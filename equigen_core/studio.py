@@ -19,7 +19,7 @@ from torch import Tensor
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.data.zoo import Zoo, load_zoo
-from equigen_core.fewshot import FewShotModel, generate, save_samples  # noqa: F401 (save_samples: re-exported)
+from equigen_core.fewshot import FewShotModel, generate, refine, save_samples  # noqa: F401 (save_samples: re-exported)
 from equigen_core.inr import SirenSpec, render_images
 from equigen_core.jobs import Cancelled, Done, check, stream
 
@@ -276,15 +276,31 @@ class Tradeoff:
     samples: list  # SampleReport per γ (evaluate.report)
     baselines: list  # SampleReport per cheap baseline
     verdict: str  # whether this run agrees with the paper's claim (coverage up, quality down as γ grows)
+    refine_t0: list[int] = field(default_factory=list)
+    refined: list = field(default_factory=list)  # SampleReport per SDEdit start step t0 (fewshot.refine)
+
+    def summary(self) -> list[dict]:
+        """The sweep as frontier rows (frontier.summarize's format, one seed: std 0), for report.frontier_figure."""
+        from equigen_core.frontier import METRICS
+
+        def row(method, family, knob, value, rep):
+            return {"method": method, "family": family, "knob": knob, "value": value, "seeds": [0],
+                    "mean": {m: float(getattr(rep, m)) for m in METRICS}, "std": {m: 0.0 for m in METRICS}}
+
+        rows = [row("EquiGen", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
+        rows += [row("EquiGen refine (SDEdit from augmented targets)", "equigen", "t0", t, r)
+                 for t, r in zip(self.refine_t0, self.refined)]
+        return rows + [row(b.name, "baseline", "", None, b) for b in self.baselines]
 
 
 def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
+             refine_t0: Sequence[int] = (100, 200, 300),
              on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
     """Sweep γ for the given targets of class `cls`: faithfulness (accuracy, FD) against aligned novelty and coverage,
     beside the cheap baselines on the same targets. Real reference: the held-out MNIST images of the class."""
     from equigen_core.data import load_mnist
-    from equigen_core.evaluate import cheap_baselines, report
+    from equigen_core.evaluate import augment_shots, cheap_baselines, report
 
     if classifier is None:
         raise StudioError("the trade-off needs the MNIST classifier (checkpoints/mnist_classifier)")
@@ -294,18 +310,26 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
     real = load_mnist(split="test", classes=[int(cls)]).images
     shots = render_images(model.spec, targets, 28)
-    total = len(gammas) + 1
+    total = len(gammas) + len(refine_t0) + 1
     rows = []
     for i, g in enumerate(gammas):
         if on_progress:
             on_progress(i, total, f"γ = {g:g}")
         out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed)
         rows.append(report(f"γ={g:g}", out.images, int(cls), shots, real, classifier))
+    starts = augment_shots(model.spec, targets[torch.arange(n) % len(targets)], 1.0,
+                           torch.Generator().manual_seed(seed))
+    refined = []
+    for i, t0 in enumerate(refine_t0):
+        if on_progress:
+            on_progress(len(gammas) + i, total, f"refine t0 = {t0}")
+        out = refine(model, starts, start_t=int(t0), guidance=guidance, steps=steps, seed=seed)
+        refined.append(report(f"refine t0={t0}", out.images, int(cls), shots, real, classifier))
     if on_progress:
-        on_progress(len(gammas), total, "baselines")
+        on_progress(total - 1, total, "baselines")
     base = [report(name, render_images(model.spec, w, 28), int(cls), shots, real, classifier)
             for name, w in cheap_baselines(model.spec, targets, n, seed=seed).items()]
-    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows))
+    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), [int(t) for t in refine_t0], refined)
 
 
 def _verdict(rows) -> str:

@@ -459,8 +459,14 @@ class FinetuneConfig:
     eval_every: int = 50
     ema_decay: float = 0.99
     seed: int = 0
-    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(permute=False, weight_noise=0.0,
-                                                                         bias_jitter=0.0).scaled(2.0))
+    augment: AugmentConfig | None = field(default_factory=lambda: AugmentConfig(permute=False, weight_noise=0.0,
+                                                                                bias_jitter=0.0).scaled(2.0))
+    unconditional: bool = False  # train every row with the null condition (a HyperDiffusion-style baseline)
+
+    @classmethod
+    def plain(cls, steps: int = 300, **kw) -> "FinetuneConfig":
+        """Naive few-shot fine-tuning: the shots only, no augmentation, no replay, no early stopping."""
+        return cls(steps=steps, replay=0.0, holdout=0, augment=None, **kw)
 
 
 @dataclass
@@ -507,7 +513,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
         raise ValueError(f"shots must be (K ≥ 2, {base.spec.num_params}) INR weights, got {tuple(shots.shape)}")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    hold = min(cfg.holdout, len(shots) - 1)
+    hold = min(cfg.holdout, len(shots) - 1)  # 0: no early stopping, the last EMA state is kept
     order = torch.randperm(len(shots), generator=gen)
     train_shots, held = shots[order[hold:]], shots[order[:hold]]
     wn, process = base.process.weight_norm, base.process
@@ -520,7 +526,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     model = copy.deepcopy(base.denoiser).train()
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    held_x, held_c = wn.normalize(held), base.features(held)
+    held_x, held_c = (wn.normalize(held), base.features(held)) if hold else (None, None)
     tr_x, tr_c = wn.normalize(train_shots), base.features(train_shots)
     base_eval = (replay_x[:128], replay_c[:128]) if replay_x is not None else None
     best, best_step, best_state = float("inf"), 0, copy.deepcopy(ema.state_dict())
@@ -529,10 +535,12 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.steps + 1), desc="stage 3: few-shot adaptation", disable=not progress)
     for step in bar:
-        if step % cfg.eval_every == 0:
+        if step % cfg.eval_every == 0 or (hold == 0 and step == cfg.steps):
             ema.eval()
-            h = fixed_denoising_loss(ema, process, held_x, held_c)
-            heldout_curve.append((step, h))
+            # without held-aside shots the latest state always counts as the best (no early stopping)
+            h = fixed_denoising_loss(ema, process, held_x, held_c) if hold else -float(step)
+            if hold:
+                heldout_curve.append((step, h))
             shots_curve.append((step, fixed_denoising_loss(ema, process, tr_x, tr_c)))
             if base_eval is not None:
                 base_curve.append((step, fixed_denoising_loss(ema, process, *base_eval)))
@@ -544,12 +552,15 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
         if step == cfg.steps:
             break
         pick = torch.randint(0, len(train_shots), (cfg.batch_size - n_replay,), generator=gen)
-        aug = random_augment(base.spec, train_shots[pick], cfg.augment, generator=gen)  # exact augmentations
+        aug = train_shots[pick]
+        if cfg.augment is not None:
+            aug = random_augment(base.spec, aug, cfg.augment, generator=gen)  # exact augmentations
         x, c = wn.normalize(aug), base.features(aug)
         if n_replay:
             r = torch.randint(0, len(replay_x), (n_replay,), generator=gen)
             x, c = torch.cat([x, replay_x[r]]), torch.cat([c, replay_c[r]])
-        parts = process.training_loss(model, x, c, eq_batch=64, generator=gen)
+        mask = torch.zeros(len(x), dtype=torch.bool) if cfg.unconditional else None
+        parts = process.training_loss(model, x, c, eq_batch=64, generator=gen, cond_mask=mask)
         if not torch.isfinite(parts.total):
             raise TrainingDiverged(f"stage 3 loss became {parts.total.item()} at step {step}; nothing was saved")
         opt.zero_grad()
