@@ -4,7 +4,8 @@
 
 For each seed's K = 10 shots of the held-out digit, adapt the base model in several ways (FinetuneConfig: steps,
 exact augmentations of the shots or none, replay of base classes or none, early stopping on two held-aside shots or
-none), sample at γ ∈ {0, 0.3} (τ = 0.8), and refine exact augmentations of the shots from t0 ∈ {150, 300}; prints
+none), sample per target at γ ∈ {0, 0.3} and from the set-level condition (mean ψ of the shots) at γ ∈ {0.3, 1}
+(τ = 0.8), and refine exact augmentations of the shots from t0 ∈ {150, 300}; prints
 accuracy, aligned novelty, diversity, FD and speckle (× the real images') as mean ± std over seeds.
 """
 from __future__ import annotations
@@ -62,9 +63,9 @@ def main() -> None:
         for name, kw in ADAPT.items():
             ad = finetune(args.checkpoint, shots, zoo, FinetuneConfig(seed=seed, **kw), progress=False)
             model = dataclasses.replace(base, denoiser=ad.model)
-            for gamma in (0.0, 0.3):
-                record(f"{name}, γ={gamma:g}", generate(model, shots, args.n, gamma=gamma, seed=seed,
-                                                         temperature=args.temperature).images)
+            for mode, gamma in (("per-target", 0.0), ("per-target", 0.3), ("set", 0.3), ("set", 1.0)):
+                record(f"{name}, {mode} γ={gamma:g}", generate(model, shots, args.n, gamma=gamma, seed=seed,
+                                                                mode=mode, temperature=args.temperature).images)
             for t0 in (150, 300):
                 record(f"{name}, refine t0={t0}", refine(model, starts, start_t=t0, seed=seed,
                                                          temperature=args.temperature).images)

@@ -27,6 +27,8 @@ from torch import Tensor, nn
 
 STAGE2_VARIANTS = ("features (default)", "no condition", "class label", "L_eq off", "independent inits",
                    "independent + smooth canonicalisation", "transformer denoiser")
+# extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time)
+EXTRA_VARIANTS = ("L_eq off, equal steps",)
 
 
 class LabelEncoder(nn.Module):
@@ -104,7 +106,7 @@ def _variant_setup(name: str, zoo, encoder, classifier, zoo_independent: Callabl
         return zoo, encoder, {"lambda_eq": 0.0}, {"cond_drop": 1.0, "lambda_eq": 0.0}, "cpu"
     if name == "class label":
         return zoo, LabelEncoder(zoo.spec, classifier), {"lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
-    if name == "L_eq off":
+    if name in ("L_eq off", "L_eq off, equal steps"):
         return zoo, encoder, {"lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
     if name == "independent inits":
         return zoo_independent(), encoder, {}, {}, "cpu"
@@ -112,12 +114,13 @@ def _variant_setup(name: str, zoo, encoder, classifier, zoo_independent: Callabl
         return canonicalize_zoo(zoo_independent()), encoder, {}, {}, "cpu"
     if name == "transformer denoiser":
         return zoo, encoder, {}, {}, "cpu-transformer"
-    raise ValueError(f"unknown ablation variant {name!r}; expected one of {STAGE2_VARIANTS}")
+    raise ValueError(f"unknown ablation variant {name!r}; expected one of {STAGE2_VARIANTS + EXTRA_VARIANTS}")
 
 
 def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, zoo_independent: Callable[[], object],
-                    progress: bool = True) -> list[dict]:
-    """Train every variant for cfg.seconds and measure it (see the module docstring)."""
+                    progress: bool = True, earlier: list[dict] | None = None) -> list[dict]:
+    """Train every variant for cfg.seconds and measure it (see the module docstring). "… equal steps" variants stop
+    at the step count the default variant reached (in this run or in `earlier` rows) instead of the wall time."""
     from tqdm.auto import tqdm
 
     from equigen_core.denoiser import get_preset
@@ -128,7 +131,13 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, zoo_indepe
     rows = []
     for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
         vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, zoo_independent)
-        tcfg = DiffusionTrainConfig(max_seconds=cfg.seconds, save_every=0, seed=cfg.seed, **tr_kw)
+        limit = {"max_seconds": cfg.seconds}
+        if name.endswith("equal steps"):
+            ref = next((r for r in rows + (earlier or []) if r["variant"] == "features (default)"), None)
+            if ref is None:
+                raise ValueError(f"{name!r} needs the 'features (default)' variant's step count; run it first")
+            limit = {"max_steps": ref["steps"]}
+        tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **limit, **tr_kw)
         dcfg = DiffusionConfig(**{"lambda_eq": tcfg.lambda_eq, **diff_kw})
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "diffusion"

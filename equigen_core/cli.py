@@ -21,9 +21,11 @@ def cmd_build_zoo(args) -> int:
     from equigen_core.fit import FitConfig
     from equigen_core.inr import get_preset
 
+    if args.dataset == "shapes":
+        return _build_shape_zoo(args)
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = _load_images(args)
-    cfg = FitConfig(max_steps=args.max_steps, lr=args.lr, target_psnr=args.target_psnr, init=args.init,
+    cfg = FitConfig(max_steps=args.max_steps, lr=args.lr or 3e-3, target_psnr=args.target_psnr, init=args.init,
                     pool=args.pool, seed=args.seed)
     print(f"fitting {len(data)} INRs ({spec.num_params} parameters each, init={args.init}) from {source}")
     zoo = build_zoo(data, spec=spec, fit_cfg=cfg, canonicalize=args.canonicalize, source=source, index=index)
@@ -33,6 +35,26 @@ def cmd_build_zoo(args) -> int:
     print(f"wrote {args.out}/zoo.safetensors: {len(zoo)} INRs, PSNR mean {p.mean():.2f} dB, min {p.min():.2f} dB, "
           f"{zoo.meta['fit_seconds']:.1f} s" + (f"; smooth TV {zoo.meta['smooth']['tv_before']:.2f} → "
                                                  f"{zoo.meta['smooth']['tv_after']:.2f}" if args.canonicalize else ""))
+    return 0
+
+
+def _build_shape_zoo(args) -> int:
+    from equigen_core.data.shapes import CATEGORIES
+    from equigen_core.data.zoo import build_shape_zoo, save_zoo
+    from equigen_core.fit import FitConfig
+
+    cats = args.categories or list(CATEGORIES)
+    cfg = FitConfig(loss="bce", target_psnr=None, max_steps=args.max_steps, lr=args.lr or 1e-3, init=args.init,
+                    pool=min(args.pool, 16), seed=args.seed)
+    print(f"fitting {args.per_category} occupancy INRs per category for {', '.join(cats)} "
+          f"({args.points} labelled points each, {cfg.max_steps} steps)")
+    zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed)
+    zoo.meta["path"] = str(args.out)
+    save_zoo(args.out, zoo)
+    iou = zoo.meta["iou"]
+    per = ", ".join(f"{c} {v:.3f}" for c, v in iou["per_category"].items())
+    print(f"wrote {args.out}/zoo.safetensors: {len(zoo)} INRs in {zoo.meta['fit_seconds']:.1f} s; IoU at "
+          f"{iou['res']}³ mean {iou['mean']:.3f}, min {iou['min']:.3f} ({per})")
     return 0
 
 
@@ -310,7 +332,7 @@ def cmd_ablate(args) -> int:
     import functools
     import shlex
 
-    from equigen_core.ablations import AblationConfig, run
+    from equigen_core.ablations import AblationConfig, run, stage2_ablation
     from equigen_core.classifier import default_classifier_path, load_classifier
     from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
     from equigen_core.fewshot import FewShotModel
@@ -337,14 +359,31 @@ def cmd_ablate(args) -> int:
         return z
 
     kw = {"seconds": args.seconds} if args.seconds else {}
+    if args.variants:
+        kw["variants"] = tuple(args.variants)
     cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)
     command = "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
-    result = run(cfg, zoo=zoo, encoder=load_encoder(args.encoder, zoo.spec),
-                 encoder_smooth=load_encoder(args.encoder_smooth, zoo.spec), base_model=base,
-                 classifier=load_classifier(args.classifier or default_classifier_path()),
-                 zoo_independent=zoo_independent, command=command)
+    encoder = load_encoder(args.encoder, zoo.spec)
+    clf = load_classifier(args.classifier or default_classifier_path())
+    if args.merge:  # re-run some stage-2 variants into an existing result
+        if not (args.json and args.json.exists()):
+            print("error: --merge needs an existing --json result", file=sys.stderr)
+            return 2
+        import time
+
+        result = json.loads(args.json.read_text())
+        t0 = time.perf_counter()
+        rows = stage2_ablation(cfg, zoo, encoder, clf, zoo_independent=zoo_independent, earlier=result["stage2"])
+        names = {r["variant"] for r in rows}
+        result["stage2"] = [r for r in result["stage2"] if r["variant"] not in names] + rows
+        result["meta"].setdefault("updates", []).append(
+            {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             "variants": sorted(names), "seconds": round(time.perf_counter() - t0, 1)})
+    else:
+        result = run(cfg, zoo=zoo, encoder=encoder, encoder_smooth=load_encoder(args.encoder_smooth, zoo.spec),
+                     base_model=base, classifier=clf, zoo_independent=zoo_independent, command=command)
     for section in ("encoder", "mode", "stage2"):
-        for row in result[section]:
+        for row in result.get(section, []):
             print(section, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -383,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     z = sub.add_parser("build-zoo", help="fit one SIREN per image (batched) and save the zoo")
-    z.add_argument("--dataset", choices=["mnist", "cifar10", "folder"], default="mnist")
+    z.add_argument("--dataset", choices=["mnist", "cifar10", "folder", "shapes"], default="mnist")
+    z.add_argument("--categories", nargs="+", default=None, help="shapes: which procedural categories (default all)")
+    z.add_argument("--per-category", type=int, default=100, help="shapes: INRs per category")
+    z.add_argument("--points", type=int, default=4096, help="shapes: labelled points per shape")
     z.add_argument("--data-dir", type=Path, help="for cifar10 / folder: a directory you already have")
     z.add_argument("--out", type=Path, required=True)
     z.add_argument("--limit", type=int, default=None, help="use only this many images (MNIST: balanced per class)")
@@ -392,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--init", choices=["shared", "independent"], default="shared")
     z.add_argument("--canonicalize", action="store_true", help="smooth-canonicalise the fitted weights")
     z.add_argument("--max-steps", type=int, default=300)
-    z.add_argument("--lr", type=float, default=3e-3)
+    z.add_argument("--lr", type=float, default=None, help="Adam lr (default 3e-3 for images, 1e-3 for shapes)")
     z.add_argument("--target-psnr", type=float, default=36.0)
     z.add_argument("--pool", type=int, default=32)
     z.add_argument("--seed", type=int, default=0)
@@ -517,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--classifier", type=Path, default=None)
     ab.add_argument("--seconds", type=float, default=None, help="training time per stage-2 variant (default 150)")
     ab.add_argument("--quick", action="store_true")
+    ab.add_argument("--variants", nargs="+", default=None, help="stage-2 variants to run (default: all); e.g. "
+                    "'L_eq off, equal steps'")
+    ab.add_argument("--merge", action="store_true", help="run only --variants and merge them into the --json result")
     ab.add_argument("--json", type=Path, default=None)
     ab.set_defaults(fn=cmd_ablate)
     rp = sub.add_parser("report", help="regenerate OUT/RESULTS.md and its plots from OUT/data/*.json")

@@ -71,11 +71,12 @@ def psnr_from_mse(mse: Tensor) -> Tensor:
 
 
 def _forward_backward(spec: SirenSpec, flat: Tensor, coords: Tensor, target: Tensor, loss: str) -> tuple[Tensor, Tensor]:
-    """Loss gradient for B INRs. flat (B, P), coords (N, in), target (B, N, C) → (grad (B, P), per-INR mse (B,))."""
+    """Loss gradient for B INRs. flat (B, P), coords (N, in) shared or (B, N, in) per INR, target (B, N, C)
+    → (grad (B, P), per-INR mse (B,))."""
     ws, bs = unflatten(spec, flat)
     w0 = spec.omega0
     acts, cosines = [], []  # acts[l]: input of linear layer l; cosines[l]: cos(ω z_l)
-    h = coords.unsqueeze(0).expand(flat.shape[0], -1, -1)  # (B, N, in)
+    h = coords if coords.dim() == 3 else coords.unsqueeze(0).expand(flat.shape[0], -1, -1)  # (B, N, in)
     for l in range(spec.num_layers - 1):
         acts.append(h)
         z = torch.baddbmm(bs[l].unsqueeze(1), h, ws[l].transpose(1, 2), beta=w0, alpha=w0)  # (B, N, D) = ω(Wh + b)
@@ -110,10 +111,12 @@ def fit_signals(spec: SirenSpec, coords: Tensor, targets: Tensor, cfg: FitConfig
                 progress: bool = True, desc: str = "fitting INRs") -> FitResult:
     """Fit B SIRENs to B signals sampled at shared coordinates.
 
-    coords: (N, in); targets: (B, N, C) with C = spec.out_dim. `init_weights` (B, P) or (1, P) overrides cfg.init.
+    coords: (N, in) shared, or (B, N, in) per signal (e.g. occupancy points near each shape's surface); targets:
+    (B, N, C) with C = spec.out_dim. `init_weights` (B, P) or (1, P) overrides cfg.init.
     """
     b_total, n, c = targets.shape
-    if c != spec.out_dim or coords.shape != (n, spec.in_dim):
+    per_signal = coords.dim() == 3
+    if c != spec.out_dim or coords.shape[-2:] != (n, spec.in_dim) or (per_signal and len(coords) != b_total):
         raise ValueError(f"targets {tuple(targets.shape)} / coords {tuple(coords.shape)} do not match {spec}")
     device = targets.device
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -135,6 +138,7 @@ def fit_signals(spec: SirenSpec, coords: Tensor, targets: Tensor, cfg: FitConfig
     m, v = torch.empty_like(w), torch.empty_like(w)
     t = torch.empty(0, device=device)
     tgt = targets[:0]
+    pool_coords = coords[:0] if per_signal else coords
     done, pool_steps, t0 = 0, 0, time.perf_counter()
     bar = tqdm(total=b_total, desc=desc, disable=not progress, unit="INR")
     while done < b_total:
@@ -148,13 +152,17 @@ def fit_signals(spec: SirenSpec, coords: Tensor, targets: Tensor, cfg: FitConfig
             v = torch.cat([v, torch.zeros(take, spec.num_params, device=device)])
             t = torch.cat([t, torch.zeros(take, device=device)])
             tgt = targets[idx]
-        grad, mse = _forward_backward(spec, w, coords, tgt, cfg.loss)  # mse of the current (pre-update) weights
+            if per_signal:
+                pool_coords = coords[idx]
+        grad, mse = _forward_backward(spec, w, pool_coords, tgt, cfg.loss)  # mse of the current (pre-update) weights
         finished = (mse <= target_mse) | (t >= cfg.max_steps)
         if bool(finished.any()):  # record finishers with the weights whose mse was just measured
             fi = idx[finished]
             out_w[fi], out_mse[fi], out_steps[fi] = w[finished], mse[finished], t[finished].long().cpu()
             keep = ~finished
             idx, w, m, v, t, tgt, grad = idx[keep], w[keep], m[keep], v[keep], t[keep], tgt[keep], grad[keep]
+            if per_signal:
+                pool_coords = pool_coords[keep]
             n_fin = int(finished.sum())
             done += n_fin
             bar.update(n_fin)
@@ -181,3 +189,30 @@ def fit_images(spec: SirenSpec, images: Tensor, cfg: FitConfig = FitConfig(), **
     if h != w:
         raise ValueError(f"images must be square, got {h}×{w}")
     return fit_signals(spec, make_grid(h, 2, device=images.device), images_to_targets(images), cfg, **kw)
+
+
+def fit_shapes(spec: SirenSpec, shapes, cfg: FitConfig | None = None, *, points: int = 4096, seed: int = 0,
+               **kw) -> FitResult:
+    """Fit B occupancy INRs (3→…→1 logits) to a ShapeSet with BCE: per shape, `points` labelled points, half near
+    the surface and half uniform in [-1, 1]³ (data.shapes.ShapeSet.training_points)."""
+    if spec.in_dim != 3 or spec.out_dim != 1:
+        raise ValueError(f"fit_shapes needs a 3→…→1 occupancy INR, got {spec}")
+    cfg = cfg or FitConfig(loss="bce", target_psnr=None, max_steps=300, lr=1e-3)
+    if cfg.loss != "bce":
+        raise ValueError("occupancy INRs are fitted with loss='bce'")
+    pts, occ = shapes.training_points(points, seed=seed)  # (B, N, 3), (B, N)
+    return fit_signals(spec, pts, occ.unsqueeze(-1), cfg, desc=kw.pop("desc", "fitting occupancy INRs"), **kw)
+
+
+def occupancy_iou(spec: SirenSpec, flat: Tensor, shapes, res: int = 64, chunk: int = 64) -> Tensor:
+    """IoU of every INR's occupancy (logit > 0) with its shape's exact occupancy on a res³ grid → (B,)."""
+    from equigen_core.inr import make_grid
+    from equigen_core.render import occupancy_grid
+
+    grid = make_grid(res, 3)
+    out = []
+    for i in range(0, len(flat), chunk):
+        pred = occupancy_grid(spec, flat[i : i + chunk], res).flatten(1) > 0
+        true = shapes.select(torch.arange(i, min(i + chunk, len(flat)))).occupancy(grid)
+        out.append((pred & true).sum(1) / (pred | true).sum(1).clamp_min(1))
+    return torch.cat(out)

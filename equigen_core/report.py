@@ -210,18 +210,54 @@ def ablation_section(data: dict) -> str:
         lines.append(f"| {r['variant']} | {r['steps']} | {r['loss_first']:.3f} → {r['loss_last']:.3f} | "
                      f"{r['held_in_accuracy']:.3f} | {r['heldout_accuracy']:.2f} | {r['heldout_aligned_novelty']:.2f}"
                      f" | {r['heldout_fd']:.1f} | {r['heldout_speckle']:.2f} |")
-    f, none, lab = rows.get("features (default)"), rows.get("no condition"), rows.get("class label")
-    if f and none:
-        gain = f["held_in_accuracy"] - none["held_in_accuracy"]
-        verdict = "holds" if gain > 0.1 else "does not hold"
-        txt = (f"**Equivariant conditioning matters: {verdict}** — held-in accuracy with ψ "
-               f"{f['held_in_accuracy']:.3f} vs no condition {none['held_in_accuracy']:.3f}")
-        if lab:
-            better = "ψ" if f["held_in_accuracy"] >= lab["held_in_accuracy"] else "the label"
-            txt += (f" and class label {lab['held_in_accuracy']:.3f}; {better} is the stronger condition for "
-                    "held-in classes, and only ψ can describe an unseen class")
-        lines += ["", txt + "."]
+    lines += [""] + [f"- {v}" for v in ablation_verdicts(rows, data["mode"])]
     return "\n".join(lines)
+
+
+def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
+    """Each of the paper's ablation claims, judged from the stage-2 rows (by variant) and the conditioning modes."""
+    out = []
+
+    def acc(name):
+        return rows[name]["held_in_accuracy"] if name in rows else None
+
+    psi, none, lab = acc("L_eq off"), acc("no condition"), acc("class label")  # all three trained with λ = 0
+    if psi is not None and none is not None:
+        verdict = "holds" if psi - none > 0.1 else "does not hold"
+        txt = (f"**Equivariant conditioning matters: {verdict}** — at λ = 0 for all three, held-in accuracy with ψ "
+               f"{psi:.3f} against {none:.3f} without a condition")
+        if lab is not None:
+            txt += (f" and {lab:.3f} with the class label (for held-in classes the label is "
+                    f"{'the stronger' if lab > psi else 'a weaker'} condition; only ψ can describe an unseen class)")
+        out.append(txt + ".")
+    d, off, off_eq = acc("features (default)"), psi, acc("L_eq off, equal steps")
+    if d is not None and off is not None:
+        txt = (f"**L_eq helps: {'holds' if d > off + 0.05 else 'does not hold'} at equal wall time** — with λ = 0.1 "
+               f"{d:.3f} in {rows['features (default)']['steps']} steps, without {off:.3f} in "
+               f"{rows['L_eq off']['steps']} steps (L_eq adds an encoder forward and backward to every step)")
+        if off_eq is not None:
+            txt += (f"; at equal steps ({rows['L_eq off, equal steps']['steps']}) without L_eq: {off_eq:.3f}, so "
+                    f"L_eq {'helps' if d > off_eq + 0.05 else 'does not help'} per step either")
+        out.append(txt + ".")
+    ind, can = acc("independent inits"), acc("independent + smooth canonicalisation")
+    if d is not None and ind is not None:
+        txt = (f"**Zoo alignment matters: {'holds' if d > ind + 0.1 else 'does not hold'}** — diffusion on the "
+               f"shared-init zoo {d:.3f}, on independent inits {ind:.3f}")
+        if can is not None:
+            txt += (f", on independent inits after smooth canonicalisation {can:.3f} (canonicalisation "
+                    f"{'restores' if can > ind + 0.1 else 'does not restore'} the alignment a shared init gives)")
+        out.append(txt + ".")
+    tr = acc("transformer denoiser")
+    if d is not None and tr is not None:
+        out.append(f"**Transformer vs MLP denoiser at equal CPU time**: transformer {tr:.3f} in "
+                   f"{rows['transformer denoiser']['steps']} steps, MLP {d:.3f} in "
+                   f"{rows['features (default)']['steps']} steps — on 2 CPU cores the MLP wins by running more steps; "
+                   "the paper's transformer needs a GPU (none was lent here).")
+    m = {r["mode"]: r["held_in_accuracy"] for r in modes}
+    if {"per-target", "set"} <= set(m):
+        out.append(f"**Set-level vs per-target conditioning** (shipped base model): the mean ψ of 10 targets gives "
+                   f"{m['set']:.3f} held-in accuracy, one target's ψ {m['per-target']:.3f}.")
+    return out
 
 
 def render_results(out: str | Path) -> Path:

@@ -249,6 +249,7 @@ class DiffusionTrainConfig:
     log_every: int = 50
     save_every: int = 1000  # resumable training state (Accelerate save_state) every N steps
     max_seconds: float | None = None  # stop early after this much wall time (for equal-time comparisons)
+    max_steps: int | None = None  # stop early after this many steps; the lr schedule still spans `steps`
 
 
 @dataclass
@@ -375,6 +376,8 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         if should_stop is not None and should_stop():
             raise KeyboardInterrupt("stage 2 cancelled")
         if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+            break
+        if cfg.max_steps is not None and prog.step >= cfg.max_steps:
             break
     acc.wait_for_everyone()
     result = DiffusionTrainResult(ema.cpu().eval(), losses, recon, eq, time.perf_counter() - t0, start)

@@ -150,3 +150,50 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
     smooth = {"tv_before": float(res.tv_before.mean()), "tv_after": float(res.tv_after.mean()),
               "seconds": round(time.perf_counter() - t0, 2)}
     return zoo.with_weights(res.weights, canonicalized=True, smooth=smooth)
+
+
+def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100, *, spec: SirenSpec | None = None,
+                    fit_cfg=None, points: int = 4096, seed: int = 0, test_every: int = 5, iou_res: int = 64,
+                    progress: bool = True, callback=None) -> Zoo:
+    """Fit one occupancy INR per procedural shape (data.shapes) and return the zoo. Labels index
+    data.shapes.CATEGORIES; `index` is the shape's number within its category (the shapes are regenerated from
+    meta["shapes"], so metrics can compare against the exact geometry); split: every test_every-th shape of each
+    category held out. meta["iou"] holds the mean / min IoU on an iou_res³ grid."""
+    from equigen_core.checkpoint import config_to_dict
+    from equigen_core.data.shapes import CATEGORIES, load_shapes
+    from equigen_core.fit import FitConfig, fit_shapes, occupancy_iou
+    from equigen_core.inr import get_preset
+
+    spec = spec or get_preset("shape3d")
+    cats = list(categories or CATEGORIES)
+    fit_cfg = fit_cfg or FitConfig(loss="bce", target_psnr=None, max_steps=300, lr=1e-3, pool=16)
+    shapes = load_shapes(cats, per_category, seed=seed)
+    res = fit_shapes(spec, shapes, fit_cfg, points=points, seed=seed, progress=progress, callback=callback)
+    iou = occupancy_iou(spec, res.weights, shapes, res=iou_res)
+    index = torch.arange(per_category).repeat(len(cats))
+    meta = {"source": "procedural shapes", "class_names": list(CATEGORIES), "init": fit_cfg.init, "seed": seed,
+            "fit": config_to_dict(fit_cfg), "fit_seconds": round(res.seconds, 2), "canonicalized": False,
+            "test_every": test_every, "shapes": {"categories": cats, "per_category": per_category, "seed": seed,
+                                                  "points": points},
+            "iou": {"res": iou_res, "mean": float(iou.mean()), "min": float(iou.min()),
+                    "per_category": {c: float(iou[shapes.labels == list(CATEGORIES).index(c)].mean())
+                                     for c in cats}}}
+    return Zoo(spec, res.weights, shapes.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta)
+
+
+def zoo_shapes(zoo: Zoo):
+    """The exact procedural shapes behind a shape zoo's INRs (same order) → data.shapes.ShapeSet."""
+    from equigen_core.data.shapes import CATEGORIES, concat, make_shapes
+
+    info = zoo.meta.get("shapes")
+    if not info:
+        raise DataError(f"{zoo.meta.get('path', 'this zoo')}: not a procedural shape zoo (no meta['shapes'])")
+    names = list(CATEGORIES)
+    cache: dict[str, object] = {}
+    out = []
+    for cat, idx in ((names[lab], i) for lab, i in zip(zoo.labels.tolist(), zoo.index.tolist())):
+        if cat not in cache:
+            top = int(zoo.index[zoo.labels == names.index(cat)].max()) + 1
+            cache[cat] = make_shapes(cat, top, seed=info["seed"])
+        out.append(cache[cat].select(torch.tensor([idx])))
+    return concat(out)
