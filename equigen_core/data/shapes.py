@@ -2,7 +2,7 @@
 
     shapes = make_shapes("airplane", 100, seed=0)     # ShapeSet: 100 airplanes, deterministic per (category, seed)
     occ = shapes.occupancy(points)                     # (100, N) bool for points (N, 3) or (100, N, 3) in [-1, 1]³
-    pts, occ = shapes.training_points(4096, seed=0)    # half near the surface, half uniform: (100, 4096, 3), (100, 4096)
+    pts, occ = shapes.training_points(4096)  # half near the surface, half uniform → (100, 4096, 3), (100, 4096)
 
 Every shape is a union of primitives — boxes, ellipsoids, cylinders and cone frustums, axis-aligned — with randomised
 proportions and optional parts (engines, armrests, spoilers, …), so a category has real variety; occupancy is evaluated
