@@ -61,19 +61,29 @@ def frontier_png(summary: Sequence[dict], path: Path, title: str = "") -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
     cmap = plt.get_cmap("tab20")
+    real = next((r for r in summary if r["family"] == "reference"), None)
+    real_speckle = max(real["mean"]["speckle"], 1e-9) if real else float("inf")
     for i, c in enumerate(curves(summary)):
-        style = "-*" if c.family == "equigen" else ("--D" if c.family == "baseline" else "kx")
-        kw = dict(color=cmap(i % 20)) if c.family != "reference" else {}
-        axes[0].errorbar(c.mean["aligned_novelty"], c.mean["accuracy"], xerr=c.std["aligned_novelty"],
-                         yerr=c.std["accuracy"], fmt=style, ms=7, lw=1.2, capsize=2, label=c.method, **kw)
-        axes[1].plot(c.mean["coverage"], c.mean["fd"], style, ms=7, lw=1.2, **kw)
+        color = "k" if c.family == "reference" else cmap((2 * i) % 20 + (2 * i) // 20)
+        marker = "*" if c.family == "equigen" else ("D" if c.family == "baseline" else "x")
+        line = "-" if c.family == "equigen" else "--"
+        x, y = c.mean["aligned_novelty"], c.mean["accuracy"]
+        axes[0].errorbar(x, y, xerr=c.std["aligned_novelty"], yerr=c.std["accuracy"], fmt=line, color=color, lw=1.2,
+                         capsize=2, label=c.method)
+        axes[1].plot(c.mean["coverage"], c.mean["fd"], line, color=color, lw=1.2)
+        for j, (xx, yy) in enumerate(zip(x, y)):
+            clean = c.mean["speckle"][j] / real_speckle <= GOAL["speckle_ratio"]
+            face = color if clean else "none"  # hollow: background speckle above the goal
+            axes[0].plot(xx, yy, marker, ms=8, mec=color, mfc=face)
+            axes[1].plot(c.mean["coverage"][j], c.mean["fd"][j], marker, ms=8, mec=color, mfc=face)
         if c.knob:
-            for x, y, v in zip(c.mean["aligned_novelty"], c.mean["accuracy"], c.values):
-                axes[0].annotate(f"{v:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            for xx, yy, v in zip(x, y, c.values):
+                axes[0].annotate(f"{v:g}", (xx, yy), fontsize=6, xytext=(3, 3), textcoords="offset points")
     axes[0].axvspan(GOAL["aligned_novelty"], axes[0].get_xlim()[1], ymin=GOAL["accuracy"] / 1.05, color="g",
                     alpha=0.1, label="goal (issue 7)")
     axes[0].set(xlabel="aligned novelty (0 = copies, 1 = as new as real digits)", ylabel="classified as the class",
-                ylim=(-0.02, 1.03), title="faithful vs new (labels: each method's knob)")
+                ylim=(-0.02, 1.03), title="faithful vs new (labels: knob; hollow: speckle > "
+                                          f"{GOAL['speckle_ratio']:g}× real)")
     axes[1].set(xlabel="coverage of the real images of the class", ylabel="FD in classifier features (not FID)",
                 yscale="log", title="FD vs coverage")
     axes[0].legend(fontsize=7, loc="lower left")
