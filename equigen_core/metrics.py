@@ -139,7 +139,7 @@ def frechet_distance(f1: Tensor, f2: Tensor) -> float:
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
     covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    return max(0.0, float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)))  # ≥ 0 up to rounding
 
 
 def prdc(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, float]:
