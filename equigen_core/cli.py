@@ -21,7 +21,7 @@ def cmd_build_zoo(args) -> int:
     from equigen_core.fit import FitConfig
     from equigen_core.inr import get_preset
 
-    if args.dataset == "shapes":
+    if args.dataset in ("shapes", "meshes"):
         return _build_shape_zoo(args)
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = _load_images(args)
@@ -40,15 +40,24 @@ def cmd_build_zoo(args) -> int:
 
 def _build_shape_zoo(args) -> int:
     from equigen_core.data.shapes import CATEGORIES
-    from equigen_core.data.zoo import build_shape_zoo, save_zoo
+    from equigen_core.data.zoo import build_mesh_zoo, build_shape_zoo, save_zoo
     from equigen_core.fit import FitConfig
 
-    cats = args.categories or list(CATEGORIES)
     cfg = FitConfig(loss="bce", target_psnr=None, max_steps=args.max_steps, lr=args.lr or 1e-3, init=args.init,
                     pool=min(args.pool, 16), seed=args.seed)
-    print(f"fitting {args.per_category} occupancy INRs per category for {', '.join(cats)} "
-          f"({args.points} labelled points each, {cfg.max_steps} steps)")
-    zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed)
+    if args.dataset == "meshes":
+        if not args.data_dir:
+            print("error: --dataset meshes needs --data-dir (a folder of meshes you have)", file=sys.stderr)
+            return 2
+        print(f"fitting occupancy INRs to the meshes under {args.data_dir} ({args.points} labelled points each, "
+              f"{cfg.max_steps} steps)")
+        zoo = build_mesh_zoo(args.data_dir, categories=args.categories, limit=args.limit, fit_cfg=cfg,
+                             points=args.points, seed=args.seed)
+    else:
+        cats = args.categories or list(CATEGORIES)
+        print(f"fitting {args.per_category} occupancy INRs per category for {', '.join(cats)} "
+              f"({args.points} labelled points each, {cfg.max_steps} steps)")
+        zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed)
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     iou = zoo.meta["iou"]
@@ -422,13 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     z = sub.add_parser("build-zoo", help="fit one SIREN per image (batched) and save the zoo")
-    z.add_argument("--dataset", choices=["mnist", "cifar10", "folder", "shapes"], default="mnist")
-    z.add_argument("--categories", nargs="+", default=None, help="shapes: which procedural categories (default all)")
+    z.add_argument("--dataset", choices=["mnist", "cifar10", "folder", "shapes", "meshes"], default="mnist")
+    z.add_argument("--categories", nargs="+", default=None,
+                   help="shapes: which procedural categories (default all); meshes: which category folders")
     z.add_argument("--per-category", type=int, default=100, help="shapes: INRs per category")
     z.add_argument("--points", type=int, default=4096, help="shapes: labelled points per shape")
-    z.add_argument("--data-dir", type=Path, help="for cifar10 / folder: a directory you already have")
+    z.add_argument("--data-dir", type=Path, help="for cifar10 / folder / meshes: a directory you already have")
     z.add_argument("--out", type=Path, required=True)
-    z.add_argument("--limit", type=int, default=None, help="use only this many images (MNIST: balanced per class)")
+    z.add_argument("--limit", type=int, default=None,
+                   help="use only this many images (MNIST: balanced per class; meshes: per category)")
     z.add_argument("--inr", choices=["mnist", "cifar"], default=None, help="INR preset (default from the dataset)")
     z.add_argument("--size", type=int, default=28, help="folder images are resized to size×size")
     z.add_argument("--init", choices=["shared", "independent"], default="shared")
