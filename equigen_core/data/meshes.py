@@ -10,8 +10,8 @@ the folder's name). Formats: obj, off, ply, stl, glb/gltf (read with trimesh). E
 bounding box's longest side is 1.8 (fits [-0.9, 0.9]³), like the procedural shapes.
 
 Occupancy uses open3d's RaycastingScene (`pip install open3d-cpu`; on Debian it needs `apt-get install libusb-1.0-0`),
-far faster than the fallback, a generalised winding number computed in torch (no extra dependency). Non-watertight meshes get a warning: inside / outside is
-then ill-defined and the fitted INR may have holes or blobs.
+far faster than the fallback, a generalised winding number computed in torch (no extra dependency). Non-watertight
+meshes get a warning: inside / outside is then ill-defined and the fitted INR may have holes or blobs.
 """
 from __future__ import annotations
 
