@@ -49,6 +49,18 @@ def rotate_scale_translate(ws: WeightSpace, angle: Tensor, scale: Tensor, shift:
     return affine_coords(ws, rotation_matrices(angle, scale), shift)
 
 
+def rotate_y_scale_translate(ws: WeightSpace, angle: Tensor, scale: Tensor, shift: Tensor) -> WeightSpace:
+    """3D: g(x) = f(s·R_y(θ) x + t), a turn about the vertical (y) axis, an isotropic scale and a shift (shapes
+    stay upright). angle, scale (B,), shift (B, 3)."""
+    if ws.spec.in_dim != 3:
+        raise ValueError(f"rotate_y_scale_translate is for 3D INRs; this spec has in_dim={ws.spec.in_dim}")
+    c, s_ = torch.cos(angle), torch.sin(angle)
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    A = torch.stack([torch.stack([c, zero, s_], -1), torch.stack([zero, one, zero], -1),
+                     torch.stack([-s_, zero, c], -1)], -2) * scale.view(-1, 1, 1)  # (B, 3, 3)
+    return affine_coords(ws, A, shift)
+
+
 def color_affine(ws: WeightSpace, contrast: Tensor, brightness: Tensor) -> WeightSpace:
     """y' = α (y - o) + o + β per channel. contrast α, brightness β: (B,) or (B, C)."""
     c = ws.spec.out_dim
@@ -118,6 +130,11 @@ def random_augment(spec: SirenSpec, flat: Tensor, cfg: AugmentConfig = AugmentCo
         scale = torch.exp(_uniform(b, cfg.scale, generator)).to(flat)
         shift = _uniform(2 * b, cfg.translate, generator).view(b, 2).to(flat)
         ws = rotate_scale_translate(ws, angle, scale, shift)
+    elif spec.in_dim == 3 and (cfg.rotate_deg or cfg.scale or cfg.translate):
+        angle = _uniform(b, math.radians(cfg.rotate_deg), generator).to(flat)
+        scale = torch.exp(_uniform(b, cfg.scale, generator)).to(flat)
+        shift = _uniform(3 * b, cfg.translate, generator).view(b, 3).to(flat)
+        ws = rotate_y_scale_translate(ws, angle, scale, shift)
     if cfg.contrast or cfg.brightness:
         ws = color_affine(ws, torch.exp(_uniform(b, cfg.contrast, generator)).to(flat),
                           _uniform(b, cfg.brightness, generator).to(flat))

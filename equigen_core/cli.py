@@ -25,7 +25,7 @@ def cmd_build_zoo(args) -> int:
         return _build_shape_zoo(args)
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = _load_images(args)
-    cfg = FitConfig(max_steps=args.max_steps, lr=args.lr or 3e-3, target_psnr=args.target_psnr, init=args.init,
+    cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or 3e-3, target_psnr=args.target_psnr, init=args.init,
                     pool=args.pool, seed=args.seed)
     print(f"fitting {len(data)} INRs ({spec.num_params} parameters each, init={args.init}) from {source}")
     zoo = build_zoo(data, spec=spec, fit_cfg=cfg, canonicalize=args.canonicalize, source=source, index=index)
@@ -43,8 +43,8 @@ def _build_shape_zoo(args) -> int:
     from equigen_core.data.zoo import build_mesh_zoo, build_shape_zoo, save_zoo
     from equigen_core.fit import FitConfig
 
-    cfg = FitConfig(loss="bce", target_psnr=None, max_steps=args.max_steps, lr=args.lr or 1e-3, init=args.init,
-                    pool=min(args.pool, 16), seed=args.seed)
+    cfg = FitConfig(loss="bce", target_psnr=None, max_steps=args.max_steps or 800, lr=args.lr or 1e-3,
+                    init=args.init, pool=min(args.pool, 16), seed=args.seed)
     if args.dataset == "meshes":
         if not args.data_dir:
             print("error: --dataset meshes needs --data-dir (a folder of meshes you have)", file=sys.stderr)
@@ -52,12 +52,13 @@ def _build_shape_zoo(args) -> int:
         print(f"fitting occupancy INRs to the meshes under {args.data_dir} ({args.points} labelled points each, "
               f"{cfg.max_steps} steps)")
         zoo = build_mesh_zoo(args.data_dir, categories=args.categories, limit=args.limit, fit_cfg=cfg,
-                             points=args.points, seed=args.seed)
+                             points=args.points, seed=args.seed, rounds=max(1, cfg.max_steps // 40))
     else:
         cats = args.categories or list(CATEGORIES)
         print(f"fitting {args.per_category} occupancy INRs per category for {', '.join(cats)} "
               f"({args.points} labelled points each, {cfg.max_steps} steps)")
-        zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed)
+        zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed,
+                              rounds=max(1, cfg.max_steps // 40))
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     iou = zoo.meta["iou"]
@@ -143,6 +144,11 @@ ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes th
              "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2, "probe_res": 7},
     "cpu": {"limit": None, "target_psnr": 36.0, "enc_steps": 1500, "enc_channels": 16, "denoiser": "cpu",
             "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16, "probe_res": 7},
+    # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1
+    "tiny3d": {"shapes": True, "per_category": 5, "fit_steps": 40, "enc_steps": 10, "enc_channels": 4,
+               "denoiser": "tiny", "diff_steps": 30, "ft_steps": 10, "gallery_per_class": 2, "probe_res": 4},
+    "cpu3d": {"shapes": True, "per_category": 50, "fit_steps": 800, "enc_steps": 400, "enc_channels": 8,
+              "denoiser": "cpu3d", "diff_steps": 2000, "ft_steps": 300, "gallery_per_class": 10, "probe_res": 5},
 }
 
 
@@ -162,6 +168,8 @@ def cmd_train_all(args) -> int:
                                     train_diffusion, train_encoder)
 
     p = ALL_PRESETS[args.preset]
+    if p.get("shapes"):
+        return _train_all_shapes(args, p)
     out, work = Path(args.out), Path(args.work or Path("runs") / Path(args.out).name)
     t0 = time.perf_counter()
     data = load_mnist(split="all")
@@ -198,6 +206,59 @@ def cmd_train_all(args) -> int:
     gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": args.cls})
     save_zoo(out / "gallery", gallery)
     print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{args.cls}, gallery")
+    return 0
+
+
+def _train_all_shapes(args, p: dict) -> int:
+    """3D: shape zoo → encoder → diffusion on the other categories → adaptation to k shots of --category."""
+    import time
+
+    from equigen_core.data.shapes import CATEGORIES
+    from equigen_core.data.zoo import build_shape_zoo, load_zoo, save_zoo
+    from equigen_core.denoiser import get_preset as denoiser_preset
+    from equigen_core.encoder import EncoderConfig
+    from equigen_core.fit import FitConfig
+    from equigen_core.protocol3d import shots_3d
+    from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune,
+                                    train_diffusion, train_encoder)
+
+    out, work = Path(args.out), Path(args.work or Path("runs") / Path(args.out).name)
+    names = list(CATEGORIES)
+    if args.category not in names:
+        print(f"error: unknown category {args.category!r}; expected one of {names}", file=sys.stderr)
+        return 2
+    held = names.index(args.category)
+    t0 = time.perf_counter()
+    if (work / "zoo" / "zoo.json").exists() and args.reuse_zoo:
+        zoo = load_zoo(work / "zoo")
+        print(f"[1/4] zoo: reusing {work / 'zoo'} ({len(zoo)} INRs)")
+    else:
+        print(f"[1/4] zoo: fitting {p['per_category']} occupancy INRs per category ({len(names)} categories)")
+        zoo = build_shape_zoo(None, p["per_category"], seed=args.seed, rounds=max(1, p["fit_steps"] // 40),
+                              fit_cfg=FitConfig(loss="bce", target_psnr=None, max_steps=p["fit_steps"], lr=1e-3,
+                                                pool=16, seed=args.seed))
+        save_zoo(work / "zoo", zoo)
+    print(f"      IoU at 64³: mean {zoo.meta['iou']['mean']:.3f}")
+    base = tuple(c for c in range(len(names)) if c != held)
+    print(f"[2/4] encoder: {p['enc_steps']} steps")
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed),
+                        EncoderConfig(channels=p["enc_channels"], probe_res=p["probe_res"]), out=out / "encoder",
+                        tsne="png").encoder
+    print(f"[3/4] diffusion: {p['diff_steps']} steps on {[names[c] for c in base]}")
+    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=base, seed=args.seed,
+                                                   batch_size=128, save_every=1000),
+                    denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
+                    state_dir=work / "diffusion.train_state")
+    print(f"[4/4] few-shot adaptation to {args.category} with k={args.k} shots")
+    shots = shots_3d(zoo, held, args.k, seed=args.seed)
+    finetune(out / "diffusion", shots, zoo, FinetuneConfig(steps=p["ft_steps"], seed=args.seed, eval_every=25),
+             out=out / f"diffusion_{args.category}", half=True)
+    test = zoo.test()
+    keep = torch.cat([(test.labels == c).nonzero()[: p["gallery_per_class"], 0] for c in range(len(names))])
+    gallery = test.select(keep)
+    gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": args.category})
+    save_zoo(out / "gallery", gallery)
+    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{args.category}, gallery")
     return 0
 
 
@@ -435,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--categories", nargs="+", default=None,
                    help="shapes: which procedural categories (default all); meshes: which category folders")
     z.add_argument("--per-category", type=int, default=100, help="shapes: INRs per category")
-    z.add_argument("--points", type=int, default=4096, help="shapes: labelled points per shape")
+    z.add_argument("--points", type=int, default=2048,
+                   help="shapes / meshes: labelled points per shape, drawn afresh every 40 steps")
     z.add_argument("--data-dir", type=Path, help="for cifar10 / folder / meshes: a directory you already have")
     z.add_argument("--out", type=Path, required=True)
     z.add_argument("--limit", type=int, default=None,
@@ -444,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--size", type=int, default=28, help="folder images are resized to size×size")
     z.add_argument("--init", choices=["shared", "independent"], default="shared")
     z.add_argument("--canonicalize", action="store_true", help="smooth-canonicalise the fitted weights")
-    z.add_argument("--max-steps", type=int, default=300)
+    z.add_argument("--max-steps", type=int, default=None, help="fitting steps per INR (default 300; shapes 800)")
     z.add_argument("--lr", type=float, default=None, help="Adam lr (default 3e-3 for images, 1e-3 for shapes)")
     z.add_argument("--target-psnr", type=float, default=36.0)
     z.add_argument("--pool", type=int, default=32)
@@ -507,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--preset", choices=list(ALL_PRESETS), default="cpu")
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--work", type=Path, default=None, help="where the full zoo goes (default runs/NAME)")
-    a.add_argument("--class", dest="cls", type=int, default=9, help="the held-out class")
+    a.add_argument("--class", dest="cls", type=int, default=9, help="the held-out class (2D presets)")
+    a.add_argument("--category", default="airplane", help="the held-out shape category (3D presets)")
+    a.add_argument("--reuse-zoo", action="store_true", help="3D: reuse WORK/zoo when it exists")
     a.add_argument("--k", type=int, default=10)
     a.add_argument("--lambda-func", type=float, default=0.0, help="weight of the function-space loss (our addition)")
     a.add_argument("--seed", type=int, default=0)

@@ -43,6 +43,7 @@ PRESETS: dict[str, DenoiserConfig] = {
     "tiny-transformer": DenoiserConfig(arch="transformer", width=32, depth=1, heads=2, cond_tokens=2, emb_dim=32),
     "cpu": DenoiserConfig(arch="mlp", width=512, depth=4, emb_dim=128),  # the shipped CPU models (4.4M weights)
     "cpu-transformer": DenoiserConfig(arch="transformer", width=128, depth=4, heads=4),  # the measured alternative
+    "cpu3d": DenoiserConfig(arch="mlp", width=256, depth=4, emb_dim=128),  # 3D occupancy INRs (P = 8,641)
     "paper": DenoiserConfig(arch="transformer", width=2048, depth=12, heads=16, cond_tokens=8,
                             emb_dim=2048),  # ≈ official scale
 }

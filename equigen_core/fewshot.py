@@ -78,7 +78,7 @@ class FewShotModel:
 @dataclass
 class GenerationResult:
     weights: Tensor  # (n, P) raw INR weights
-    images: Tensor  # (n, C, res, res)
+    images: Tensor  # (n, C, res, res) for 2D INRs; (n, 0) for 3D (see render.occupancy_grid)
     target_index: Tensor  # (n,) which target conditioned each sample (-1: set-level)
     psi_tilde: Tensor  # (n, F) normalised conditions used
 
@@ -145,7 +145,7 @@ def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.G
                              temperature=temperature, generator=gen, on_step=step_cb if on_step else None,
                              x_start=x_start, start_t=start_t)
     weights = wnorm.denormalize(z)
-    return GenerationResult(weights, render_images(model.spec, weights, res), which, psi_tilde)
+    return GenerationResult(weights, _render(model.spec, weights, res), which, psi_tilde)
 
 
 def sample_unconditional(model: FewShotModel, n: int, *, steps: int = 50, seed: int = 0,
@@ -154,8 +154,13 @@ def sample_unconditional(model: FewShotModel, n: int, *, steps: int = 50, seed: 
     gen = torch.Generator().manual_seed(seed)
     z = model.process.sample(model.denoiser, n, cond=None, steps=steps, temperature=temperature, generator=gen)
     weights = model.process.weight_norm.denormalize(z)
-    return GenerationResult(weights, render_images(model.spec, weights, res), torch.full((n,), -1),
-                            torch.zeros(n, 0))
+    return GenerationResult(weights, _render(model.spec, weights, res), torch.full((n,), -1), torch.zeros(n, 0))
+
+
+def _render(spec: SirenSpec, weights: Tensor, res: int) -> Tensor:
+    """2D INRs: their images (n, C, res, res); 3D INRs are rendered by the caller (render.occupancy_grid / meshes),
+    so an empty (n, 0) placeholder."""
+    return render_images(spec, weights, res) if spec.in_dim == 2 else weights.new_zeros(len(weights), 0)
 
 
 def save_samples(path: str | Path, spec: SirenSpec, result: GenerationResult) -> Path:

@@ -11,7 +11,7 @@ Reference recipe it is compared with (bench/fit.py): DWSNets, one INR at a time,
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal
 
 import torch
@@ -191,17 +191,27 @@ def fit_images(spec: SirenSpec, images: Tensor, cfg: FitConfig = FitConfig(), **
     return fit_signals(spec, make_grid(h, 2, device=images.device), images_to_targets(images), cfg, **kw)
 
 
-def fit_shapes(spec: SirenSpec, shapes, cfg: FitConfig | None = None, *, points: int = 4096, seed: int = 0,
-               **kw) -> FitResult:
-    """Fit B occupancy INRs (3→…→1 logits) to a ShapeSet with BCE: per shape, `points` labelled points, half near
-    the surface and half uniform in [-1, 1]³ (data.shapes.ShapeSet.training_points)."""
+def fit_shapes(spec: SirenSpec, shapes, cfg: FitConfig | None = None, *, points: int = 4096, rounds: int = 4,
+               seed: int = 0, **kw) -> FitResult:
+    """Fit B occupancy INRs (3→…→1 logits) to a shape set with BCE: per shape, `points` labelled points, half near
+    the surface and half uniform in [-1, 1]³ (ShapeSet.training_points), drawn afresh for each of `rounds` rounds of
+    cfg.max_steps / rounds steps (the weights carry over; Adam restarts), so the INR sees rounds × points distinct
+    points and does not memorise a fixed set."""
     if spec.in_dim != 3 or spec.out_dim != 1:
         raise ValueError(f"fit_shapes needs a 3→…→1 occupancy INR, got {spec}")
     cfg = cfg or FitConfig(loss="bce", target_psnr=None, max_steps=300, lr=1e-3)
     if cfg.loss != "bce":
         raise ValueError("occupancy INRs are fitted with loss='bce'")
-    pts, occ = shapes.training_points(points, seed=seed)  # (B, N, 3), (B, N)
-    return fit_signals(spec, pts, occ.unsqueeze(-1), cfg, desc=kw.pop("desc", "fitting occupancy INRs"), **kw)
+    rounds = max(1, min(rounds, cfg.max_steps))
+    desc = kw.pop("desc", "fitting occupancy INRs")
+    init, seconds, steps, res = kw.pop("init_weights", None), 0.0, 0, None
+    for r in range(rounds):
+        n_steps = cfg.max_steps // rounds + (1 if r < cfg.max_steps % rounds else 0)
+        pts, occ = shapes.training_points(points, seed=seed * 1009 + r)  # (B, N, 3), (B, N)
+        res = fit_signals(spec, pts, occ.unsqueeze(-1), replace(cfg, max_steps=n_steps), init_weights=init,
+                          desc=f"{desc} ({r + 1}/{rounds})", **kw)
+        init, seconds, steps = res.weights, seconds + res.seconds, steps + n_steps
+    return FitResult(res.weights, res.psnr, torch.full_like(res.steps, steps), seconds, cfg)
 
 
 def occupancy_iou(spec: SirenSpec, flat: Tensor, shapes, res: int = 64, chunk: int = 64) -> Tensor:

@@ -73,3 +73,20 @@ def test_random_augment_is_deterministic_per_generator_and_exact_without_noise(m
     assert (c - flat).abs().max() > 1e-3
     torch.testing.assert_close(siren_forward(mnist_spec, c, COORDS), siren_forward(mnist_spec, flat, COORDS),
                                atol=1e-5, rtol=0)
+
+
+def test_3d_turn_about_y_scale_and_shift_are_exact():
+    from equigen_core.augment import rotate_y_scale_translate
+    from equigen_core.inr import PRESETS, siren_forward, siren_init
+    from equigen_core.weights import WeightSpace
+
+    spec = PRESETS["shape3d"]
+    w = siren_init(spec, 2, generator=torch.Generator().manual_seed(0))
+    ang, sc, sh = torch.tensor([0.3, -1.0]), torch.tensor([1.0, 1.1]), torch.tensor([[0.1, 0.0, -0.2], [0, 0.1, 0]])
+    w2 = rotate_y_scale_translate(WeightSpace.from_flat(spec, w), ang, sc, sh).to_flat()
+    x = torch.rand(64, 3, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    for i in range(2):
+        c, s = torch.cos(ang[i]), torch.sin(ang[i])
+        R = torch.stack([torch.stack([c, 0 * c, s]), torch.tensor([0.0, 1.0, 0.0]), torch.stack([-s, 0 * c, c])])
+        expected = siren_forward(spec, w[i : i + 1], x @ (sc[i] * R).T + sh[i])
+        assert torch.allclose(siren_forward(spec, w2[i : i + 1], x), expected, atol=1e-5)

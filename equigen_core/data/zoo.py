@@ -153,8 +153,8 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
 
 
 def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100, *, spec: SirenSpec | None = None,
-                    fit_cfg=None, points: int = 4096, seed: int = 0, test_every: int = 5, iou_res: int = 64,
-                    progress: bool = True, callback=None) -> Zoo:
+                    fit_cfg=None, points: int = 2048, rounds: int = 20, seed: int = 0, test_every: int = 5,
+                    iou_res: int = 64, progress: bool = True, callback=None) -> Zoo:
     """Fit one occupancy INR per procedural shape (data.shapes) and return the zoo. Labels index
     data.shapes.CATEGORIES; `index` is the shape's number within its category (the shapes are regenerated from
     meta["shapes"], so metrics can compare against the exact geometry); split: every test_every-th shape of each
@@ -166,26 +166,28 @@ def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100
     index = torch.arange(per_category).repeat(len(cats))
     info = {"source": "procedural shapes", "shapes": {"categories": cats, "per_category": per_category, "seed": seed,
                                                       "points": points}}
-    return build_occupancy_zoo(shapes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, seed=seed,
+    return build_occupancy_zoo(shapes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, rounds=rounds,
+                               seed=seed,
                                test_every=test_every, iou_res=iou_res, progress=progress, callback=callback)
 
 
 def build_mesh_zoo(root, *, categories: list[str] | None = None, limit: int | None = None, spec=None, fit_cfg=None,
-                   points: int = 4096, seed: int = 0, test_every: int = 5, iou_res: int = 64, progress: bool = True,
-                   callback=None) -> Zoo:
+                   points: int = 2048, rounds: int = 20, seed: int = 0, test_every: int = 5, iou_res: int = 64,
+                   progress: bool = True, callback=None) -> Zoo:
     """Fit one occupancy INR per mesh under `root` (data.meshes.load_meshes: ShapeNet-style or flat folders)."""
     from equigen_core.data.meshes import load_meshes
 
     meshes = load_meshes(root, categories=categories, limit=limit)
     index = torch.arange(len(meshes))
     info = {"source": f"meshes:{root}", "meshes": [m.path for m in meshes.meshes]}
-    return build_occupancy_zoo(meshes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, seed=seed,
+    return build_occupancy_zoo(meshes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, rounds=rounds,
+                               seed=seed,
                                test_every=test_every, iou_res=iou_res, progress=progress, callback=callback)
 
 
-def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg=None, points: int = 4096,
-                        seed: int = 0, test_every: int = 5, iou_res: int = 64, progress: bool = True,
-                        callback=None) -> Zoo:
+def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg=None, points: int = 2048,
+                        rounds: int = 20, seed: int = 0, test_every: int = 5, iou_res: int = 64,
+                        progress: bool = True, callback=None) -> Zoo:
     """Fit occupancy INRs to any shape set with the ShapeSet interface (labels, class_names, training_points,
     occupancy, select) and measure their IoU."""
     from equigen_core.checkpoint import config_to_dict
@@ -193,13 +195,15 @@ def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg
     from equigen_core.inr import get_preset
 
     spec = spec or get_preset("shape3d")
-    fit_cfg = fit_cfg or FitConfig(loss="bce", target_psnr=None, max_steps=300, lr=1e-3, pool=16)
-    res = fit_shapes(spec, shapes, fit_cfg, points=points, seed=seed, progress=progress, callback=callback)
+    fit_cfg = fit_cfg or FitConfig(loss="bce", target_psnr=None, max_steps=800, lr=1e-3, pool=16)
+    res = fit_shapes(spec, shapes, fit_cfg, points=points, rounds=rounds, seed=seed, progress=progress,
+                     callback=callback)
     iou = occupancy_iou(spec, res.weights, shapes, res=iou_res)
     names = list(shapes.class_names)
     per_cat = {names[c]: float(iou[shapes.labels == c].mean()) for c in shapes.labels.unique().tolist()}
     meta = {**info, "class_names": names, "init": fit_cfg.init, "seed": seed, "fit": config_to_dict(fit_cfg),
             "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every,
+            "points": points, "rounds": rounds,
             "iou": {"res": iou_res, "mean": float(iou.mean()), "min": float(iou.min()), "per_category": per_cat}}
     return Zoo(spec, res.weights, shapes.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta)
 
