@@ -362,6 +362,15 @@ def cmd_evaluate_fewshot(args) -> int:
     return 0
 
 
+def _write_json(path: Path, result: dict) -> None:
+    """Write a result atomically (a temp file, then rename), so an interrupted run never leaves half a JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    print(f"wrote {path}")
+
+
 def cmd_evaluate_frontier(args) -> int:
     import shlex
 
@@ -390,11 +399,7 @@ def cmd_evaluate_frontier(args) -> int:
         print(f"held-in conditional accuracy of the base model: {result['held_in_accuracy']:.3f}")
     print(f"{result['meta']['seconds']:.0f} s")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(args.json)
-        print(f"wrote {args.json}")
+        _write_json(args.json, result)
     return 0
 
 
@@ -456,11 +461,7 @@ def cmd_ablate(args) -> int:
         for row in result.get(section, []):
             print(section, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(args.json)
-        print(f"wrote {args.json}")
+        _write_json(args.json, result)
     return 0
 
 
