@@ -362,6 +362,30 @@ def cmd_evaluate_fewshot(args) -> int:
     return 0
 
 
+def cmd_evaluate_shapes(args) -> int:
+    from equigen_core.data.shapes import CATEGORIES
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.fewshot import FewShotModel
+    from equigen_core.protocol3d import evaluate_3d
+
+    names = list(CATEGORIES)
+    if args.category not in names:
+        print(f"error: unknown category {args.category!r}; expected one of {names}", file=sys.stderr)
+        return 2
+    zoo = load_zoo(args.zoo)
+    res = evaluate_3d(FewShotModel.load(args.checkpoint), zoo, category=names.index(args.category), k=args.k,
+                      n=args.n, gammas=tuple(float(g) for g in args.gammas.split(",")), seeds=tuple(args.seeds),
+                      adapted=FewShotModel.load(args.adapted) if args.adapted else None, steps=args.steps)
+    print(f"{'method':22s} {'γ':>4s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s}  seed")
+    for r in res["rows"]:
+        g = "" if r["gamma"] is None else f"{r['gamma']:g}"
+        print(f"{r['name'][:22]:22s} {g:>4s} {r['mmd']:8.2f} {r['cov']:5.2f} {r['nna']:6.2f} {r['novelty']:8.2f} "
+              f"{r['empty']:6.2f}  {r['seed']}")
+    if args.json:
+        _write_json(args.json, res)
+    return 0
+
+
 def _write_json(path: Path, result: dict) -> None:
     """Write a result atomically (a temp file, then rename), so an interrupted run never leaves half a JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -618,6 +642,18 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--held-in", action="store_true", help="also measure held-in conditional accuracy")
     fs.add_argument("--json", type=Path, default=None)
     fs.set_defaults(fn=cmd_evaluate_fewshot)
+    sh = ev.add_parser("shapes", help="3D few-shot protocol: MMD / COV / 1-NNA and Chamfer novelty vs held-out shapes")
+    sh.add_argument("--checkpoint", type=Path, required=True)
+    sh.add_argument("--adapted", type=Path, default=None)
+    sh.add_argument("--zoo", type=Path, required=True, help="the procedural shape zoo the model was trained on")
+    sh.add_argument("--category", default="airplane")
+    sh.add_argument("--k", type=int, default=10)
+    sh.add_argument("--n", type=int, default=32)
+    sh.add_argument("--gammas", default="0,0.3,0.6")
+    sh.add_argument("--seeds", type=int, nargs="+", default=[0])
+    sh.add_argument("--steps", type=int, default=50)
+    sh.add_argument("--json", type=Path, default=None)
+    sh.set_defaults(fn=cmd_evaluate_shapes)
     en = ev.add_parser("encoder", help="kNN accuracy and t-SNE of a trained encoder's features on a zoo")
     en.add_argument("--encoder", type=Path, required=True)
     en.add_argument("--zoo", type=Path, required=True)

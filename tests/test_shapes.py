@@ -1,4 +1,5 @@
 """3D: procedural shapes with exact occupancy, occupancy fitting, meshes / views, and the point-cloud metrics."""
+import json
 import math
 
 import pytest
@@ -166,3 +167,13 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     for r in res["rows"]:
         assert all(math.isfinite(r[k]) for k in ("mmd", "cov", "nna")) and 0 <= r["cov"] <= 1 and 0 <= r["nna"] <= 1
     assert res["rows"][0]["novelty"] < 0.5  # copies: only the sampling of surface points differs
+    from equigen_core.cli import main
+    from equigen_core.data.zoo import save_zoo
+
+    save_zoo(tmp_path / "zoo", zoo)
+    out = tmp_path / "eval3d.json"
+    assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
+                 "--k", "3", "--n", "2", "--gammas", "0", "--steps", "2", "--json", str(out)]) == 0
+    assert len(json.loads(out.read_text())["rows"]) == 4
+    assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
+                 "--category", "spaceship"]) == 2
