@@ -126,7 +126,8 @@ def frontier_section(data: dict, name: str, img_dir: Path, rel_img: str) -> str:
              "ring ×100, and the same over the real images' (×real). The real images are also the reference set, "
              "so their own FD / PRDC are trivially perfect; their accuracy, novelty, diversity and speckle are the "
              "ceiling to compare with.", "",
-             f"![frontier](img/{name}.png) ([interactive]({rel_img}/{name}.html))", "",
+             f"![frontier](img/{name}.png) ([interactive version]({rel_img}/{name}.html): loads plotly.js from its "
+             "CDN; the app's Trade-off tab draws the same figure offline)", "",
              "| method | knob | accuracy | aligned novelty | novelty | diversity | FD | precision | recall | "
              "coverage | speckle | ×real |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
