@@ -105,7 +105,7 @@ def cmd_train_diffusion(args) -> int:
     enc = load_encoder(args.encoder, zoo.spec)
     classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
-                               classes=classes, seed=args.seed, save_every=args.save_every)
+                               eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every)
     res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), out=args.out, resume=args.resume,
                           encoder_path=args.encoder)
     if res.path is not None:
@@ -382,6 +382,15 @@ def cmd_evaluate_shapes(args) -> int:
         print(f"{r['name'][:22]:22s} {g:>4s} {r['mmd']:8.2f} {r['cov']:5.2f} {r['nna']:6.2f} {r['novelty']:8.2f} "
               f"{r['empty']:6.2f}  {r['seed']}")
     if args.json:
+        import shlex
+        import time
+
+        from equigen_core.frontier import _machine
+
+        res["meta"] = {"command": "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
+                       "checkpoint": str(args.checkpoint), "adapted": str(args.adapted) if args.adapted else None,
+                       "category_name": args.category}
         _write_json(args.json, res)
     return 0
 
@@ -570,11 +579,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--zoo", type=Path, required=True)
     d.add_argument("--encoder", type=Path, required=True)
     d.add_argument("--out", type=Path, required=True)
-    d.add_argument("--preset", default="cpu", help="denoiser preset: tiny, cpu, cpu-transformer, paper")
+    d.add_argument("--preset", default="cpu", help="denoiser preset: tiny, cpu, cpu-transformer, cpu3d, paper")
     d.add_argument("--steps", type=int, default=6000)
     d.add_argument("--batch-size", type=int, default=256)
     d.add_argument("--lr", type=float, default=3e-4)
     d.add_argument("--lambda-eq", type=float, default=0.1, help="λ in L = L_recon + λ·L_eq")
+    d.add_argument("--eq-batch", type=int, default=64, help="rows of each batch that also get L_eq")
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
     d.add_argument("--save-every", type=int, default=1000, help="save the resumable training state every N steps")
     d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (see --save-every)")
