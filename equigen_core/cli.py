@@ -271,7 +271,12 @@ def cmd_train_finetune(args) -> int:
     if args.shots.isdigit():  # a class: its k shots come from the zoo's training split
         if zoo is None:
             raise SystemExit("--shots CLASS needs --zoo DIR to draw the shots from")
-        shots, _, _ = protocol_data(zoo, int(args.shots), args.k, seed=args.seed)
+        if zoo.spec.in_dim == 3:  # a shape zoo: class = category index
+            from equigen_core.protocol3d import shots_3d
+
+            shots = shots_3d(zoo, int(args.shots), args.k, seed=args.seed)
+        else:
+            shots, _, _ = protocol_data(zoo, int(args.shots), args.k, seed=args.seed)
     else:  # a zoo directory whose first k INRs are the shots
         shots = load_zoo(args.shots).weights[: args.k]
     res = finetune(args.base, shots, zoo, FinetuneConfig(steps=args.steps, lr=args.lr, seed=args.seed), out=args.out)
