@@ -177,3 +177,6 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     assert len(json.loads(out.read_text())["rows"]) == 4
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--category", "spaceship"]) == 2
+    assert main(["train", "finetune", "--base", str(tmp_path / "diffusion"), "--shots", "0", "--zoo",
+                 str(tmp_path / "zoo"), "--k", "3", "--steps", "2", "--out", str(tmp_path / "adapted")]) == 0
+    assert FewShotModel.load(tmp_path / "adapted").spec.in_dim == 3
