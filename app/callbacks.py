@@ -180,7 +180,8 @@ class Callbacks:
         return self.studio.model(checkpoint)
 
     @_errors
-    def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted):
+    def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted,
+                 set_level=False):
         """Stream x̂0 grids for every DDIM step, then the final grid, readouts and the weights file."""
         from equigen_core.render import grid_image
 
@@ -193,7 +194,8 @@ class Callbacks:
         scale = max(1, GRID_SCALE * 28 // res)
         t0 = last_frame = time.perf_counter()
         for item in core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
-                                         steps=int(steps), seed=int(seed), res=res, temperature=float(temperature)):
+                                         steps=int(steps), seed=int(seed), res=res, temperature=float(temperature),
+                                         mode="set" if set_level else "per-target"):
             if isinstance(item, Done):
                 out = item.value
                 break

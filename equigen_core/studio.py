@@ -224,8 +224,9 @@ def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: 
 
 def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float = 0.3, guidance: float = 0.1,
                     steps: int = 50, seed: int = 0, res: int = 28, temperature: float = 1.0,
-                    every: int = 1) -> Iterator[Frame | Done]:
-    """Frames of x̂0 (every `every` steps), then Done(GenerationResult). Closing the iterator stops the sampler."""
+                    every: int = 1, mode: str = "per-target") -> Iterator[Frame | Done]:
+    """Frames of x̂0 (every `every` steps), then Done(GenerationResult). Closing the iterator stops the sampler.
+    mode: "per-target" (each sample from one target's ψ) or "set" (all from the targets' mean ψ)."""
     check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
     spec = model.spec
 
@@ -237,7 +238,7 @@ def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma:
 
         try:
             return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed, res=res,
-                            temperature=temperature, on_step=on_step)
+                            temperature=temperature, on_step=on_step, mode=mode)
         except Cancelled:
             return None
 

@@ -176,6 +176,8 @@ def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
     assert "Adapted" in md and dd["value"] == "(adapted in this session)" and adapted.denoiser is not None
     outs = list(cb.generate(dd["value"], "9", "0-5", 0.3, 0.0, 3, 2, 0, 28, 1.0, None, adapted))
     assert "2 samples" in outs[-1][1]
+    outs = list(cb.generate(dd["value"], "9", "0-5", 0.3, 0.0, 3, 2, 0, 28, 1.0, None, adapted, True))  # set-level
+    assert "2 samples" in outs[-1][1]
     with pytest.raises(gr.Error, match="K ≥ 3"):
         cb.adapt(cb.default_checkpoint(), "9", "0,1", 20, None, progress=noprog)
     fig, rows, verdict = cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, 1", 8, 3, 0, None, None,

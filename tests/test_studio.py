@@ -64,6 +64,8 @@ def test_generation_streams_every_step_then_the_result(tiny_studio):
     assert res.weights.shape == (4, st.spec.num_params)
     again = list(core.generate_stream(model, w[:3], n=4, gamma=0.3, guidance=0.0, steps=6, seed=1))[-1].value
     other = list(core.generate_stream(model, w[:3], n=4, gamma=0.3, guidance=0.0, steps=6, seed=2))[-1].value
+    set_level = list(core.generate_stream(model, w[:3], n=4, steps=6, seed=1, mode="set"))[-1].value
+    assert (set_level.target_index == -1).all() and set_level.images.shape == (4, 1, 28, 28)
     assert torch.equal(res.weights, again.weights) and not torch.allclose(res.weights, other.weights)
 
 
