@@ -26,14 +26,18 @@ def frontier_figure(summary: Sequence[dict], title: str = ""):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    import plotly.express as px
+
+    palette = px.colors.qualitative.Dark24
     fig = make_subplots(rows=1, cols=2, subplot_titles=("faithful vs new", "FD vs coverage"))
     for i, c in enumerate(curves(summary)):
         dash = "solid" if c.family == "equigen" else ("dot" if c.family == "baseline" else None)
+        color = "black" if c.family == "reference" else palette[i % len(palette)]  # one colour per method, both panels
         text = [f"{c.knob}={v:g}" if c.knob else "" for v in c.values]
         marker = dict(symbol="star" if c.family == "equigen" else ("diamond" if c.family == "baseline" else "x"),
-                      size=10)
+                      size=10, color=color)
         common = dict(mode="lines+markers" if len(c.values) > 1 else "markers", name=c.method, legendgroup=c.method,
-                      text=text, line=dict(dash=dash), marker=marker)
+                      text=text, line=dict(dash=dash, color=color), marker=marker)
         fig.add_trace(go.Scatter(x=c.mean["aligned_novelty"], y=c.mean["accuracy"],
                                  error_x=dict(array=c.std["aligned_novelty"], thickness=1),
                                  error_y=dict(array=c.std["accuracy"], thickness=1),
