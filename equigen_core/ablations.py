@@ -173,7 +173,7 @@ def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
 
 def run(cfg: AblationConfig, *, zoo, encoder, encoder_smooth, base_model, classifier,
         zoo_independent: Callable[[], object], progress: bool = True, command: str = "") -> dict:
-    from equigen_core.frontier import _machine
+    from equigen_core.frontier import run_meta
 
     t0 = time.perf_counter()
     out = {"encoder": encoder_ablation(zoo, {"encoder, raw zoo (no smooth augmentation)": encoder,
@@ -181,7 +181,6 @@ def run(cfg: AblationConfig, *, zoo, encoder, encoder_smooth, base_model, classi
            "mode": mode_ablation(base_model, zoo, classifier, cfg),
            "stage2": stage2_ablation(cfg, zoo, encoder, classifier, zoo_independent=zoo_independent,
                                      progress=progress)}
-    out["meta"] = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                   "machine": _machine(), "config": dataclasses.asdict(cfg),
+    out["meta"] = {**run_meta(command), "config": dataclasses.asdict(cfg),
                    "seconds": round(time.perf_counter() - t0, 1)}
     return out

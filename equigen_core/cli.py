@@ -387,17 +387,20 @@ def cmd_evaluate_shapes(args) -> int:
         print(f"{r['name'][:22]:22s} {g:>4s} {r['mmd']:8.2f} {r['cov']:5.2f} {r['nna']:6.2f} {r['novelty']:8.2f} "
               f"{r['empty']:6.2f}  {r['seed']}")
     if args.json:
-        import shlex
-        import time
+        from equigen_core.frontier import run_meta
 
-        from equigen_core.frontier import _machine
-
-        res["meta"] = {"command": "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
-                       "checkpoint": str(args.checkpoint), "adapted": str(args.adapted) if args.adapted else None,
+        res["meta"] = {**run_meta(_command_line()), "checkpoint": str(args.checkpoint),
+                       "adapted": str(args.adapted) if args.adapted else None,
                        "category_name": args.category}
         _write_json(args.json, res)
     return 0
+
+
+def _command_line() -> str:
+    """This run's command as a reader would type it (recorded in every result JSON)."""
+    import shlex
+
+    return "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
 
 
 def _write_json(path: Path, result: dict) -> None:
@@ -410,8 +413,6 @@ def _write_json(path: Path, result: dict) -> None:
 
 
 def cmd_evaluate_frontier(args) -> int:
-    import shlex
-
     from equigen_core.classifier import default_classifier_path, load_classifier
     from equigen_core.data.zoo import load_zoo
     from equigen_core.frontier import EvalConfig, evaluate, label
@@ -425,7 +426,7 @@ def cmd_evaluate_frontier(args) -> int:
         kw["seeds"] = tuple(args.seeds)
     cfg = EvalConfig.quick(**kw) if args.quick else EvalConfig(n=args.n, **kw)
     clf = load_classifier(args.classifier or default_classifier_path())
-    command = "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    command = _command_line()
     result = evaluate(cfg, checkpoint=args.checkpoint, zoo=load_zoo(zoo_path), classifier=clf, command=command)
     result["meta"]["zoo"] = str(zoo_path)
     print(f"{'method':62s} accuracy  aligned novelty  diversity  speckle   (mean ± std over seeds {list(cfg.seeds)})")
@@ -443,7 +444,6 @@ def cmd_evaluate_frontier(args) -> int:
 
 def cmd_ablate(args) -> int:
     import functools
-    import shlex
 
     from equigen_core.ablations import AblationConfig, run, stage2_ablation
     from equigen_core.classifier import default_classifier_path, load_classifier
@@ -475,7 +475,7 @@ def cmd_ablate(args) -> int:
     if args.variants:
         kw["variants"] = tuple(args.variants)
     cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)
-    command = "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    command = _command_line()
     encoder = load_encoder(args.encoder, zoo.spec)
     clf = load_classifier(args.classifier or default_classifier_path())
     if args.merge:  # re-run some stage-2 variants into an existing result
@@ -484,14 +484,15 @@ def cmd_ablate(args) -> int:
             return 2
         import time
 
+        from equigen_core.frontier import run_meta
+
         result = json.loads(args.json.read_text())
         t0 = time.perf_counter()
         rows = stage2_ablation(cfg, zoo, encoder, clf, zoo_independent=zoo_independent, earlier=result["stage2"])
         names = {r["variant"] for r in rows}
         result["stage2"] = [r for r in result["stage2"] if r["variant"] not in names] + rows
         result["meta"].setdefault("updates", []).append(
-            {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-             "variants": sorted(names), "seconds": round(time.perf_counter() - t0, 1)})
+            {**run_meta(command), "variants": sorted(names), "seconds": round(time.perf_counter() - t0, 1)})
     else:
         result = run(cfg, zoo=zoo, encoder=encoder, encoder_smooth=load_encoder(args.encoder_smooth, zoo.spec),
                      base_model=base, classifier=clf, zoo_independent=zoo_independent, command=command)

@@ -101,17 +101,22 @@ def protocol_data(zoo, cls: int, k: int, *, seed: int = 0):
     to. → (shot weights (k, P), shot renders, real images)."""
     from equigen_core.data import load_mnist
 
+    shots = draw_shots(zoo, cls, k, seed=seed)
+    data = load_mnist(split="all")
+    idx = torch.arange(len(data))
+    keep = (data.labels == cls) & (idx % 5 == 0) & ~torch.isin(idx, shots.index)  # load_mnist's test split
+    return shots.weights, render(zoo.spec, shots.weights), data.images[keep]
+
+
+def draw_shots(zoo, cls: int, k: int, *, seed: int = 0):
+    """K INRs of class `cls` (2D) or category (3D), a seeded draw from the zoo's training split — or from all of the
+    class when the split is short (a gallery holds held-out INRs only) → the Zoo of the shots."""
     pool = zoo.train().select(zoo.train().labels == cls)
-    if len(pool) < k:  # a gallery holds held-out INRs only: draw from all of the class
+    if len(pool) < k:
         pool = zoo.select(zoo.labels == cls)
     if len(pool) < k:
         raise ValueError(f"the zoo has {len(pool)} INRs of class {cls}; k={k} needs more")
-    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:k]
-    shots = pool.weights[pick]
-    data = load_mnist(split="all")
-    idx = torch.arange(len(data))
-    keep = (data.labels == cls) & (idx % 5 == 0) & ~torch.isin(idx, pool.index[pick])  # load_mnist's test split
-    return shots, render(zoo.spec, shots), data.images[keep]
+    return pool.select(torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:k])
 
 
 def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int = 10, seed: int = 0,

@@ -81,7 +81,12 @@ class Point:
         return self.method, self.knob, self.value
 
 
-def _machine() -> str:
+def run_meta(command: str = "") -> dict:
+    """What every result JSON records about its run: the command, the date and the machine."""
+    return {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
+
+
+def machine() -> str:
     import os
 
     cpu = platform.processor() or platform.machine()
@@ -122,8 +127,7 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
         classes = [c for c in range(10) if c != cfg.cls]
         held_in = held_in_accuracy(base, zoo, classifier, classes=classes, steps=cfg.steps, seed=cfg.seeds[0],
                                    temperature=cfg.temperature)
-    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": _machine(),
-            "checkpoint": str(checkpoint), "zoo_inrs": len(zoo), "config": asdict(cfg),
+    meta = {**run_meta(command), "checkpoint": str(checkpoint), "zoo_inrs": len(zoo), "config": asdict(cfg),
             "seconds": round(time.perf_counter() - t_start, 1), "goal": GOAL}
     return {"meta": meta, "held_in_accuracy": held_in, "points": [asdict(p) for p in points],
             "summary": summarize(points)}

@@ -21,14 +21,10 @@ from equigen_core.metrics import chamfer_matrix, normalize_clouds, shape_set_met
 
 
 def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
-    """K INR weights of `category` from the zoo's training split (all of the category if the split is short)."""
-    pool = zoo.train().select(zoo.train().labels == category)
-    if len(pool) < k:
-        pool = zoo.select(zoo.labels == category)
-    if len(pool) < k:
-        raise ValueError(f"the zoo has {len(pool)} INRs of category {category}; k={k} needs more")
-    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:k]
-    return pool.weights[pick]
+    """K INR weights of `category` (evaluate.draw_shots: the training split, or all of the category if short)."""
+    from equigen_core.evaluate import draw_shots
+
+    return draw_shots(zoo, category, k, seed=seed).weights
 
 
 def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:

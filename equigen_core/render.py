@@ -124,6 +124,7 @@ def raycast_views(grids: Tensor, *, size: int = 128, azimuth: float = 35.0, elev
     import torch.nn.functional as F
 
     b = grids.shape[0]
+    vol = grids.unsqueeze(1).float()  # (B, 1, R, R, R) for grid_sample
     rot = _rotation(azimuth, elevation)  # camera axes: x right, y up, z toward the viewer
     lin = torch.linspace(1.5, -1.5, size)
     ys, xs = torch.meshgrid(lin, -lin, indexing="ij")  # (size, size): image rows go down
@@ -132,7 +133,7 @@ def raycast_views(grids: Tensor, *, size: int = 128, azimuth: float = 35.0, elev
                        depth.expand(size, size, -1)], dim=-1)  # (H, W, S, 3)
     world = cam @ rot  # camera → world (rot is orthonormal)
     grid_pts = world.view(1, size, size * samples, 1, 3).expand(b, -1, -1, -1, -1)  # xyz in [-1, 1] for grid_sample
-    vals = F.grid_sample(grids.unsqueeze(1).float(), grid_pts, align_corners=False, padding_mode="border")
+    vals = F.grid_sample(vol, grid_pts, align_corners=False, padding_mode="border")
     vals = vals.view(b, size, size, samples)
     inside = vals > level
     inside &= (world.abs() <= 1).all(-1)[None]
@@ -148,8 +149,8 @@ def raycast_views(grids: Tensor, *, size: int = 128, azimuth: float = 35.0, elev
         off[k] = eps
         p1 = (pts + off).view(b, size, size, 1, 3).permute(0, 3, 1, 2, 4)
         p0 = (pts - off).view(b, size, size, 1, 3).permute(0, 3, 1, 2, 4)
-        d = (F.grid_sample(grids.unsqueeze(1).float(), p1, align_corners=False, padding_mode="border")
-             - F.grid_sample(grids.unsqueeze(1).float(), p0, align_corners=False, padding_mode="border"))
+        d = (F.grid_sample(vol, p1, align_corners=False, padding_mode="border")
+             - F.grid_sample(vol, p0, align_corners=False, padding_mode="border"))
         grad.append(d.view(b, size, size))
     normal = -torch.stack(grad, -1)
     normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-9)

@@ -540,14 +540,15 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     for step in bar:
         if step % cfg.eval_every == 0 or (hold == 0 and step == cfg.steps):
             ema.eval()
-            # without held-aside shots the latest state always counts as the best (no early stopping)
-            h = fixed_denoising_loss(ema, process, held_x, held_c) if hold else -float(step)
-            if hold:
-                heldout_curve.append((step, h))
             shots_curve.append((step, fixed_denoising_loss(ema, process, tr_x, tr_c)))
             if base_eval is not None:
                 base_curve.append((step, fixed_denoising_loss(ema, process, *base_eval)))
-            if h < best:
+            if hold:
+                h = fixed_denoising_loss(ema, process, held_x, held_c)
+                heldout_curve.append((step, h))
+            else:  # no held-aside shots: no early stopping, the latest state is the one kept
+                h = shots_curve[-1][1]
+            if not hold or h < best:
                 best, best_step, best_state = h, step, copy.deepcopy(ema.state_dict())
             bar.set_postfix(heldout=f"{h:.4f}", best_step=best_step)
             if callback is not None:
