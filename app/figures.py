@@ -23,8 +23,9 @@ def tradeoff_figure(tr) -> go.Figure:
     return frontier_figure(tr.summary(), "this selection (one seed)")
 
 
-def tsne_figure(fm, title: str) -> go.Figure:
-    """Zoo INRs as dots coloured by class; targets as stars; generated samples as crosses."""
+def tsne_figure(fm, title: str, *, names: list[str] | None = None) -> go.Figure:
+    """Zoo INRs as dots coloured by class; targets as stars; generated samples as crosses. names: class names for
+    the legend (3D categories), else the class numbers."""
     fig = go.Figure()
     xy = fm.xy.numpy()
     symbols = {"zoo": "circle", "target": "star", "sample": "x"}
@@ -34,7 +35,9 @@ def tsne_figure(fm, title: str) -> go.Figure:
         for lab in labels:
             idx = [i for i, (l2, k) in enumerate(zip(fm.labels, fm.kinds)) if k == kind and l2 == lab]
             color = PALETTE[int(lab) % 10] if lab.isdigit() else "#000000"
-            fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{kind} · class {lab}",
+            shown = (names[int(lab)] if names and lab.isdigit() and int(lab) < len(names) else
+                     f"class {lab}" if lab.isdigit() else "unknown")
+            fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{kind} · {shown}",
                                      text=[fm.hover[i] for i in idx], hoverinfo="text",
                                      marker=dict(symbol=symbols[kind], size=sizes[kind], color=color,
                                                  line=dict(width=1, color="black") if kind != "zoo" else None)))
@@ -57,4 +60,28 @@ def weights_figure(check, spec) -> go.Figure:
                       row=1, col=col)
     fig.update_layout(height=330, margin=dict(l=20, r=10, t=40, b=20))
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def tradeoff3d_figure(tr) -> go.Figure:
+    """The 3D sweep: MMD (faithfulness to unseen shapes of the category, lower is better) against Chamfer novelty
+    (0 = copies of the targets, ≈ 1 = as new as unseen shapes), and COV against γ / t0, beside the baselines."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("MMD×10³ (lower: more faithful) vs novelty",
+                                                        "COV (higher: more of the category covered)"))
+    families = {}
+    for r in tr.rows:
+        families.setdefault(r["method"], []).append(r)
+    for i, (method, rows) in enumerate(families.items()):
+        color = PALETTE[i % len(PALETTE)]
+        labels = [f"{r['knob']} = {r['value']:g}" if r["knob"] else method for r in rows]
+        fig.add_trace(go.Scatter(x=[r["novelty"] for r in rows], y=[r["mmd"] for r in rows], name=method,
+                                 mode="lines+markers" if len(rows) > 1 else "markers", text=labels,
+                                 hovertemplate="%{text}<br>novelty %{x:.2f}<br>MMD %{y:.2f}<extra></extra>",
+                                 marker=dict(color=color, size=9), legendgroup=method), row=1, col=1)
+        fig.add_trace(go.Bar(x=labels, y=[r["cov"] for r in rows], name=method, marker_color=color,
+                             legendgroup=method, showlegend=False), row=1, col=2)
+    fig.update_xaxes(title_text="Chamfer novelty ratio", row=1, col=1)
+    fig.update_yaxes(title_text="MMD×10³", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_layout(height=420, margin=dict(l=40, r=10, t=40, b=80), legend=dict(font=dict(size=10)))
     return fig

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import gradio as gr
 
+from app import ui3d
 from app.callbacks import ADAPTED, Callbacks, device_text
+from app.callbacks3d import Callbacks3D
 from equigen_core import studio as core
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.denoiser import PRESETS as DENOISER_PRESETS
 
+DOMAINS = ["2D images", "3D shapes"]
 TEMPERATURE = 0.8  # the Generate tab's default τ (docs/RESULTS.md: held-in accuracy 0.556 → 0.667 at τ = 0.8)
 
 ABOUT = """
@@ -42,16 +45,24 @@ accuracy alone rewards copying (see docs/RESULTS.md for what the shipped models 
 
 
 def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpoints/mnist",
+               studio3d: core.Studio | None = None, root3d: str | Path | None = "checkpoints/shapes",
                work_dir: str | Path = "runs/studio", autostart: bool = True, frame_interval: float = 0.03) -> gr.Blocks:
-    """The whole app. `studio` defaults to the shipped checkpoints under `root`; training writes under `work_dir`.
-    autostart: generate once when the page opens, so a first grid is on screen at once."""
+    """The whole app. `studio` defaults to the shipped checkpoints under `root`, `studio3d` to the shape checkpoints
+    under `root3d` (None, or a missing folder: the 3D mode says how to build them); training writes under
+    `work_dir`. autostart: generate once when the page opens, so a first grid is on screen at once."""
     work_dir = Path(work_dir)
     if studio is None:
         try:
             studio = core.Studio.load(root)
         except (CheckpointError, DataError) as e:  # say what is wrong in the page, not as a traceback
             return _error_page(e)
+    if studio3d is None and root3d is not None and (Path(root3d) / "gallery").is_dir():
+        try:
+            studio3d = core.Studio.load(root3d, classifier=None)
+        except (CheckpointError, DataError) as e:  # the 2D app still works; the 3D mode shows why it cannot
+            print(f"EquiGen Studio: 3D mode off: {e}")
     cb = Callbacks(studio, work_dir, frame_interval=frame_interval)
+    cb3 = Callbacks3D(studio3d, frame_interval=frame_interval)
     ck0 = cb.default_checkpoint()
     cls0 = cb.default_class(ck0)
     classes = [str(c) for c in studio.classes()]
@@ -67,86 +78,98 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         with gr.Tabs():
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Generate", id="generate"):
-                with gr.Row():
-                    checkpoint = gr.Dropdown(cb.checkpoints(), value=ck0, label="Diffusion checkpoint",
-                                             allow_custom_value=True, scale=3)
-                    cls = gr.Dropdown(classes, value=str(cls0), label="Class of the targets", scale=1)
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        candidates = gr.Gallery(label="Candidate targets (click to select / deselect)", columns=6,
-                                                height=300, allow_preview=False, preview=False,
-                                                object_fit="contain", elem_id="candidates")
-                        with gr.Row():
-                            selection = gr.Textbox(label="Selected targets (gallery indices, e.g. 0-9 or 0,2,5)",
-                                                   scale=3, elem_id="selection")
-                            apply_sel = gr.Button("Apply", scale=0)
-                            first10 = gr.Button("First 10", scale=0)
-                            clear_sel = gr.Button("Clear", scale=0, elem_id="clear-btn")
-                        sel_md = gr.Markdown()
-                        chosen = gr.Gallery(label="Selected targets", columns=12, height=110, allow_preview=False,
-                                            fit_columns=False, object_fit="contain", interactive=False,
-                                            elem_id="chosen")
-                        with gr.Accordion("Upload your own targets", open=False):
-                            files = gr.File(file_count="multiple", file_types=["image"],
-                                            label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
-                            fit_btn = gr.Button("Fit uploads as INRs and select them")
-                    with gr.Column(scale=2):
-                        gamma = gr.Slider(0, 2, value=0.3, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
-                        guidance = gr.Slider(0, 1, value=0.1, step=0.05, label="λ — equivariance guidance")
-                        steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
-                        n = gr.Slider(1, 64, value=16, step=1, label="Samples")
-                        with gr.Row():
-                            seed = gr.Number(0, precision=0, label="Seed")
-                            temperature = gr.Slider(0.1, 2, value=TEMPERATURE, step=0.05,
-                                                    label="τ — temperature of the initial noise")
-                        set_level = gr.Checkbox(False, label="Set-level condition: every sample from the mean ψ of "
-                                                "the targets (not one target each)")
-                        with gr.Row():
-                            gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                            stop_btn = gr.Button("Stop", variant="stop")
-                        with gr.Row():
-                            adapt_steps = gr.Slider(20, 800, value=150, step=10, label="Adapt: fine-tune steps")
-                            adapt_btn = gr.Button("Adapt to the targets")
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        grid = gr.Image(label="Samples (live x̂0 during sampling)", type="pil", height=440,
-                                        elem_id="grid", buttons=["download", "fullscreen"])
-                        res = gr.Slider(28, 256, value=28, step=4, label="Render resolution (px): the same INRs, "
-                                                                          "rendered at any size")
-                    with gr.Column(scale=2):
-                        status = gr.Markdown(elem_id="status")
-                        readout = gr.Dataframe(headers=["sample", "target", "class", "confidence", "RMS to nearest "
-                                                        "target"], label="Per-sample readouts", interactive=False)
-                        weights_file = gr.File(label="samples.safetensors (INR weights)")
-                        adapt_md = gr.Markdown()
-                        adapt_plot = gr.Plot(label="Adaptation")
+                domain = gr.Radio(DOMAINS, value=DOMAINS[0], label="Domain", interactive=cb3.available,
+                                  info=None if cb3.available else "no 3D checkpoints found (checkpoints/shapes)",
+                                  elem_id="domain")
+                with gr.Column(visible=True) as gen2d:
+                    with gr.Row():
+                        checkpoint = gr.Dropdown(cb.checkpoints(), value=ck0, label="Diffusion checkpoint",
+                                                 allow_custom_value=True, scale=3)
+                        cls = gr.Dropdown(classes, value=str(cls0), label="Class of the targets", scale=1)
+                    with gr.Row():
+                        with gr.Column(scale=3):
+                            candidates = gr.Gallery(label="Candidate targets (click to select / deselect)", columns=6,
+                                                    height=300, allow_preview=False, preview=False,
+                                                    object_fit="contain", elem_id="candidates")
+                            with gr.Row():
+                                selection = gr.Textbox(label="Selected targets (gallery indices, e.g. 0-9 or 0,2,5)",
+                                                       scale=3, elem_id="selection")
+                                apply_sel = gr.Button("Apply", scale=0)
+                                first10 = gr.Button("First 10", scale=0)
+                                clear_sel = gr.Button("Clear", scale=0, elem_id="clear-btn")
+                            sel_md = gr.Markdown()
+                            chosen = gr.Gallery(label="Selected targets", columns=12, height=110, allow_preview=False,
+                                                fit_columns=False, object_fit="contain", interactive=False,
+                                                elem_id="chosen")
+                            with gr.Accordion("Upload your own targets", open=False):
+                                files = gr.File(file_count="multiple", file_types=["image"],
+                                                label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
+                                fit_btn = gr.Button("Fit uploads as INRs and select them")
+                        with gr.Column(scale=2):
+                            gamma = gr.Slider(0, 2, value=0.3, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
+                            guidance = gr.Slider(0, 1, value=0.1, step=0.05, label="λ — equivariance guidance")
+                            steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
+                            n = gr.Slider(1, 64, value=16, step=1, label="Samples")
+                            with gr.Row():
+                                seed = gr.Number(0, precision=0, label="Seed")
+                                temperature = gr.Slider(0.1, 2, value=TEMPERATURE, step=0.05,
+                                                        label="τ — temperature of the initial noise")
+                            set_level = gr.Checkbox(False, label="Set-level condition: every sample from the mean ψ of "
+                                                    "the targets (not one target each)")
+                            with gr.Row():
+                                gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                                stop_btn = gr.Button("Stop", variant="stop")
+                            with gr.Row():
+                                adapt_steps = gr.Slider(20, 800, value=150, step=10, label="Adapt: fine-tune steps")
+                                adapt_btn = gr.Button("Adapt to the targets")
+                    with gr.Row():
+                        with gr.Column(scale=3):
+                            grid = gr.Image(label="Samples (live x̂0 during sampling)", type="pil", height=440,
+                                            elem_id="grid", buttons=["download", "fullscreen"])
+                            res = gr.Slider(28, 256, value=28, step=4, label="Render resolution (px): the same INRs, "
+                                                                              "rendered at any size")
+                        with gr.Column(scale=2):
+                            status = gr.Markdown(elem_id="status")
+                            readout = gr.Dataframe(headers=["sample", "target", "class", "confidence", "RMS to nearest "
+                                                            "target"], label="Per-sample readouts", interactive=False)
+                            weights_file = gr.File(label="samples.safetensors (INR weights)")
+                            adapt_md = gr.Markdown()
+                            adapt_plot = gr.Plot(label="Adaptation")
+                with gr.Column(visible=False) as gen3d:
+                    g3 = ui3d.generate_section(cb3, TEMPERATURE)
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Trade-off", id="tradeoff"):
-                gr.Markdown("The paper's claim: as γ grows, coverage (diversity) rises while quality falls. Here every "
-                            "γ is measured on the current targets: class accuracy and FD (faithfulness) against "
-                            "aligned novelty and coverage, beside cheap baselines that need no learning and the "
-                            "SDEdit refinement of augmented targets (start step t0). The green box is the goal: "
-                            "≥ 85 % classified at aligned novelty ≥ 0.8. The full multi-seed frontier is in "
-                            "docs/RESULTS.md (`python -m equigen_core evaluate`).")
-                with gr.Row():
-                    gammas = gr.Textbox("0, 0.25, 0.5, 0.75, 1, 1.25, 1.5", label="γ values")
-                    t_n = gr.Slider(8, 64, value=32, step=8, label="Samples per γ")
-                    t_steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
-                    t_btn = gr.Button("Run the γ sweep", variant="primary", elem_id="tradeoff-btn")
-                t_plot = gr.Plot(label="Trade-off", elem_id="tradeoff-plot")
-                t_verdict = gr.Markdown(elem_id="tradeoff-verdict")
-                t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "novelty", "diversity", "FD",
-                                                "coverage", "speckle"], interactive=False)
+                with gr.Column(visible=True) as trade2d:
+                    gr.Markdown("The paper's claim: as γ grows, coverage (diversity) rises while quality "
+                                "falls. Here every γ is measured on the current targets: class accuracy and FD "
+                                "(faithfulness) against aligned novelty and coverage, beside cheap baselines that "
+                                "need no learning and the SDEdit refinement of augmented targets (start step t0). "
+                                "The green box is the goal: ≥ 85 % classified at aligned novelty ≥ 0.8. The full "
+                                "multi-seed frontier is in docs/RESULTS.md (`python -m equigen_core evaluate`).")
+                    with gr.Row():
+                        gammas = gr.Textbox("0, 0.25, 0.5, 0.75, 1, 1.25, 1.5", label="γ values")
+                        t_n = gr.Slider(8, 64, value=32, step=8, label="Samples per γ")
+                        t_steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
+                        t_btn = gr.Button("Run the γ sweep", variant="primary", elem_id="tradeoff-btn")
+                    t_plot = gr.Plot(label="Trade-off", elem_id="tradeoff-plot")
+                    t_verdict = gr.Markdown(elem_id="tradeoff-verdict")
+                    t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "novelty", "diversity",
+                                                    "FD", "coverage", "speckle"], interactive=False)
+                with gr.Column(visible=False) as trade3d:
+                    t3 = ui3d.tradeoff_section()
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Feature space", id="tsne"):
-                gr.Markdown("t-SNE of the encoder features ψ: gallery INRs of every class (dots), the selected targets "
-                            "(stars) and your last samples (crosses, coloured by the classifier's label).")
-                with gr.Row():
-                    enc_choice = gr.Radio(tsne_encoders, value=tsne_encoders[0], label="Encoder "
-                                          "(smooth augmentation cannot change an exactly invariant encoder's "
-                                          "features: compare)")
-                    tsne_btn = gr.Button("Compute t-SNE", variant="primary", elem_id="tsne-btn")
-                tsne_plot = gr.Plot(label="t-SNE", elem_id="tsne-plot")
+                with gr.Column(visible=True) as tsne2d:
+                    gr.Markdown("t-SNE of the encoder features ψ: gallery INRs of every class (dots), the selected "
+                                "targets (stars) and your last samples (crosses, coloured by the classifier's label).")
+                    with gr.Row():
+                        enc_choice = gr.Radio(tsne_encoders, value=tsne_encoders[0], label="Encoder "
+                                              "(smooth augmentation cannot change an exactly invariant encoder's "
+                                              "features: compare)")
+                        tsne_btn = gr.Button("Compute t-SNE", variant="primary", elem_id="tsne-btn")
+                    tsne_plot = gr.Plot(label="t-SNE", elem_id="tsne-plot")
+                with gr.Column(visible=False) as tsne3d:
+                    f3 = ui3d.tsne_section()
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Train", id="train"):
                 gr.Markdown(device_text())
@@ -257,6 +280,20 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         for stage, zd in (("encoder", e_zoo), ("diffusion", s_zoo), ("finetune", f_zoo)):
             zd.focus(lambda: gr.update(choices=cb.zoos()), None, zd, api_name=f"list_zoos_{stage}",
                      api_visibility="private")
+
+        # -- the 2D / 3D switch and the 3D sections -------------------------------------------------------------------
+        ui3d.wire(cb3, g3, t3, f3)
+
+        def switch(d):
+            on3 = d == DOMAINS[1]
+            return [gr.update(visible=not on3), gr.update(visible=on3)] * 3
+
+        sw = domain.change(switch, domain, [gen2d, gen3d, trade2d, trade3d, tsne2d, tsne3d], api_name="domain",
+                           api_visibility="private")
+        if cb3.available:  # the 3D candidates render once per category (cached), when 3D is first shown
+            sw.then(lambda d, c, s: cb3.show_candidates(c) if d == DOMAINS[1] and not s else (gr.skip(),) * 4,
+                    [domain, g3.category, g3.selection], [g3.candidates, g3.selection, g3.sel_md, g3.chosen],
+                    api_name="domain_candidates3d", api_visibility="private")
 
         start = demo.load(cb.show_candidates, [cls, uploads], picked,
                           api_name="page_load_candidates", api_visibility="private")

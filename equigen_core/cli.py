@@ -147,8 +147,8 @@ ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes th
     # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1
     "tiny3d": {"shapes": True, "per_category": 5, "fit_steps": 40, "enc_steps": 10, "enc_channels": 4,
                "denoiser": "tiny", "diff_steps": 30, "ft_steps": 10, "gallery_per_class": 2, "probe_res": 4},
-    "cpu3d": {"shapes": True, "per_category": 50, "fit_steps": 800, "enc_steps": 300, "enc_channels": 8,
-              "denoiser": "cpu3d", "diff_steps": 1200, "ft_steps": 200, "gallery_per_class": 10, "probe_res": 5},
+    "cpu3d": {"shapes": True, "per_category": 80, "fit_steps": 800, "enc_steps": 300, "enc_channels": 8,
+              "denoiser": "cpu3d", "diff_steps": 6000, "ft_steps": 300, "gallery_per_class": 12, "probe_res": 5},
 }
 
 

@@ -27,6 +27,14 @@ def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
     return draw_shots(zoo, category, k, seed=seed).weights
 
 
+def shape_augment_config():
+    """Exact 3D augmentations of the shots (turn about y ≤ 15°, scale ±10 %, shift ±0.1): the "exact
+    augmentations" baseline here and the starts of the app's SDEdit sampler (studio3d)."""
+    from equigen_core.augment import AugmentConfig
+
+    return AugmentConfig(permute=False, bias_jitter=0, weight_noise=0, contrast=0, brightness=0)
+
+
 def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
     """Occupancy value grids (B, R, R, R) (inside > 0) → surface point clouds (B, n, 3); an empty grid gives a
     cloud of zeros (it then matches nothing)."""
@@ -79,7 +87,7 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     model's, when given) against the category's held-out shapes → JSON-ready dict with one row per method and seed."""
     from tqdm.auto import tqdm
 
-    from equigen_core.augment import AugmentConfig, random_augment
+    from equigen_core.augment import random_augment
     from equigen_core.data.zoo import zoo_shapes
     from equigen_core.evaluate import interpolate_shots
     from equigen_core.fewshot import generate
@@ -96,7 +104,7 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
         shots = shots_3d(zoo, category, k, seed=seed)
         shot_clouds = clouds_from_weights(spec, shots, n=n_points, res=res)
         pick = shots[torch.randint(0, len(shots), (n,), generator=g)]
-        aug = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0, contrast=0, brightness=0)
+        aug = shape_augment_config()
         methods = [("copies of the shots", pick), ("interpolation of two shots", interpolate_shots(shots, n, g)),
                    ("exact augmentations", random_augment(spec, pick, aug, generator=g))]
         for name, w in methods:

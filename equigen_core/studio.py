@@ -70,6 +70,7 @@ class Studio:
     gallery: Zoo  # a few target INRs per class
     classifier: torch.nn.Module | None = None  # the yardstick (labels, confidences, FD); None: readouts without labels
     _models: dict = field(default_factory=dict, repr=False)  # path → FewShotModel, read-only once loaded
+    cache: dict = field(default_factory=dict, repr=False)  # renders / clouds derived from the gallery (studio3d)
 
     @classmethod
     def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default") -> "Studio":

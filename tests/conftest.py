@@ -49,3 +49,29 @@ def tiny_studio(tmp_path_factory):
                     progress=False, encoder_path=root / "encoder")
     st = Studio.load(root)
     return st, st.model("diffusion")
+
+
+@pytest.fixture(scope="session")
+def tiny_studio3d(tmp_path_factory):
+    """A real, tiny 3D pipeline for the 3D mode's tests: 18 occupancy INRs (airplane, car, table; 6 each, a few
+    fitting steps) as the gallery, a 2-channel encoder and a small denoiser trained on car and table.
+    → (Studio, FewShotModel)."""
+    from equigen_core.data.zoo import build_shape_zoo, save_zoo
+    from equigen_core.denoiser import DenoiserConfig
+    from equigen_core.encoder import EncoderConfig
+    from equigen_core.fit import FitConfig
+    from equigen_core.studio import Studio
+    from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
+
+    root = tmp_path_factory.mktemp("studio3d")
+    zoo = build_shape_zoo(["airplane", "car", "table"], 6, fit_cfg=FitConfig(loss="bce", target_psnr=None,
+                          max_steps=40, lr=1e-3, pool=18), points=512, rounds=2, iou_res=16, progress=False)
+    save_zoo(root / "gallery", zoo)
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=2, batch_size=8), EncoderConfig(channels=2, feature_dim=8,
+                        proj_dim=4, probe_res=3), out=root / "encoder", progress=False, tsne=None).encoder
+    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=3, batch_size=8, lambda_eq=0.0, classes=(1, 3),
+                                                   save_every=0),
+                    DenoiserConfig(width=32, depth=1, emb_dim=16), out=root / "diffusion", progress=False,
+                    encoder_path=root / "encoder")
+    st = Studio.load(root, classifier=None)
+    return st, st.model("diffusion")

@@ -1,0 +1,193 @@
+"""Thin adapters for the 3D mode: widget values → one equigen_core.studio3d call → images, meshes, plots, tables.
+
+Wired in app/ui3d.py. The 3D studio (checkpoints/shapes) is loaded once and read-only; the last samples of a user
+(their weights and GLB files) travel in gr.State.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from app import figures
+from app.callbacks import _errors, format_selection, parse_selection
+from equigen_core import studio3d as core3d
+from equigen_core.checkpoint import CheckpointError
+from equigen_core.jobs import Done
+from equigen_core.studio import Studio, StudioError
+
+STARTS = ["noise (EquiGen)", "the targets, augmented (EquiGen refine: SDEdit from t0)"]
+
+
+def _pil(views, ncol=None, scale=1):
+    from equigen_core.render import grid_image
+
+    return grid_image(views, ncol, scale)
+
+
+class Callbacks3D:
+    def __init__(self, studio: Studio | None, *, frame_interval: float = 0.03):
+        self.studio = studio  # None: no shape checkpoints shipped / found (the 3D mode says so)
+        self.frame_interval = frame_interval
+
+    @property
+    def available(self) -> bool:
+        return self.studio is not None
+
+    def _studio(self) -> Studio:
+        if self.studio is None:
+            raise StudioError("no 3D checkpoints loaded: build them with `python -m equigen_core train all --preset "
+                              "cpu3d --out checkpoints/shapes`")
+        return self.studio
+
+    # -- targets ----------------------------------------------------------------------------------------------------
+    def checkpoints(self) -> list[str]:
+        return self.studio.checkpoints() if self.studio else []
+
+    def default_checkpoint(self) -> str | None:
+        ck = self.checkpoints()
+        adapted = [c for c in ck if Path(c).name.startswith("diffusion_")]
+        return (adapted or ck or [None])[0]
+
+    def categories(self) -> list[str]:
+        return core3d.categories(self.studio) if self.studio else []
+
+    def default_category(self) -> str | None:
+        """The category the default checkpoint was adapted to / held out of its base training, else the first."""
+        if self.studio is None:
+            return None
+        cats, names = self.categories(), core3d.category_names(self.studio)
+        ck = self.default_checkpoint()
+        try:
+            cfg = self.studio.model(ck).config if ck else {}
+        except CheckpointError:
+            cfg = {}
+        trained = cfg.get("train", {}).get("classes") or []
+        held = [c for c in cats if trained and names.index(c) not in trained]
+        return held[0] if held else cats[0]
+
+    def _view(self, idx, thumbs):
+        md = f"**K = {len(idx)}** selected of {len(thumbs)} candidates: {format_selection(idx) or '—'}"
+        return md, [(_pil(thumbs[i:i + 1]), f"#{i}") for i in sorted(idx)]
+
+    @_errors
+    def show_candidates(self, category):
+        """→ (gallery items, selection text, summary, thumbnails of the selected targets)."""
+        w, thumbs = core3d.shape_candidates(self._studio(), category)
+        k = list(range(min(10, len(w))))
+        items = [(_pil(thumbs[i:i + 1]), f"#{i}") for i in range(len(w))]
+        return items, format_selection(k), *self._view(k, thumbs)
+
+    @_errors
+    def toggle(self, selection, category, evt: gr.SelectData):
+        w, thumbs = core3d.shape_candidates(self._studio(), category)
+        idx = parse_selection(selection, len(w))
+        i = int(evt.index)
+        idx = [j for j in idx if j != i] if i in idx else idx + [i]
+        return format_selection(idx), *self._view(idx, thumbs)
+
+    @_errors
+    def set_selection(self, selection, category):
+        w, thumbs = core3d.shape_candidates(self._studio(), category)
+        idx = [i for i in parse_selection(selection, 10**6) if i < len(w)]
+        return format_selection(idx), *self._view(idx, thumbs)
+
+    def _targets(self, category, selection):
+        w, _ = core3d.shape_candidates(self._studio(), category)
+        return w[parse_selection(selection, len(w))]
+
+    # -- sampling ---------------------------------------------------------------------------------------------------
+    @_errors
+    def generate(self, checkpoint, category, selection, gamma, guidance, steps, n, seed, temperature, start, t0,
+                 set_level=False):
+        """Stream views of the low-resolution x̂0 every few DDIM steps, then the final renders, readouts, the first
+        sample's mesh and turntable, and its GLB."""
+        studio = self._studio()
+        if not checkpoint:
+            raise StudioError("no 3D diffusion checkpoint selected")
+        model = studio.model(checkpoint)
+        targets = self._targets(category, selection)
+        refine = start == STARTS[1]
+        t0 = int(t0) if refine else 0
+        n, steps = int(n), int(steps)
+        t_start = last_frame = time.perf_counter()
+        out = None
+        for item in core3d.generate_stream_3d(model, targets, n=n, gamma=float(gamma), guidance=float(guidance),
+                                              steps=steps, seed=int(seed), temperature=float(temperature),
+                                              mode="set" if set_level else "per-target", start_t=t0,
+                                              every=max(1, steps // 10)):
+            if isinstance(item, Done):
+                out = item.value
+                break
+            wait = self.frame_interval - (time.perf_counter() - last_frame)
+            if wait > 0:
+                time.sleep(wait)
+            last_frame = time.perf_counter()
+            yield (_pil(item.views), f"DDIM step {item.step}/{item.total}: current x̂0 at "
+                   f"{core3d.PREVIEW_RES}³", *(gr.skip(),) * 6)
+        if out is None:
+            raise StudioError("sampling was stopped")
+        folder = Path(tempfile.mkdtemp(prefix="equigen3d_"))
+        final = core3d.finish_samples(model.spec, out.weights, folder)
+        reads = core3d.shape_readouts(studio, out.weights, targets, category)
+        dt = time.perf_counter() - t_start
+        rows = [[i, "set" if int(out.target_index[i]) < 0 else int(out.target_index[i]), r.category or "(empty)",
+                 round(r.nearest_target, 2), final.faces[i]] for i, r in enumerate(reads.rows)]
+        how = f"SDEdit from augmented targets, t0 = {t0}" if refine else "from noise"
+        summary = (f"**{n} shapes** from K = {len(targets)} targets ({how}), γ = {float(gamma):g}, "
+                   f"λ = {float(guidance):g}, τ = {float(temperature):g}, {steps} DDIM steps, seed {int(seed)} — "
+                   f"{dt:.1f} s; {reads.summary(str(category))}")
+        items = [(_pil(final.views[i:i + 1]), f"#{i}" + ("" if final.glbs[i] else " (empty)")) for i in range(n)]
+        last = {"weights": out.weights, "spec": model.spec, "glbs": [str(p) if p else None for p in final.glbs],
+                "folder": str(folder), "labels": [r.category for r in reads.rows]}
+        mesh, gif, glb = self._sample_outputs(last, 0)
+        yield _pil(final.views), summary, rows, items, mesh, gif, glb, last
+
+    def _sample_outputs(self, last, i):
+        glb = last["glbs"][i]
+        gif, _ = core3d.turntable(last["spec"], last["weights"][i], Path(last["folder"]) / f"turntable_{i:02d}.gif")
+        return glb, str(gif), glb
+
+    @_errors
+    def show_sample(self, last, evt: gr.SelectData):
+        """Click on a final render: its mesh in the 3D viewer, its turntable and its GLB."""
+        if not last:
+            raise StudioError("generate shapes first")
+        i = int(evt.index)
+        if not 0 <= i < len(last["glbs"]):
+            raise StudioError(f"no sample #{i}")
+        return self._sample_outputs(last, i)
+
+    # -- Trade-off and feature space --------------------------------------------------------------------------------
+    @_errors
+    def tradeoff(self, checkpoint, category, selection, gammas_text, n, steps, seed, progress=gr.Progress()):
+        studio = self._studio()
+        model = studio.model(checkpoint)
+        targets = self._targets(category, selection)
+        try:
+            gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
+        except ValueError as e:
+            raise StudioError(f"γ values {gammas_text!r}: give numbers separated by commas") from e
+        tr = core3d.tradeoff_3d(studio, model, targets, category, gammas=gammas, n=int(n), steps=int(steps),
+                                seed=int(seed), on_progress=lambda i, t, what: progress(i / t, desc=what))
+        rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd"], 2),
+                 round(r["cov"], 3), round(r["nna"], 3), round(r["novelty"], 2), round(r["empty"], 2)]
+                for r in tr.rows]
+        return figures.tradeoff3d_figure(tr), rows, f"Reference: {tr.reference}. {tr.verdict}"
+
+    @_errors
+    def tsne(self, checkpoint, category, selection, last):
+        from equigen_core.studio import feature_map
+
+        studio = self._studio()
+        model = studio.model(checkpoint)
+        targets = self._targets(category, selection)
+        names = core3d.category_names(studio)
+        samples = last["weights"] if last else None
+        labels = [names.index(c) if c else -1 for c in last["labels"]] if last else None
+        fm = feature_map(model.encoder, studio.gallery, targets, samples,
+                         target_class=core3d.category_index(studio, category), sample_labels=labels)
+        return figures.tsne_figure(fm, "t-SNE of ψ — shape encoder (samples coloured by their nearest gallery "
+                                   "shape's category)", names=names)

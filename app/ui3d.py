@@ -1,0 +1,112 @@
+"""The 3D mode's layout and wiring (Gradio 6): the shape sections of the Generate, Trade-off and Feature-space tabs.
+ui.py builds them inside its tabs and shows them when the Generate tab's 2D / 3D switch says "3D shapes"."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from app.callbacks3d import STARTS, Callbacks3D
+
+MISSING = ("**No 3D checkpoints were found** (checkpoints/shapes). Build them with `python -m equigen_core train all "
+           "--preset cpu3d --out checkpoints/shapes`, then restart the app.")
+
+
+def generate_section(cb: Callbacks3D, temperature: float) -> SimpleNamespace:
+    """Inside the Generate tab: targets, controls, live previews, final renders, mesh viewer, turntable, GLB."""
+    c = SimpleNamespace()
+    if not cb.available:
+        gr.Markdown(MISSING)
+    c.last = gr.State(None)  # this user's last shapes: weights, GLB paths, readout categories
+    with gr.Row():
+        c.checkpoint = gr.Dropdown(cb.checkpoints(), value=cb.default_checkpoint(), label="Shape diffusion checkpoint",
+                                   scale=3)
+        c.category = gr.Dropdown(cb.categories(), value=cb.default_category(), label="Category of the targets",
+                                 scale=1)
+    with gr.Row():
+        with gr.Column(scale=3):
+            c.candidates = gr.Gallery(label="Candidate target shapes (click to select / deselect)", columns=6,
+                                      height=300, allow_preview=False, preview=False, object_fit="contain",
+                                      elem_id="candidates3d")
+            with gr.Row():
+                c.selection = gr.Textbox(label="Selected targets (gallery indices, e.g. 0-9)", scale=3,
+                                         elem_id="selection3d")
+                c.apply = gr.Button("Apply", scale=0)
+            c.sel_md = gr.Markdown()
+            c.chosen = gr.Gallery(label="Selected targets", columns=12, height=110, allow_preview=False,
+                                  fit_columns=False, object_fit="contain", interactive=False)
+        with gr.Column(scale=2):
+            c.gamma = gr.Slider(0, 2, value=0.3, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
+            c.guidance = gr.Slider(0, 1, value=0.0, step=0.05, label="λ — equivariance guidance")
+            c.steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
+            c.n = gr.Slider(1, 32, value=8, step=1, label="Shapes")
+            with gr.Row():
+                c.seed = gr.Number(0, precision=0, label="Seed")
+                c.temperature = gr.Slider(0.1, 2, value=temperature, step=0.05, label="τ — temperature")
+            c.start = gr.Radio(STARTS, value=STARTS[1], label="Start from")
+            c.t0 = gr.Slider(50, 950, value=300, step=50, label="t0 — how far the augmented targets are noised "
+                             "(refine only; larger: more redrawn)")
+            c.set_level = gr.Checkbox(False, label="Set-level condition (mean ψ of the targets)")
+            with gr.Row():
+                c.gen = gr.Button("Generate shapes", variant="primary", elem_id="generate3d-btn")
+                c.stop = gr.Button("Stop", variant="stop")
+    with gr.Row():
+        with gr.Column(scale=3):
+            c.preview = gr.Image(label="Shapes (live x̂0 as low-resolution meshes during sampling, then the final "
+                                 "64³ renders)", type="pil", height=400, elem_id="preview3d")
+            c.gallery = gr.Gallery(label="Final shapes (click one to view its mesh)", columns=8, height=180,
+                                   allow_preview=False, object_fit="contain", elem_id="samples3d")
+        with gr.Column(scale=2):
+            c.status = gr.Markdown(elem_id="status3d")
+            c.model3d = gr.Model3D(label="Selected shape (drag to turn)", height=300, clear_color=(1, 1, 1, 1))
+            c.turntable = gr.Image(label="Turntable", type="filepath", height=200)
+            c.glb = gr.File(label="GLB of the selected shape")
+    c.readout = gr.Dataframe(headers=["sample", "target", "nearest gallery category", "Chamfer×10³ to nearest "
+                                      "target", "triangles"], label="Per-shape readouts", interactive=False)
+    return c
+
+
+def tradeoff_section() -> SimpleNamespace:
+    c = SimpleNamespace()
+    gr.Markdown("In 3D, every γ (and every SDEdit start t0) is scored by MMD, COV and 1-NNA in Chamfer distance "
+                "against shapes of the category that are not targets, beside the cheap baselines; novelty is the "
+                "median Chamfer distance to the nearest target over that of the reference shapes (0: copies). "
+                "Uses the Generate tab's 3D checkpoint, category and targets. The multi-seed figures are in "
+                "docs/RESULTS.md (`python -m equigen_core evaluate shapes`).")
+    with gr.Row():
+        c.gammas = gr.Textbox("0, 0.3, 0.6, 1", label="γ values")
+        c.n = gr.Slider(4, 32, value=12, step=4, label="Shapes per point")
+        c.steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
+        c.btn = gr.Button("Run the 3D sweep", variant="primary", elem_id="tradeoff3d-btn")
+    c.plot = gr.Plot(label="Trade-off (3D)")
+    c.verdict = gr.Markdown()
+    c.table = gr.Dataframe(headers=["method", "MMD×10³", "COV", "1-NNA", "novelty", "empty"], interactive=False)
+    return c
+
+
+def tsne_section() -> SimpleNamespace:
+    c = SimpleNamespace()
+    gr.Markdown("t-SNE of the shape encoder's ψ: gallery shapes of every category (dots), the selected targets "
+                "(stars) and your last shapes (crosses, coloured by the category of their nearest gallery shape).")
+    c.btn = gr.Button("Compute t-SNE (3D)", variant="primary", elem_id="tsne3d-btn")
+    c.plot = gr.Plot(label="t-SNE (3D)")
+    return c
+
+
+def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNamespace) -> None:
+    """Events of the 3D sections (every one with an api_name, so gradio_client can drive the 3D mode)."""
+    picked = [g.candidates, g.selection, g.sel_md, g.chosen]
+    g.category.change(cb.show_candidates, g.category, picked, api_name="candidates3d")
+    g.candidates.select(cb.toggle, [g.selection, g.category], picked[1:], api_name="select_target3d")
+    g.apply.click(cb.set_selection, [g.selection, g.category], picked[1:], api_name="set_selection3d")
+    inputs = [g.checkpoint, g.category, g.selection, g.gamma, g.guidance, g.steps, g.n, g.seed, g.temperature, g.start,
+              g.t0, g.set_level]
+    outputs = [g.preview, g.status, g.readout, g.gallery, g.model3d, g.turntable, g.glb, g.last]
+    ev = g.gen.click(cb.generate, inputs, outputs, api_name="generate3d", concurrency_limit=2,
+                     concurrency_id="generate")
+    g.stop.click(None, cancels=[ev], api_name="stop3d", api_visibility="private")
+    g.gallery.select(cb.show_sample, g.last, [g.model3d, g.turntable, g.glb], api_name="show_shape")
+    t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, t.steps, g.seed],
+                [t.plot, t.table, t.verdict], api_name="tradeoff3d", concurrency_limit=1)
+    f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last], f.plot, api_name="tsne3d",
+                concurrency_limit=2)

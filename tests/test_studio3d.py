@@ -1,0 +1,123 @@
+"""The app's 3D mode on a tiny real shape pipeline: candidates render, generation streams low-resolution x̂0 views
+then final renders + GLB meshes, readouts and the 3D trade-off are computed, and the callbacks validate input."""
+import gradio as gr
+import pytest
+import trimesh
+
+from equigen_core import studio3d as core3d
+from equigen_core.jobs import Done
+from equigen_core.studio import StudioError
+
+
+def test_candidates_are_rendered_views_of_one_category(tiny_studio3d):
+    st, _ = tiny_studio3d
+    assert core3d.categories(st) == ["airplane", "car", "table"]
+    w, thumbs = core3d.shape_candidates(st, "airplane")
+    assert w.shape == (6, st.spec.num_params) and thumbs.shape == (6, 3, core3d.VIEW_SIZE, core3d.VIEW_SIZE)
+    assert (thumbs < 0.99).any()  # something was hit: not an all-white background
+    assert core3d.shape_candidates(st, "airplane")[1] is thumbs  # rendered once, then cached
+    with pytest.raises(StudioError, match="unknown category"):
+        core3d.shape_candidates(st, "spaceship")
+    with pytest.raises(StudioError, match="no shapes of 'chair'"):
+        core3d.shape_candidates(st, "chair")
+
+
+@pytest.mark.parametrize("start_t", [0, 300])
+def test_generation_streams_previews_then_shapes_and_meshes(tiny_studio3d, tmp_path, start_t):
+    st, model = tiny_studio3d
+    w, _ = core3d.shape_candidates(st, "airplane")
+    items = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, every=2, start_t=start_t, seed=1))
+    frames, done = items[:-1], items[-1]
+    assert isinstance(done, Done) and frames[-1].step == frames[-1].total
+    if start_t == 0:
+        assert [f.step for f in frames] == [2, 4, 6]
+    else:  # SDEdit runs only the DDIM steps below t0
+        assert frames[-1].total < 6
+    assert frames[0].views.shape == (4, 3, core3d.PREVIEW_SIZE, core3d.PREVIEW_SIZE)
+    out = done.value
+    assert out.weights.shape == (4, st.spec.num_params) and out.target_index.tolist() == [0, 1, 2, 0]
+    final = core3d.finish_samples(st.spec, out.weights, tmp_path, res=24, size=32)
+    assert final.views.shape == (4, 3, 32, 32) and len(final.glbs) == 4
+    for path, faces in zip(final.glbs, final.faces):
+        if path is not None:  # a real binary glTF with the mesh marching cubes made
+            assert faces > 0 and len(trimesh.load(path, force="mesh").faces) == faces
+    reads = core3d.shape_readouts(st, out.weights, w[:3], "airplane")
+    assert len(reads.rows) == 4 and reads.reference is not None and reads.reference > 0
+    assert "nearest gallery shape" in reads.summary("airplane")
+
+
+def test_refine_from_t0_near_zero_returns_the_augmented_targets_and_readouts_see_copies(tiny_studio3d):
+    st, model = tiny_studio3d
+    w, _ = core3d.shape_candidates(st, "car")
+    reads = core3d.shape_readouts(st, w[:2], w[:2], "car")  # the targets themselves: copies
+    # a copy is far nearer its target than unseen cars are (not 0: its cloud is other points of the same surface)
+    assert all(r.category == "car" and r.nearest_target < 0.5 * reads.reference for r in reads.rows)
+    out = core3d.sample_shapes(model, w[:2], n=2, steps=5, start_t=1, seed=0)
+    starts = core3d.augmented_starts(st.spec, w[:2], 2, seed=0)
+    # each sample stays by its own start: much nearer to it than the two starts are to each other
+    rms = (out.weights - starts).pow(2).mean(1).sqrt()
+    assert (rms < 0.5 * (starts[0] - starts[1]).pow(2).mean().sqrt()).all()
+    with pytest.raises(StudioError, match="t0"):
+        core3d.sample_shapes(model, w[:2], n=2, steps=5, start_t=1000)
+
+
+def test_generation_arguments_are_checked(tiny_studio3d):
+    st, model = tiny_studio3d
+    w, _ = core3d.shape_candidates(st, "airplane")
+    with pytest.raises(StudioError, match="K = 0"):
+        list(core3d.generate_stream_3d(model, w[:0], n=2, steps=2))
+    with pytest.raises(StudioError, match="at most 32"):
+        list(core3d.generate_stream_3d(model, w[:2], n=40, steps=2))
+
+
+def test_tradeoff_3d_scores_every_point_against_fresh_shapes(tiny_studio3d):
+    st, model = tiny_studio3d
+    w, _ = core3d.shape_candidates(st, "airplane")
+    tr = core3d.tradeoff_3d(st, model, w[:3], "airplane", gammas=(0.0, 0.5, 1.0), n=3, steps=3, refine_t0=(200,),
+                            reference=4, res=16, points=128)
+    assert [r["knob"] for r in tr.rows] == ["γ", "γ", "γ", "t0", "", "", ""] and "fresh procedural" in tr.reference
+    for r in tr.rows:
+        assert 0 <= r["cov"] <= 1 and 0 <= r["nna"] <= 1 and r["mmd"] >= 0
+    copies = next(r for r in tr.rows if r["method"] == "copies of the targets")
+    assert copies["novelty"] < 0.5 and "γ grows" in tr.verdict
+    with pytest.raises(StudioError, match="at least 2 targets"):
+        core3d.tradeoff_3d(st, model, w[:1], "airplane")
+
+
+def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d, monkeypatch):
+    from app.callbacks3d import STARTS, Callbacks3D
+
+    monkeypatch.setattr(core3d, "FINAL_RES", 24)
+    st, _ = tiny_studio3d
+    cb = Callbacks3D(st, frame_interval=0)
+    assert cb.default_checkpoint() == "diffusion" and cb.default_category() == "airplane"  # held out of training
+    items, sel, md, chosen = cb.show_candidates("airplane")
+    assert len(items) == 6 and sel == "0,1,2,3,4,5" and "K = 6" in md and len(chosen) == 6
+    outs = list(cb.generate("diffusion", "airplane", "0-2", 0.3, 0.0, 4, 3, 0, 1.0, STARTS[1], 200))
+    preview, summary, rows, gallery, mesh, gif, glb, last = outs[-1]
+    assert "3 shapes" in summary and "t0 = 200" in summary and len(rows) == 3 and len(gallery) == 3
+    assert gif.endswith(".gif") and (mesh is None or mesh.endswith(".glb"))
+
+    class Sel:
+        index = 1
+
+    mesh1, gif1, _ = cb.show_sample(last, Sel())
+    assert gif1.endswith("turntable_01.gif")
+    with pytest.raises(gr.Error, match="out of range"):
+        list(cb.generate("diffusion", "airplane", "0-40", 0.3, 0.0, 4, 3, 0, 1.0, STARTS[0], 200))
+    with pytest.raises(gr.Error, match="no 3D checkpoints"):
+        Callbacks3D(None).show_candidates("airplane")
+
+
+def test_demo_has_a_2d_3d_switch_and_named_3d_endpoints(tiny_studio, tiny_studio3d, tmp_path):
+    from app.ui import DOMAINS, build_demo
+
+    demo = build_demo(tiny_studio[0], studio3d=tiny_studio3d[0], work_dir=tmp_path, autostart=False)
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    assert {"generate3d", "candidates3d", "show_shape", "tradeoff3d", "tsne3d", "domain"} <= names
+    radio = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "domain")
+    assert radio.choices[1][0] == DOMAINS[1] and radio.interactive is not False
+    # without shape checkpoints the switch is off and the 3D mode says how to build them
+    off = build_demo(tiny_studio[0], root3d=tmp_path / "none", work_dir=tmp_path, autostart=False)
+    radio = next(b for b in off.blocks.values() if getattr(b, "elem_id", None) == "domain")
+    assert radio.interactive is False
