@@ -147,7 +147,8 @@ class Callbacks3D:
 
     def _sample_outputs(self, last, i):
         glb = last["glbs"][i]
-        gif, _ = core3d.turntable(last["spec"], last["weights"][i], Path(last["folder"]) / f"turntable_{i:02d}.gif")
+        gif, _ = core3d.turntable(last["spec"], last["weights"][i], Path(last["folder"]) / f"turntable_{i:02d}.gif",
+                                  frames=16, size=128)
         return glb, str(gif), glb
 
     @_errors

@@ -44,7 +44,7 @@ def generate_section(cb: Callbacks3D, temperature: float) -> SimpleNamespace:
                 c.seed = gr.Number(0, precision=0, label="Seed")
                 c.temperature = gr.Slider(0.1, 2, value=temperature, step=0.05, label="τ — temperature")
             c.start = gr.Radio(STARTS, value=STARTS[1], label="Start from")
-            c.t0 = gr.Slider(50, 950, value=300, step=50, label="t0 — how far the augmented targets are noised "
+            c.t0 = gr.Slider(50, 950, value=200, step=50, label="t0 — how far the augmented targets are noised "
                              "(refine only; larger: more redrawn)")
             c.set_level = gr.Checkbox(False, label="Set-level condition (mean ψ of the targets)")
             with gr.Row():

@@ -380,11 +380,12 @@ def cmd_evaluate_shapes(args) -> int:
     zoo = load_zoo(args.zoo)
     res = evaluate_3d(FewShotModel.load(args.checkpoint), zoo, category=names.index(args.category), k=args.k,
                       n=args.n, gammas=tuple(float(g) for g in args.gammas.split(",")), seeds=tuple(args.seeds),
-                      adapted=FewShotModel.load(args.adapted) if args.adapted else None, steps=args.steps)
-    print(f"{'method':22s} {'γ':>4s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s}  seed")
+                      adapted=FewShotModel.load(args.adapted) if args.adapted else None, steps=args.steps,
+                      refine_t0=tuple(int(t) for t in args.refine.split(",") if t))
+    print(f"{'method':32s} {'γ':>4s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s}  seed")
     for r in res["rows"]:
         g = "" if r["gamma"] is None else f"{r['gamma']:g}"
-        print(f"{r['name'][:22]:22s} {g:>4s} {r['mmd']:8.2f} {r['cov']:5.2f} {r['nna']:6.2f} {r['novelty']:8.2f} "
+        print(f"{r['name'][:32]:32s} {g:>4s} {r['mmd']:8.2f} {r['cov']:5.2f} {r['nna']:6.2f} {r['novelty']:8.2f} "
               f"{r['empty']:6.2f}  {r['seed']}")
     if args.json:
         from equigen_core.frontier import run_meta
@@ -668,6 +669,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--gammas", default="0,0.3,0.6")
     sh.add_argument("--seeds", type=int, nargs="+", default=[0])
     sh.add_argument("--steps", type=int, default=50)
+    sh.add_argument("--refine", default="", help="also EquiGen refine (SDEdit from augmented shots) at these t0, "
+                    "e.g. 200,400")
     sh.add_argument("--json", type=Path, default=None)
     sh.set_defaults(fn=cmd_evaluate_shapes)
     en = ev.add_parser("encoder", help="kNN accuracy and t-SNE of a trained encoder's features on a zoo")

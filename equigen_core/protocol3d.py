@@ -82,15 +82,16 @@ def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor
 
 def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(0.0, 0.3, 0.6), seeds=(0,),
                 adapted=None, steps: int = 50, temperature: float = 1.0, n_points: int = 2048, res: int = 64,
-                progress: bool = True) -> dict:
+                refine_t0=(), progress: bool = True) -> dict:
     """Baselines (copies, interpolation, exact augmentations of the shots) and EquiGen at each γ (and the adapted
-    model's, when given) against the category's held-out shapes → JSON-ready dict with one row per method and seed."""
+    model's, when given) against the category's held-out shapes → JSON-ready dict with one row per method and seed.
+    refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0."""
     from tqdm.auto import tqdm
 
     from equigen_core.augment import random_augment
     from equigen_core.data.zoo import zoo_shapes
     from equigen_core.evaluate import interpolate_shots
-    from equigen_core.fewshot import generate
+    from equigen_core.fewshot import generate, refine
 
     spec = zoo.spec
     test = zoo.test()
@@ -98,15 +99,17 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
     rows, t0 = [], time.perf_counter()
     models = [("EquiGen (base)", model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
-    bar = tqdm(total=len(seeds) * (3 + len(models) * len(gammas)), desc="3D protocol", disable=not progress)
+    bar = tqdm(total=len(seeds) * (3 + len(models) * (len(gammas) + len(refine_t0))), desc="3D protocol",
+               disable=not progress)
     for seed in seeds:
         g = torch.Generator().manual_seed(seed)
         shots = shots_3d(zoo, category, k, seed=seed)
         shot_clouds = clouds_from_weights(spec, shots, n=n_points, res=res)
         pick = shots[torch.randint(0, len(shots), (n,), generator=g)]
         aug = shape_augment_config()
+        augmented = random_augment(spec, pick, aug, generator=g)
         methods = [("copies of the shots", pick), ("interpolation of two shots", interpolate_shots(shots, n, g)),
-                   ("exact augmentations", random_augment(spec, pick, aug, generator=g))]
+                   ("exact augmentations", augmented)]
         for name, w in methods:
             clouds = clouds_from_weights(spec, w, n=n_points, res=res)
             rows.append({"seed": seed, "gamma": None, **asdict(report_3d(name, clouds, shot_clouds, ref))})
@@ -116,6 +119,12 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
                 out = generate(m, shots, n, gamma=gamma, steps=steps, seed=seed, temperature=temperature)
                 rep = report_3d(label, clouds_from_weights(spec, out.weights, n=n_points, res=res), shot_clouds, ref)
                 rows.append({"seed": seed, "gamma": gamma, **asdict(rep)})
+                bar.update(1)
+            for t0 in refine_t0:  # SDEdit from the augmented shots (the baseline above), conditioned on each one
+                out = refine(m, augmented, start_t=int(t0), steps=steps, seed=seed, temperature=temperature)
+                rep = report_3d(f"{label} refine, t0 = {int(t0)}",
+                                clouds_from_weights(spec, out.weights, n=n_points, res=res), shot_clouds, ref)
+                rows.append({"seed": seed, "gamma": 0.0, **asdict(rep)})
                 bar.update(1)
     bar.close()
     return {"category": category, "k": k, "n": n, "seeds": list(seeds), "reference_shapes": len(ref_shapes),

@@ -308,8 +308,9 @@ def shapes_section(data: dict, name: str, out_dir: Path) -> str:
         lines.append(f"| {method} | {g} | {mean('mmd'):.2f} | {mean('cov'):.2f} | {mean('nna'):.2f} | "
                      f"{mean('novelty'):.2f} | {mean('empty'):.2f} |")
     img = f"img/{name}.png"
-    if (out_dir / img).exists():  # a picture made alongside (rows: shots, then samples)
-        lines += ["", f"![samples]({img})"]
+    if (out_dir / img).exists():  # a picture made alongside (scripts/shapes_figure.py), with its caption
+        caption = out_dir / f"img/{name}.txt"
+        lines += ["", f"![samples]({img})"] + (["", caption.read_text().strip()] if caption.exists() else [])
     return "\n".join(lines)
 
 

@@ -233,7 +233,7 @@ class ShapeReadouts:
     def summary(self, category: str) -> str:
         full = [r for r in self.rows if not r.empty]
         hits = sum(r.category == category for r in full)
-        s = f"nearest gallery shape is a {category} for {hits}/{len(self.rows)}"
+        s = f"nearest gallery shape: {category} for {hits}/{len(self.rows)}"
         if len(full) < len(self.rows):
             s += f" ({len(self.rows) - len(full)} empty)"
         if full:
@@ -245,6 +245,15 @@ class ShapeReadouts:
 
 
 @torch.no_grad()
+def _is_one_of(weights: Tensor, targets: Tensor) -> Tensor:
+    """(N,) bool: which rows of weights (N, P) equal a row of targets (K, P). Compared directly, not with the matmul
+    form of torch.cdist, whose rounding at P ≈ 9k puts identical vectors ~1e-3 apart."""
+    hit = torch.zeros(len(weights), dtype=torch.bool)
+    for t in targets:  # one target at a time: N × P memory, not N × K × P
+        hit |= (weights - t).abs().amax(-1) < 1e-6
+    return hit
+
+
 def shape_readouts(studio: Studio, weights: Tensor, targets: Tensor, category: str | int) -> ShapeReadouts:
     """Per sample: the category of its nearest gallery shape, and its Chamfer distance to the nearest target."""
     from equigen_core.metrics import chamfer_matrix
@@ -258,7 +267,7 @@ def shape_readouts(studio: Studio, weights: Tensor, targets: Tensor, category: s
     d_t = chamfer_matrix(cs, ct).min(1).values * 1000
     # the category's gallery shapes that are not targets: how far unseen members are from the targets
     same = studio.gallery.labels == c
-    is_target = torch.cdist(studio.gallery.weights, targets).min(1).values < 1e-6
+    is_target = _is_one_of(studio.gallery.weights, targets)
     others = cg[same & ~is_target]
     ref = float((chamfer_matrix(others, ct).min(1).values * 1000).median()) if len(others) else None
     rows = [ShapeReadout(None if e else names[int(studio.gallery.labels[j])], float(d), bool(e))
@@ -303,7 +312,7 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
         ref_text = f"{reference} fresh procedural {name}s (exact geometry, not in the zoo)"
     else:
         same = studio.gallery.select(studio.gallery.labels == c)
-        keep = torch.cdist(same.weights, targets).min(1).values > 1e-6
+        keep = ~_is_one_of(same.weights, targets)
         if int(keep.sum()) < 2:
             raise StudioError(f"the gallery has fewer than 2 {name} shapes that are not targets: deselect some")
         ref = clouds(studio.spec, same.weights[keep], res=res, n=points)

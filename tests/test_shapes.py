@@ -161,9 +161,10 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
                     encoder_path=tmp_path / "encoder")
     model = FewShotModel.load(tmp_path / "diffusion")
     res = evaluate_3d(model, zoo, category=0, k=3, n=4, gammas=(0.0,), steps=2, n_points=128, res=24,
-                      progress=False)
+                      refine_t0=(100,), progress=False)
     names = [r["name"] for r in res["rows"]]
-    assert names == ["copies of the shots", "interpolation of two shots", "exact augmentations", "EquiGen (base)"]
+    assert names == ["copies of the shots", "interpolation of two shots", "exact augmentations", "EquiGen (base)",
+                     "EquiGen (base) refine, t0 = 100"]
     for r in res["rows"]:
         assert all(math.isfinite(r[k]) for k in ("mmd", "cov", "nna")) and 0 <= r["cov"] <= 1 and 0 <= r["nna"] <= 1
     assert res["rows"][0]["novelty"] < 0.5  # copies: only the sampling of surface points differs
@@ -173,8 +174,8 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     save_zoo(tmp_path / "zoo", zoo)
     out = tmp_path / "eval3d.json"
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
-                 "--k", "3", "--n", "2", "--gammas", "0", "--steps", "2", "--json", str(out)]) == 0
-    assert len(json.loads(out.read_text())["rows"]) == 4
+                 "--k", "3", "--n", "2", "--gammas", "0", "--steps", "2", "--refine", "200", "--json", str(out)]) == 0
+    assert len(json.loads(out.read_text())["rows"]) == 5
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--category", "spaceship"]) == 2
     assert main(["train", "finetune", "--base", str(tmp_path / "diffusion"), "--shots", "0", "--zoo",

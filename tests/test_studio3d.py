@@ -2,6 +2,7 @@
 then final renders + GLB meshes, readouts and the 3D trade-off are computed, and the callbacks validate input."""
 import gradio as gr
 import pytest
+import torch
 import trimesh
 
 from equigen_core import studio3d as core3d
@@ -44,6 +45,14 @@ def test_generation_streams_previews_then_shapes_and_meshes(tiny_studio3d, tmp_p
     reads = core3d.shape_readouts(st, out.weights, w[:3], "airplane")
     assert len(reads.rows) == 4 and reads.reference is not None and reads.reference > 0
     assert "nearest gallery shape" in reads.summary("airplane")
+
+
+def test_target_matching_is_exact_at_the_size_of_a_3d_inr():
+    # 8,641 parameters (3→64→64→64→1): torch.cdist's matmul rounding puts identical rows ~1e-3 apart at this size
+    w = torch.randn(20, 8641) * 0.1
+    hit = core3d._is_one_of(w, w[[3, 7]])
+    assert hit.tolist() == [i in (3, 7) for i in range(20)]
+    assert not core3d._is_one_of(w[:1] + 1e-4, w[:1]).any()
 
 
 def test_refine_from_t0_near_zero_returns_the_augmented_targets_and_readouts_see_copies(tiny_studio3d):
@@ -121,3 +130,33 @@ def test_demo_has_a_2d_3d_switch_and_named_3d_endpoints(tiny_studio, tiny_studio
     off = build_demo(tiny_studio[0], root3d=tmp_path / "none", work_dir=tmp_path, autostart=False)
     radio = next(b for b in off.blocks.values() if getattr(b, "elem_id", None) == "domain")
     assert radio.interactive is False
+
+
+def test_client_drives_the_3d_mode_and_gets_a_glb(tiny_studio, tiny_studio3d, tmp_path, monkeypatch):
+    """A launched server: /generate3d streams previews and returns renders, a GLB and a turntable."""
+    import time
+
+    from gradio_client import Client
+
+    from app.callbacks3d import STARTS
+    from app.ui import build_demo, launch
+    from tests.test_app import free_port
+
+    monkeypatch.setattr(core3d, "FINAL_RES", 24)
+    demo = build_demo(tiny_studio[0], studio3d=tiny_studio3d[0], work_dir=tmp_path, autostart=False)
+    port = free_port()
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        job = client.submit("diffusion", "airplane", "0-2", 0.3, 0.0, 10, 2, 0, 1.0, STARTS[0], 300, False,
+                            api_name="/generate3d")
+        while not job.done():
+            time.sleep(0.05)
+        outs = job.outputs()
+        assert len(outs) > 1, "generate3d should stream x̂0 previews"
+        preview, summary, readout, gallery, mesh, gif, glb, *_ = outs[-1]
+        assert "2 shapes" in summary and len(gallery) == 2 and str(gif).endswith(".gif")
+        with pytest.raises(Exception, match="spaceship"):  # gradio rejects a category not in the dropdown
+            client.predict("spaceship", api_name="/candidates3d")
+    finally:
+        demo.close()
