@@ -102,8 +102,9 @@ class Callbacks3D:
     @_errors
     def generate(self, checkpoint, category, selection, gamma, guidance, steps, n, seed, temperature, start, t0,
                  set_level=False):
-        """Stream views of the low-resolution x̂0 every few DDIM steps, then the final renders, readouts, the first
-        sample's mesh and turntable, and its GLB."""
+        """Stream views of the low-resolution x̂0 every few DDIM steps, then the final renders, readouts and the state
+        that `show_first` reads (the viewer is filled by that chained, non-streaming event: a `gr.Model3D` filled by
+        a generator after earlier yields stays blank in Gradio 6.31)."""
         studio = self._studio()
         if not checkpoint:
             raise StudioError("no 3D diffusion checkpoint selected")
@@ -117,7 +118,7 @@ class Callbacks3D:
         for item in core3d.generate_stream_3d(model, targets, n=n, gamma=float(gamma), guidance=float(guidance),
                                               steps=steps, seed=int(seed), temperature=float(temperature),
                                               mode="set" if set_level else "per-target", start_t=t0,
-                                              every=max(1, steps // 10)):
+                                              every=max(1, (steps * t0 // 1000 if refine else steps) // 10)):
             if isinstance(item, Done):
                 out = item.value
                 break
@@ -126,7 +127,7 @@ class Callbacks3D:
                 time.sleep(wait)
             last_frame = time.perf_counter()
             yield (_pil(item.views), f"DDIM step {item.step}/{item.total}: current x̂0 at "
-                   f"{core3d.PREVIEW_RES}³", *(gr.skip(),) * 6)
+                   f"{core3d.PREVIEW_RES}³", *(gr.skip(),) * 3)
         if out is None:
             raise StudioError("sampling was stopped")
         folder = Path(tempfile.mkdtemp(prefix="equigen3d_"))
@@ -142,14 +143,20 @@ class Callbacks3D:
         items = [(_pil(final.views[i:i + 1]), f"#{i}" + ("" if final.glbs[i] else " (empty)")) for i in range(n)]
         last = {"weights": out.weights, "spec": model.spec, "glbs": [str(p) if p else None for p in final.glbs],
                 "folder": str(folder), "labels": [r.category for r in reads.rows]}
-        mesh, gif, glb = self._sample_outputs(last, 0)
-        yield _pil(final.views), summary, rows, items, mesh, gif, glb, last
+        yield _pil(final.views), summary, rows, items, last
 
     def _sample_outputs(self, last, i):
         glb = last["glbs"][i]
         gif, _ = core3d.turntable(last["spec"], last["weights"][i], Path(last["folder"]) / f"turntable_{i:02d}.gif",
                                   frames=16, size=128)
         return glb, str(gif), glb
+
+    @_errors
+    def show_first(self, last):
+        """After Generate: the first sample's mesh in the 3D viewer, its turntable and its GLB."""
+        if not last:
+            raise StudioError("generate shapes first")
+        return self._sample_outputs(last, 0)
 
     @_errors
     def show_sample(self, last, evt: gr.SelectData):

@@ -58,7 +58,8 @@ def generate_section(cb: Callbacks3D, temperature: float) -> SimpleNamespace:
                                    allow_preview=False, object_fit="contain", elem_id="samples3d")
         with gr.Column(scale=2):
             c.status = gr.Markdown(elem_id="status3d")
-            c.model3d = gr.Model3D(label="Selected shape (drag to turn)", height=300, clear_color=(1, 1, 1, 1))
+            c.model3d = gr.Model3D(label="Selected shape (drag to turn)", height=300, clear_color=(1, 1, 1, 1),
+                                     elem_id="model3d")
             c.turntable = gr.Image(label="Turntable", type="filepath", height=200)
             c.glb = gr.File(label="GLB of the selected shape")
     c.readout = gr.Dataframe(headers=["sample", "target", "nearest gallery category", "Chamfer×10³ to nearest "
@@ -101,11 +102,14 @@ def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNames
     g.apply.click(cb.set_selection, [g.selection, g.category], picked[1:], api_name="set_selection3d")
     inputs = [g.checkpoint, g.category, g.selection, g.gamma, g.guidance, g.steps, g.n, g.seed, g.temperature, g.start,
               g.t0, g.set_level]
-    outputs = [g.preview, g.status, g.readout, g.gallery, g.model3d, g.turntable, g.glb, g.last]
+    outputs = [g.preview, g.status, g.readout, g.gallery, g.last]
+    viewer = [g.model3d, g.turntable, g.glb]
     ev = g.gen.click(cb.generate, inputs, outputs, api_name="generate3d", concurrency_limit=2,
                      concurrency_id="generate")
+    # the viewer is filled by a chained plain event: Model3D stays blank when a streaming event fills it
+    ev.success(cb.show_first, g.last, viewer, api_name="show_first3d")
     g.stop.click(None, cancels=[ev], api_name="stop3d", api_visibility="private")
-    g.gallery.select(cb.show_sample, g.last, [g.model3d, g.turntable, g.glb], api_name="show_shape")
+    g.gallery.select(cb.show_sample, g.last, viewer, api_name="show_shape")
     t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, t.steps, g.seed],
                 [t.plot, t.table, t.verdict], api_name="tradeoff3d", concurrency_limit=1)
     f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last], f.plot, api_name="tsne3d",

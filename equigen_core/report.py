@@ -288,7 +288,8 @@ def shapes_section(data: dict, name: str, out_dir: Path) -> str:
     groups: dict[tuple, list[dict]] = {}
     for r in data["rows"]:
         groups.setdefault((r["name"], r["gamma"]), []).append(r)
-    lines = [f"## 3D few-shot protocol: held-out {cat}, K = {data['k']}, n = {data['n']} per method and seed", "",
+    lines = [f"## 3D few-shot protocol (`{name}`): held-out {cat}, K = {data['k']}, n = {data['n']} per method and "
+             "seed", "",
              f"`{meta.get('command', 'python -m equigen_core evaluate shapes ...')}` — seeds {data['seeds']}, "
              f"{meta.get('date', '')}, {meta.get('machine', '')}; {data['seconds'] / 60:.1f} min. Model "
              f"`{meta.get('checkpoint', '?')}`" + (f", adapted `{meta['adapted']}`" if meta.get("adapted") else "")

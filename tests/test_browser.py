@@ -1,5 +1,6 @@
 """A real headless browser (Debian's chromium through Playwright) drives the app: select a target, Generate, see
-intermediate x̂0 frames and the final grid, then the t-SNE tab and the γ sweep. Screenshots go to the test's tmp dir.
+intermediate x̂0 frames and the final grid, then the t-SNE tab and the γ sweep, then the 3D mode. Screenshots go to
+the test's tmp dir.
 
 Skipped when no browser can start — except under CI (CI set), where that is a failure.
 `python tests/test_browser.py --out assets` drives the app on the shipped checkpoints and writes the README's
@@ -16,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# software WebGL (SwiftShader), so gr.Model3D draws its canvas on a machine without a GPU
+GL_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+
+
 def start_browser():
     """→ (playwright, browser) or raise RuntimeError saying why."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -27,7 +32,7 @@ def start_browser():
         raise RuntimeError(f"playwright is not installed ({e})") from e
     pw = sync_playwright().start()
     try:
-        return pw, pw.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        return pw, pw.chromium.launch(executable_path=exe, args=["--no-sandbox", *GL_ARGS])
     except Exception as e:  # noqa: BLE001 — reported as why the browser could not start
         pw.stop()
         raise RuntimeError(f"chromium did not start: {e}") from e
@@ -73,13 +78,40 @@ def drive(page, url: str, out: Path) -> dict:
     return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1]}
 
 
+def drive3d(page, out: Path, timeout_s: float = 240) -> dict:
+    """The 3D leg, on a page drive() has used: switch the domain, wait for the shape thumbnails, Generate, and see
+    live previews, then the gallery of renders and the first shape in the Model3D viewer (a WebGL canvas).
+    Screenshot: out/screenshot_generate3d.png."""
+    page.get_by_role("tab", name="Generate").click()
+    page.locator("#domain").get_by_text("3D shapes").click()
+    page.wait_for_selector("#candidates3d img", timeout=60_000)
+    page.click("#generate3d-btn")
+    seen, deadline = [], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = page.inner_text("#status3d")
+        if not seen or text != seen[-1]:
+            seen.append(text)
+        if "shapes** from" in text or "shapes from K" in text:
+            break
+        page.wait_for_timeout(25)
+    page.wait_for_selector("#samples3d img", timeout=30_000)
+    try:
+        page.wait_for_selector("#model3d canvas", timeout=30_000)
+    except Exception:  # noqa: BLE001 — reported as canvas = 0 and asserted by the caller
+        pass
+    page.wait_for_timeout(1_000)  # let the viewer draw its first frame
+    page.screenshot(path=str(out / "screenshot_generate3d.png"), full_page=True)
+    return {"previews": len({t for t in seen if "DDIM step" in t}), "final_status3d": seen[-1],
+            "canvas": page.locator("#model3d canvas").count()}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_browser_generates_and_shows_tsne(tiny_studio, tmp_path):
+def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, monkeypatch):
     from app.ui import build_demo, launch
 
     try:
@@ -89,12 +121,16 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tmp_path):
             pytest.fail(f"the browser test must run under CI: {e}")
         pytest.skip(str(e))
     st, _ = tiny_studio
-    demo = build_demo(st, work_dir=tmp_path / "work", frame_interval=0.05)
+    from equigen_core import studio3d as core3d
+
+    monkeypatch.setattr(core3d, "FINAL_RES", 24)  # the tiny 3D studio: small final meshes
+    demo = build_demo(st, studio3d=tiny_studio3d[0], work_dir=tmp_path / "work", frame_interval=0.05)
     port = _free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         page = browser.new_page()
         seen = drive(page, f"http://127.0.0.1:{port}/", tmp_path)
+        seen.update(drive3d(page, tmp_path))
     finally:
         browser.close()
         pw.stop()
@@ -105,6 +141,9 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tmp_path):
     assert (tmp_path / "screenshot_generate.png").stat().st_size > 10_000
     assert (tmp_path / "screenshot_tsne.png").stat().st_size > 10_000
     assert (tmp_path / "screenshot_tradeoff.png").stat().st_size > 10_000
+    assert "shapes" in seen["final_status3d"] and seen["previews"] >= 2, seen
+    assert seen["canvas"] == 1, "the first generated shape should be drawn in the Model3D viewer"
+    assert (tmp_path / "screenshot_generate3d.png").stat().st_size > 10_000
 
 
 if __name__ == "__main__":  # screenshots of the real app with the shipped checkpoints
@@ -123,7 +162,9 @@ if __name__ == "__main__":  # screenshots of the real app with the shipped check
     pw, browser = start_browser()
     t0 = time.perf_counter()
     try:
-        print(drive(browser.new_page(), f"http://127.0.0.1:{port}/", args.out), f"{time.perf_counter() - t0:.1f} s")
+        page = browser.new_page()
+        print(drive(page, f"http://127.0.0.1:{port}/", args.out), f"{time.perf_counter() - t0:.1f} s")
+        print(drive3d(page, args.out), f"{time.perf_counter() - t0:.1f} s")
     finally:
         browser.close()
         pw.stop()

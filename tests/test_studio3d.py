@@ -1,5 +1,7 @@
 """The app's 3D mode on a tiny real shape pipeline: candidates render, generation streams low-resolution x̂0 views
 then final renders + GLB meshes, readouts and the 3D trade-off are computed, and the callbacks validate input."""
+from pathlib import Path
+
 import gradio as gr
 import pytest
 import torch
@@ -103,9 +105,12 @@ def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d,
     items, sel, md, chosen = cb.show_candidates("airplane")
     assert len(items) == 6 and sel == "0,1,2,3,4,5" and "K = 6" in md and len(chosen) == 6
     outs = list(cb.generate("diffusion", "airplane", "0-2", 0.3, 0.0, 4, 3, 0, 1.0, STARTS[1], 200))
-    preview, summary, rows, gallery, mesh, gif, glb, last = outs[-1]
+    preview, summary, rows, gallery, last = outs[-1]
     assert "3 shapes" in summary and "t0 = 200" in summary and len(rows) == 3 and len(gallery) == 3
-    assert gif.endswith(".gif") and (mesh is None or mesh.endswith(".glb"))
+    mesh, gif, glb = cb.show_first(last)
+    assert gif.endswith("turntable_00.gif") and (mesh is None or mesh.endswith(".glb"))
+    with pytest.raises(gr.Error, match="generate shapes first"):
+        cb.show_first(None)
 
     class Sel:
         index = 1
@@ -123,7 +128,7 @@ def test_demo_has_a_2d_3d_switch_and_named_3d_endpoints(tiny_studio, tiny_studio
 
     demo = build_demo(tiny_studio[0], studio3d=tiny_studio3d[0], work_dir=tmp_path, autostart=False)
     names = {d.api_name for d in demo.fns.values() if d.api_name}
-    assert {"generate3d", "candidates3d", "show_shape", "tradeoff3d", "tsne3d", "domain"} <= names
+    assert {"generate3d", "show_first3d", "candidates3d", "show_shape", "tradeoff3d", "tsne3d", "domain"} <= names
     radio = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "domain")
     assert radio.choices[1][0] == DOMAINS[1] and radio.interactive is not False
     # without shape checkpoints the switch is off and the 3D mode says how to build them
@@ -148,14 +153,16 @@ def test_client_drives_the_3d_mode_and_gets_a_glb(tiny_studio, tiny_studio3d, tm
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        job = client.submit("diffusion", "airplane", "0-2", 0.3, 0.0, 10, 2, 0, 1.0, STARTS[0], 300, False,
+        job = client.submit("diffusion", "airplane", "0-2", 0.3, 0.0, 10, 2, 0, 1.0, STARTS[1], 300, False,
                             api_name="/generate3d")
         while not job.done():
             time.sleep(0.05)
         outs = job.outputs()
         assert len(outs) > 1, "generate3d should stream x̂0 previews"
-        preview, summary, readout, gallery, mesh, gif, glb, *_ = outs[-1]
-        assert "2 shapes" in summary and len(gallery) == 2 and str(gif).endswith(".gif")
+        preview, summary, readout, gallery, *_ = outs[-1]
+        assert "2 shapes" in summary and len(gallery) == 2
+        mesh, gif, glb = client.predict(api_name="/show_first3d")  # the chained event that fills the viewer
+        assert str(gif).endswith(".gif") and str(glb).endswith(".glb") and Path(mesh).stat().st_size > 0
         with pytest.raises(Exception, match="spaceship"):  # gradio rejects a category not in the dropdown
             client.predict("spaceship", api_name="/candidates3d")
     finally:
