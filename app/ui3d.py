@@ -59,7 +59,7 @@ def generate_section(cb: Callbacks3D, temperature: float) -> SimpleNamespace:
         with gr.Column(scale=2):
             c.status = gr.Markdown(elem_id="status3d")
             c.model3d = gr.Model3D(label="Selected shape (drag to turn)", height=300, clear_color=(1, 1, 1, 1),
-                                     elem_id="model3d")
+                                     camera_position=(-60, 60, None), elem_id="model3d")
             c.turntable = gr.Image(label="Turntable", type="filepath", height=200)
             c.glb = gr.File(label="GLB of the selected shape")
     c.readout = gr.Dataframe(headers=["sample", "target", "nearest gallery category", "Chamfer×10³ to nearest "

@@ -87,7 +87,7 @@ def write_glb(mesh, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tm = trimesh.Trimesh(vertices=verts, faces=faces, process=False)
-    tm.visual = trimesh.visual.ColorVisuals(tm, face_colors=np.tile([170, 190, 220, 255], (len(faces), 1)))
+    tm.visual = trimesh.visual.ColorVisuals(tm, face_colors=np.tile([70, 100, 160, 255], (len(faces), 1)))
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(tm.export(file_type="glb"))
     tmp.replace(path)

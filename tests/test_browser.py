@@ -99,10 +99,20 @@ def drive3d(page, out: Path, timeout_s: float = 240) -> dict:
         page.wait_for_selector("#model3d canvas", timeout=30_000)
     except Exception:  # noqa: BLE001 — reported as canvas = 0 and asserted by the caller
         pass
-    page.wait_for_timeout(1_000)  # let the viewer draw its first frame
+    page.wait_for_timeout(3_000)  # let the viewer load the GLB and draw (software WebGL is slow)
+    page.locator("#model3d").screenshot(path=str(out / "viewer3d.png"))
     page.screenshot(path=str(out / "screenshot_generate3d.png"), full_page=True)
     return {"previews": len({t for t in seen if "DDIM step" in t}), "final_status3d": seen[-1],
-            "canvas": page.locator("#model3d canvas").count()}
+            "canvas": page.locator("#model3d canvas").count(), "mesh_px": mesh_pixels(out / "viewer3d.png")}
+
+
+def mesh_pixels(png: Path) -> int:
+    """Pixels of the GLB's blue in a screenshot of the viewer (its frame and labels are grey)."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    return int(((rgb[..., 2] - rgb[..., 0]) > 40).sum())
 
 
 def _free_port() -> int:
@@ -142,7 +152,7 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
     assert (tmp_path / "screenshot_tsne.png").stat().st_size > 10_000
     assert (tmp_path / "screenshot_tradeoff.png").stat().st_size > 10_000
     assert "shapes" in seen["final_status3d"] and seen["previews"] >= 2, seen
-    assert seen["canvas"] == 1, "the first generated shape should be drawn in the Model3D viewer"
+    assert seen["canvas"] == 1 and seen["mesh_px"] > 100, f"no shape drawn in the Model3D viewer: {seen}"
     assert (tmp_path / "screenshot_generate3d.png").stat().st_size > 10_000
 
 
