@@ -117,8 +117,7 @@ class Callbacks3D:
         out = None
         for item in core3d.generate_stream_3d(model, targets, n=n, gamma=float(gamma), guidance=float(guidance),
                                               steps=steps, seed=int(seed), temperature=float(temperature),
-                                              mode="set" if set_level else "per-target", start_t=t0,
-                                              every=max(1, (steps * t0 // 1000 if refine else steps) // 10)):
+                                              mode="set" if set_level else "per-target", start_t=t0, previews=10):
             if isinstance(item, Done):
                 out = item.value
                 break
@@ -146,6 +145,11 @@ class Callbacks3D:
         yield _pil(final.views), summary, rows, items, last
 
     def _sample_outputs(self, last, i):
+        """Sample i of the last run → (its GLB for the viewer, its turntable GIF, its GLB for download)."""
+        if not last:
+            raise StudioError("generate shapes first")
+        if not 0 <= i < len(last["glbs"]):
+            raise StudioError(f"no sample #{i}")
         glb = last["glbs"][i]
         gif, _ = core3d.turntable(last["spec"], last["weights"][i], Path(last["folder"]) / f"turntable_{i:02d}.gif",
                                   frames=16, size=128)
@@ -154,19 +158,12 @@ class Callbacks3D:
     @_errors
     def show_first(self, last):
         """After Generate: the first sample's mesh in the 3D viewer, its turntable and its GLB."""
-        if not last:
-            raise StudioError("generate shapes first")
         return self._sample_outputs(last, 0)
 
     @_errors
     def show_sample(self, last, evt: gr.SelectData):
         """Click on a final render: its mesh in the 3D viewer, its turntable and its GLB."""
-        if not last:
-            raise StudioError("generate shapes first")
-        i = int(evt.index)
-        if not 0 <= i < len(last["glbs"]):
-            raise StudioError(f"no sample #{i}")
-        return self._sample_outputs(last, i)
+        return self._sample_outputs(last, int(evt.index))
 
     # -- Trade-off and feature space --------------------------------------------------------------------------------
     @_errors

@@ -142,10 +142,10 @@ def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float 
 
 def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, gamma: float = 0.3, guidance: float = 0.0,
                        steps: int = 50, seed: int = 0, temperature: float = 1.0, mode: str = "per-target",
-                       start_t: int = 0, every: int = 5, preview_res: int = PREVIEW_RES,
+                       start_t: int = 0, previews: int = 10, preview_res: int = PREVIEW_RES,
                        preview_size: int = PREVIEW_SIZE) -> Iterator[ShapeFrame | Done]:
-    """ShapeFrames of x̂0 every `every` DDIM steps (and the last), then Done(GenerationResult). Closing the iterator
-    stops the sampler."""
+    """About `previews` ShapeFrames of x̂0, evenly over the DDIM steps that run (fewer than `steps` under SDEdit),
+    always including the last; then Done(GenerationResult). Closing the iterator stops the sampler."""
     if not is_3d(model.spec):
         raise StudioError(f"{model.path}: a {model.spec.in_dim}D model; pick a shape (3D) checkpoint")
     check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
@@ -156,7 +156,7 @@ def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, gamm
     def work(emit, should_stop):
         def on_step(i, total, w):
             check(should_stop)
-            if (i + 1) % every == 0 or i + 1 == total:
+            if (i + 1) % max(1, total // previews) == 0 or i + 1 == total:
                 emit(ShapeFrame(i + 1, total, views(spec, w, res=preview_res, size=preview_size)))
 
         try:

@@ -91,7 +91,7 @@ def drive3d(page, out: Path, timeout_s: float = 240) -> dict:
         text = page.inner_text("#status3d")
         if not seen or text != seen[-1]:
             seen.append(text)
-        if "shapes** from" in text or "shapes from K" in text:
+        if "shapes from K" in text:
             break
         page.wait_for_timeout(25)
     page.wait_for_selector("#samples3d img", timeout=30_000)

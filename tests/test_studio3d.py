@@ -29,7 +29,7 @@ def test_candidates_are_rendered_views_of_one_category(tiny_studio3d):
 def test_generation_streams_previews_then_shapes_and_meshes(tiny_studio3d, tmp_path, start_t):
     st, model = tiny_studio3d
     w, _ = core3d.shape_candidates(st, "airplane")
-    items = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, every=2, start_t=start_t, seed=1))
+    items = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, previews=3, start_t=start_t, seed=1))
     frames, done = items[:-1], items[-1]
     assert isinstance(done, Done) and frames[-1].step == frames[-1].total
     if start_t == 0:
