@@ -78,6 +78,17 @@ def format_selection(idx: list[int]) -> str:
     return ",".join(str(i) for i in sorted(set(idx)))
 
 
+def _kept_out(keep_out) -> tuple[int, ...]:
+    """The Train tab's "class kept out" dropdown → () or (c,)."""
+    return () if keep_out in (None, "", "none") else (int(keep_out),)
+
+
+def _base_classes(zoo, keep_out) -> tuple[int, ...] | None:
+    """The zoo's classes minus the kept-out one (None: all of them)."""
+    out = _kept_out(keep_out)
+    return tuple(int(c) for c in zoo.labels.unique() if int(c) not in out) if out else None
+
+
 def device_text() -> str:
     if torch.cuda.is_available():
         n = torch.cuda.device_count()
@@ -162,7 +173,7 @@ class Callbacks:
         paths = [getattr(f, "name", f) for f in (files or [])]
         images = core.images_from_files(paths, channels=self.studio.spec.out_dim)
         progress(0, desc=f"fitting {len(images)} INRs")
-        weights = core.fit_targets(self.studio.spec, images, fit_cfg=self.studio.fit_config(),
+        weights = core.fit_targets(self.studio.spec, images, fit_cfg=self.studio.fit_config(), init=self.studio.fit_init,
                                    on_progress=lambda d, t, p: progress(d / max(t, 1), desc=f"fitted {d}/{t}"))
         new = self.studio.add_uploads(uploads, weights)
         w, imgs = self._candidates(cls, new)
@@ -358,7 +369,8 @@ class Callbacks:
                 yield (gr.skip(),) * 6
 
     @_errors
-    def train_data(self, dataset, data_dir, limit, target_psnr, name, progress=gr.Progress()):
+    def train_data(self, dataset, data_dir, limit, target_psnr, name, init="meta", keep_out="9",
+                   progress=gr.Progress()):
         from equigen_core.data.sources import load_source
         from equigen_core.data.zoo import build_zoo, save_zoo
         from equigen_core.fit import FitConfig
@@ -368,14 +380,15 @@ class Callbacks:
         spec = get_preset("cifar" if dataset == "cifar10" else "mnist")
         data, index, source = load_source(dataset, data_dir or None, limit=int(limit) if limit else None,
                                           channels=spec.out_dim)
-        cfg = FitConfig(target_psnr=float(target_psnr))
+        cfg = FitConfig(target_psnr=float(target_psnr), init=init, lr=1e-3 if init == "meta" else 3e-3)
         total = len(data)
 
         def work(emit, stop):
             def cb(p):
                 emit((p.done, p.mean_psnr_done if p.done else 0.0))
                 check(stop)
-            zoo = build_zoo(data, spec=spec, fit_cfg=cfg, source=source, index=index, progress=False, callback=cb)
+            zoo = build_zoo(data, spec=spec, fit_cfg=cfg, source=source, index=index, progress=False, callback=cb,
+                            meta_exclude=_kept_out(keep_out))
             zoo.meta["path"] = str(out)
             return save_zoo(out, zoo), zoo
 
@@ -387,16 +400,18 @@ class Callbacks:
         yield from self._train_loop(work, "fitting INRs", total, finish, progress, ylabel="mean PSNR (dB)")
 
     @_errors
-    def train_encoder(self, zoo_path, preset, steps, batch_size, lr, smooth, name, progress=gr.Progress()):
+    def train_encoder(self, zoo_path, preset, steps, batch_size, lr, smooth, name, keep_out="9",
+                      progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
-        from equigen_core.encoder import EncoderConfig
+        from equigen_core.encoder import get_preset
         from equigen_core.train import EncoderTrainConfig, train_encoder
 
         out = self._out("encoders", name)
         zoo = load_zoo(zoo_path)
-        enc_cfg = EncoderConfig(channels=4 if preset == "tiny" else 16, probe_res=7)  # as the shipped encoders
+        enc_cfg = get_preset(preset)  # as the shipped encoders (train all) at that size
         cfg = EncoderTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr), smooth=bool(smooth),
-                                 log_every=max(1, int(steps) // 100))
+                                 log_every=max(1, int(steps) // 100), supervised=1.0,
+                                 classes=_base_classes(zoo, keep_out))
 
         def work(emit, stop):
             return train_encoder(zoo, cfg, enc_cfg, out=out, progress=False, callback=lambda s, l: emit((s, l)),
@@ -409,8 +424,8 @@ class Callbacks:
         yield from self._train_loop(work, "stage 1: InfoNCE", int(steps), finish, progress)
 
     @_errors
-    def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name,
-                        progress=gr.Progress()):
+    def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name, space="pca",
+                        keep_out="9", progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.denoiser import get_preset
         from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
@@ -418,8 +433,11 @@ class Callbacks:
         out = self._out("diffusion", name)
         zoo = load_zoo(zoo_path)
         encoder = load_encoder(encoder_path, zoo.spec)
+        if space == "pca" and get_preset(preset).arch != "mlp":
+            raise gr.Error(f"the {preset!r} denoiser reads weights by neuron: pick space 'weights' or an MLP preset")
         cfg = DiffusionTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr),
-                                   lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0)
+                                   lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0,
+                                   space=space, classes=_base_classes(zoo, keep_out))
 
         def work(emit, stop):
             return train_diffusion(zoo, encoder, cfg, get_preset(preset), out=out, progress=False,

@@ -173,6 +173,9 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Train", id="train"):
                 gr.Markdown(device_text())
+                keep_out = gr.Dropdown(["none"] + [str(c) for c in range(10)], value="9",
+                                       label="Class kept out of training (the few-shot class)",
+                                       info="never seen by the meta-learned init, the encoder or the diffusion model")
                 with gr.Tabs():
                     with gr.Tab("Data"):
                         with gr.Row():
@@ -181,6 +184,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             d_dir = gr.Textbox(label="Folder (for folder / cifar10)")
                             d_limit = gr.Number(500, precision=0, label="Images (0: all)")
                             d_psnr = gr.Slider(20, 45, value=36, step=1, label="Target PSNR (dB)")
+                            d_init = gr.Dropdown(["meta", "shared", "independent"], value="meta",
+                                                 label="Init (meta: learned on the training split)")
                             d_name = gr.Textbox("mnist_small", label="Output name")
                         d_btn = gr.Button("Build the INR zoo", variant="primary")
                         d_plot, d_md = gr.Plot(), gr.Markdown()
@@ -204,6 +209,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             s_bs = gr.Number(128, precision=0, label="Batch size")
                             s_lr = gr.Number(3e-4, label="Learning rate")
                             s_lam = gr.Slider(0, 1, value=0.1, step=0.05, label="λ (weight of L_eq)")
+                            s_space = gr.Dropdown(["pca", "weights"], value="pca",
+                                                  label="Space (pca: the zoo's principal subspace; MLP only)")
                             s_name = gr.Textbox("diffusion_small", label="Output name")
                         s_btn = gr.Button("Train the diffusion model", variant="primary")
                         s_plot, s_md = gr.Plot(), gr.Markdown()
@@ -267,11 +274,13 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                     api_name="verify")
         refresh = [checkpoint, e_zoo, s_enc, f_base]
         train_kw = dict(concurrency_id="train", concurrency_limit=1)
-        ev = [d_btn.click(cb.train_data, [d_src, d_dir, d_limit, d_psnr, d_name], [d_plot, d_md, *refresh],
+        ev = [d_btn.click(cb.train_data, [d_src, d_dir, d_limit, d_psnr, d_name, d_init, keep_out],
+                          [d_plot, d_md, *refresh],
                           api_name="train_data", **train_kw),
-              e_btn.click(cb.train_encoder, [e_zoo, e_preset, e_steps, e_bs, e_lr, e_smooth, e_name],
+              e_btn.click(cb.train_encoder, [e_zoo, e_preset, e_steps, e_bs, e_lr, e_smooth, e_name, keep_out],
                           [e_plot, e_md, *refresh], api_name="train_encoder", **train_kw),
-              s_btn.click(cb.train_diffusion, [s_zoo, s_enc, s_preset, s_steps, s_bs, s_lr, s_lam, s_name],
+              s_btn.click(cb.train_diffusion, [s_zoo, s_enc, s_preset, s_steps, s_bs, s_lr, s_lam, s_name, s_space,
+                                               keep_out],
                           [s_plot, s_md, *refresh], api_name="train", **train_kw),
               f_btn.click(cb.train_finetune, [f_base, f_zoo, f_cls, f_k, f_steps, f_lam, f_name],
                           [f_plot, f_md, *refresh], api_name="train_finetune", **train_kw)]

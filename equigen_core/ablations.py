@@ -25,10 +25,12 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-STAGE2_VARIANTS = ("features (default)", "no condition", "class label", "L_eq off", "independent inits",
-                   "independent + smooth canonicalisation", "transformer denoiser")
-# extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time)
-EXTRA_VARIANTS = ("L_eq off, equal steps",)
+STAGE2_VARIANTS = ("features (default)", "weight space (no PCA)", "random shared init", "function-space loss",
+                   "L_eq off", "no condition")
+# extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time),
+# and the earlier foundation's levers
+EXTRA_VARIANTS = ("L_eq off, equal steps", "class label", "independent inits", "independent + smooth canonicalisation",
+                  "transformer denoiser")
 
 
 class LabelEncoder(nn.Module):
@@ -58,6 +60,8 @@ class AblationConfig:
     steps: int = 50
     variants: tuple[str, ...] = STAGE2_VARIANTS
     seed: int = 0
+    space: str = "pca"  # the default variant's diffusion space (the shipped cpu preset's)
+    pca_dim: int = 256
 
     @classmethod
     def quick(cls, **kw) -> "AblationConfig":
@@ -65,19 +69,56 @@ class AblationConfig:
                                                                                "class label")), **kw})
 
 
-def encoder_ablation(zoo, encoders: dict[str, nn.Module]) -> list[dict]:
-    """kNN accuracy (k = 5, cosine; train → held-out split) and silhouette (cosine) of each encoder's ψ on the
-    held-out INRs, and of the raw flat weights."""
-    from sklearn.metrics import silhouette_score
+def zoo_structure(zoo, classifier, *, cls: int = 9, k: int = 128, pairs: int = 1000, seed: int = 0) -> dict:
+    """How learnable a zoo's weight space is (docs/RESULTS.md, "Zoo structure"): fit PSNR and time; same-class weight
+    midpoints (share read as the class, their border speckle); principal-subspace reconstruction — PCA with k
+    components of the per-entry standardised training INRs of the base classes, then the PSNR of the renders of the
+    held-out class's INRs projected onto it (can a few directions express a class they never saw?); mean ‖w − w0‖
+    from the shared init."""
+    from equigen_core.inr import render_images
+    from equigen_core.metrics import background_speckle, midpoint_test
+    from equigen_core.weights import PCAStats
+
+    base = zoo.train().select(zoo.train().labels != cls)
+    novel = zoo.select(zoo.labels == cls)
+    mid = midpoint_test(zoo.spec, base.weights, base.labels, classifier, n_pairs=pairs, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    a, b = (torch.randint(0, len(base), (pairs,), generator=g) for _ in range(2))
+    same = base.labels[a] == base.labels[b]
+    mids = 0.5 * (base.weights[a[same]] + base.weights[b[same]])
+    pca = PCAStats.fit(base.weights, min(k, len(base) - 1))
+    true, rec = (render_images(zoo.spec, w, 28) for w in (novel.weights, pca.project(novel.weights)))  # [0, 1]
+    psnr = -10 * torch.log10((true - rec).pow(2).flatten(1).mean(1).clamp_min(1e-12))
+    init = zoo.init
+    return {"init": zoo.meta.get("init"), "n": len(zoo), "mean_psnr": float(zoo.psnr.mean()),
+            "fit_seconds": zoo.meta.get("fit_seconds"), "meta_init_seconds": (zoo.meta.get("meta_init") or {}).get(
+                "seconds"), "midpoint_accuracy": mid.accuracy,
+            "midpoint_speckle": background_speckle(render_images(zoo.spec, mids, 28)),
+            f"pca{k}_psnr_class_{cls}": float(psnr.mean()),
+            "mean_dist_to_init": float((zoo.weights - init).norm(dim=1).mean()) if init is not None else None}
+
+
+def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> list[dict]:
+    """Per feature set (each encoder's ψ, and the raw flat weights): kNN accuracy (k = 5, cosine; train → held-out
+    split) over the base classes and over all ten, silhouette (cosine) of the held-out INRs, and how separable the
+    held-out class `cls` is — balanced accuracy of a logistic-regression probe of cls-vs-rest (fitted on the train
+    split's features, scored on the held-out split; the encoders never saw cls)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, silhouette_score
 
     from equigen_core.train import encode, knn_accuracy
 
     train, test = zoo.train(), zoo.test()
+    btr, bte = train.labels != cls, test.labels != cls
     rows = []
     feats = {name: (encode(e, train.weights), encode(e, test.weights)) for name, e in encoders.items()}
     feats["raw flat weights (no encoder)"] = (train.weights, test.weights)
     for name, (ftr, fte) in feats.items():
-        rows.append({"features": name, "knn_accuracy": knn_accuracy(ftr, train.labels, fte, test.labels),
+        probe = LogisticRegression(max_iter=2000, class_weight="balanced").fit(ftr.numpy(), (train.labels == cls))
+        rows.append({"features": name,
+                     "knn_accuracy": knn_accuracy(ftr[btr], train.labels[btr], fte[bte], test.labels[bte]),
+                     "knn_accuracy_all": knn_accuracy(ftr, train.labels, fte, test.labels),
+                     f"{cls}_vs_rest": float(balanced_accuracy_score(test.labels == cls, probe.predict(fte.numpy()))),
                      "silhouette": float(silhouette_score(fte.numpy(), test.labels.numpy(), metric="cosine"))})
     return rows
 
@@ -93,31 +134,40 @@ def _measure(model, zoo, classifier, cfg: AblationConfig) -> dict:
     out = generate(model, shots, cfg.n, gamma=0.3, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed)
     r = report("", out.images, cfg.cls, shot_img, real, classifier)
     return {"held_in_accuracy": held, "heldout_accuracy": r.accuracy, "heldout_aligned_novelty": r.aligned_novelty,
-            "heldout_fd": r.fd, "heldout_speckle": r.speckle}
+            "heldout_fd": r.fd, "heldout_speckle": r.speckle, "heldout_diversity": r.diversity}
 
 
-def _variant_setup(name: str, zoo, encoder, classifier, zoo_independent: Callable[[], object]):
-    """→ (zoo, encoder, DiffusionTrainConfig overrides, DiffusionConfig overrides, denoiser preset) for a variant."""
+def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str], object], space: dict):
+    """→ (zoo, encoder, DiffusionTrainConfig overrides, DiffusionConfig overrides, denoiser preset) for a variant.
+    `space` holds the default's diffusion space ({"space": "pca", "pca_dim": 256}); other_zoo(init) gives the same
+    digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
     from equigen_core.data.zoo import canonicalize_zoo
 
+    weights = {"space": "weights"}
     if name == "features (default)":
-        return zoo, encoder, {}, {}, "cpu"
+        return zoo, encoder, space, {}, "cpu"
+    if name == "weight space (no PCA)":
+        return zoo, encoder, weights, {}, "cpu"
+    if name == "random shared init":
+        return other_zoo("shared"), encoder, space, {}, "cpu"
+    if name == "function-space loss":
+        return zoo, encoder, {**space, "lambda_func": 10.0}, {"lambda_func": 10.0}, "cpu"
     if name == "no condition":
-        return zoo, encoder, {"lambda_eq": 0.0}, {"cond_drop": 1.0, "lambda_eq": 0.0}, "cpu"
+        return zoo, encoder, {**space, "lambda_eq": 0.0}, {"cond_drop": 1.0, "lambda_eq": 0.0}, "cpu"
     if name == "class label":
-        return zoo, LabelEncoder(zoo.spec, classifier), {"lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
+        return zoo, LabelEncoder(zoo.spec, classifier), {**space, "lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
     if name in ("L_eq off", "L_eq off, equal steps"):
-        return zoo, encoder, {"lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
+        return zoo, encoder, {**space, "lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
     if name == "independent inits":
-        return zoo_independent(), encoder, {}, {}, "cpu"
+        return other_zoo("independent"), encoder, space, {}, "cpu"
     if name == "independent + smooth canonicalisation":
-        return canonicalize_zoo(zoo_independent()), encoder, {}, {}, "cpu"
-    if name == "transformer denoiser":
-        return zoo, encoder, {}, {}, "cpu-transformer"
+        return canonicalize_zoo(other_zoo("independent")), encoder, space, {}, "cpu"
+    if name == "transformer denoiser":  # reads weights by neuron: the weight space only
+        return zoo, encoder, weights, {}, "cpu-transformer"
     raise ValueError(f"unknown ablation variant {name!r}; expected one of {STAGE2_VARIANTS + EXTRA_VARIANTS}")
 
 
-def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, zoo_independent: Callable[[], object],
+def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo: Callable[[str], object],
                     progress: bool = True, earlier: list[dict] | None = None) -> list[dict]:
     """Train every variant for cfg.seconds and measure it (see the module docstring). "… equal steps" variants stop
     at the step count the default variant reached (in this run or in `earlier` rows) instead of the wall time."""
@@ -130,14 +180,15 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, zoo_indepe
 
     rows = []
     for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
-        vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, zoo_independent)
+        space = {"space": cfg.space, "pca_dim": cfg.pca_dim}
+        vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, other_zoo, space)
         limit = {"max_seconds": cfg.seconds}
         if name.endswith("equal steps"):
             ref = next((r for r in rows + (earlier or []) if r["variant"] == "features (default)"), None)
             if ref is None:
                 raise ValueError(f"{name!r} needs the 'features (default)' variant's step count; run it first")
             limit = {"max_steps": ref["steps"]}
-        tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **limit, **tr_kw)
+        tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **{**limit, **tr_kw})
         dcfg = DiffusionConfig(**{"lambda_eq": tcfg.lambda_eq, **diff_kw})
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "diffusion"
@@ -172,15 +223,18 @@ def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
 
 
 def run(cfg: AblationConfig, *, zoo, encoder, encoder_smooth, base_model, classifier,
-        zoo_independent: Callable[[], object], progress: bool = True, command: str = "") -> dict:
+        other_zoo: Callable[[str], object], progress: bool = True, command: str = "",
+        zoo_inits: dict | None = None, extra_encoders: dict | None = None) -> dict:
     from equigen_core.frontier import run_meta
 
     t0 = time.perf_counter()
-    out = {"encoder": encoder_ablation(zoo, {"encoder, raw zoo (no smooth augmentation)": encoder,
-                                             "encoder, smooth-canonicalised zoo": encoder_smooth}),
+    encoders = {"encoder, raw zoo (no smooth augmentation)": encoder,
+                "encoder, smooth-canonicalised zoo": encoder_smooth, **(extra_encoders or {})}
+    out = {"encoder": encoder_ablation(zoo, encoders, cls=cfg.cls),
            "mode": mode_ablation(base_model, zoo, classifier, cfg),
-           "stage2": stage2_ablation(cfg, zoo, encoder, classifier, zoo_independent=zoo_independent,
-                                     progress=progress)}
+           "stage2": stage2_ablation(cfg, zoo, encoder, classifier, other_zoo=other_zoo, progress=progress)}
+    if zoo_inits:  # the structure of the zoo fitted from each init (name → Zoo)
+        out["zoo"] = [{"zoo": name, **zoo_structure(z, classifier, cls=cfg.cls)} for name, z in zoo_inits.items()]
     out["meta"] = {**run_meta(command), "config": dataclasses.asdict(cfg),
                    "seconds": round(time.perf_counter() - t0, 1)}
     return out

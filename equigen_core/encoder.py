@@ -34,9 +34,30 @@ class EncoderConfig:
     # Function values are exactly invariant to every weight symmetry; they carry the class information the
     # contrastive features lack (docs/RESULTS.md), and through L_eq they add a function-space term to the loss.
     probe_res: int = 0
+    # our addition: feed the probe values into the head too, so the contrastive features ψ_learned are computed from
+    # the function as well as from the weights' equivariant features (still exactly invariant: both inputs are)
+    probe_in_head: bool = False
+    # our addition: rescale ψ_learned to the probe's mean norm over the zoo (a direction, at a fixed length), so
+    # neither part of ψ = [ψ_learned, probe] dominates distances in it — kNN, L_eq and guidance alike
+    balance: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# Named sizes for the CLI's `train all` and the app's Train tab. Both ship ψ = [ψ_learned, 14×14 probe] with the
+# probe also read by the head and the two parts balanced (docs/RESULTS.md, "Encoder"); "paper" is the paper's encoder.
+PRESETS: dict[str, EncoderConfig] = {
+    "tiny": EncoderConfig(channels=4, probe_res=7, probe_in_head=True, balance=True),  # tests and quick demos
+    "cpu": EncoderConfig(channels=16, probe_res=14, probe_in_head=True, balance=True),  # the shipped 2D encoder
+    "paper": EncoderConfig(channels=16),  # learned features only (EQUIGEN §4.2)
+}
+
+
+def get_preset(name: str) -> EncoderConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown encoder preset {name!r}; expected one of {list(PRESETS)}")
+    return PRESETS[name]
 
 
 class NPLayer(nn.Module):
@@ -106,13 +127,18 @@ class WeightEncoder(nn.Module):
         self.pool = InvariantPool(spec, c)
         # BatchNorm on the pooled (already invariant) features removes what all INRs share (e.g. a common init),
         # which otherwise dominates and collapses the contrastive loss at ln(2B-1); as in SimCLR's heads.
-        self.head = nn.Sequential(nn.BatchNorm1d(self.pool.out_dim), nn.Linear(self.pool.out_dim, 256),
+        if (cfg.probe_in_head or cfg.balance) and not cfg.probe_res:
+            raise ValueError("EncoderConfig(probe_in_head=True or balance=True) needs a probe: set probe_res > 0")
+        head_in = self.pool.out_dim + (self.probe_dim if cfg.probe_in_head else 0)
+        self.head = nn.Sequential(nn.BatchNorm1d(head_in), nn.Linear(head_in, 256),
                                   nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, cfg.feature_dim))
         self.proj = nn.Sequential(nn.BatchNorm1d(cfg.feature_dim), nn.ReLU(),
                                   nn.Linear(cfg.feature_dim, cfg.feature_dim), nn.BatchNorm1d(cfg.feature_dim),
                                   nn.ReLU(), nn.Linear(cfg.feature_dim, cfg.proj_dim))
         # per-layer input scaling (a permutation-invariant normalisation): 1 / std of each W_l and b_l over a zoo
         self.register_buffer("in_scale", torch.ones(2 * spec.num_layers))
+        if cfg.balance:  # the length ψ_learned is scaled to: the probe's mean norm (set_input_scale)
+            self.register_buffer("probe_norm", torch.ones(()))
 
     @torch.no_grad()
     def set_input_scale(self, flat: Tensor) -> None:
@@ -121,6 +147,8 @@ class WeightEncoder(nn.Module):
         # one scale per layer for W_l and b_l together: a lone output bias has a tiny spread and must not be blown up
         stds = [torch.cat([w.flatten(), b.flatten()]).std() for w, b in zip(ws.weights, ws.biases)]
         self.in_scale.copy_(1.0 / torch.stack(stds + stds).clamp_min(1e-6))
+        if self.cfg.balance:
+            self.probe_norm.copy_(self.probe(flat).norm(dim=1).mean())
 
     def equivariant_features(self, flat: Tensor) -> WeightSpace:
         """(B, P) → channel-last equivariant feature maps after the NP layers."""
@@ -135,10 +163,14 @@ class WeightEncoder(nn.Module):
         return x
 
     @property
+    def probe_dim(self) -> int:
+        """Number of probe values: probe_res^in_dim · out_dim (0 without a probe)."""
+        return (self.cfg.probe_res ** self.spec.in_dim) * self.spec.out_dim if self.cfg.probe_res else 0
+
+    @property
     def out_dim(self) -> int:
         """Size of ψ: the learned features plus the probe values (if any)."""
-        c = self.cfg
-        return c.feature_dim + (c.probe_res ** self.spec.in_dim) * self.spec.out_dim if c.probe_res else c.feature_dim
+        return self.cfg.feature_dim + self.probe_dim
 
     def probe(self, flat: Tensor) -> Tensor:
         """The INR's outputs on the fixed probe grid: (B, P) → (B, probe_res^in_dim · out_dim); no parameters."""
@@ -149,10 +181,26 @@ class WeightEncoder(nn.Module):
         """ψ = E(w): (B, P) → (B, out_dim), invariant to hidden-neuron permutations.
         With project=True returns the SimCLR head output (B, proj_dim) instead (one call, so DDP sees one forward);
         the probe values are not part of it (they have nothing to learn)."""
-        psi = self.head(self.pool(self.equivariant_features(flat)))
+        pooled = self.pool(self.equivariant_features(flat))  # (B, pooled_dim)
+        probe = self.probe(flat) if self.cfg.probe_res else None  # (B, probe_dim)
+        psi = self.head(torch.cat([pooled, probe], dim=1) if self.cfg.probe_in_head else pooled)  # (B, feature_dim)
         if project:
             return self.proj(psi)
-        return torch.cat([psi, self.probe(flat)], dim=1) if self.cfg.probe_res else psi
+        if self.cfg.balance:
+            psi = F.normalize(psi, dim=1) * self.probe_norm
+        return torch.cat([psi, probe], dim=1) if probe is not None else psi
+
+
+def sup_con(z1: Tensor, z2: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020) on two views z1, z2 (B, D) with labels (B,): every other
+    view of the same class is a positive. Our addition to stage 1, on base-class labels only (see train.py)."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2B, D)
+    y = torch.cat([labels, labels]).to(z.device)
+    sim = z @ z.t() / temperature  # (2B, 2B)
+    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    log_prob = sim.masked_fill(eye, float("-inf")).log_softmax(dim=1)
+    pos = (y[:, None] == y[None]) & ~eye  # (2B, 2B): each row has at least its own other view
+    return -(log_prob.masked_fill(~pos, 0.0).sum(1) / pos.sum(1)).mean()
 
 
 def info_nce(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:

@@ -21,7 +21,7 @@ from equigen_core.denoiser import DenoiserConfig, build_denoiser
 from equigen_core.diffusion import DiffusionConfig, StepInfo, WeightDiffusion
 from equigen_core.encoder import WeightEncoder
 from equigen_core.inr import SirenSpec, render_images
-from equigen_core.weights import NormStats
+from equigen_core.weights import NormStats, codec_from_tensors
 
 
 @dataclass
@@ -61,7 +61,7 @@ class FewShotModel:
                                   f"but the encoder given has fingerprint {fp}; use the encoder it was trained with")
         net = build_denoiser(spec, DenoiserConfig(**ckpt.config["denoiser"]))
         load_into_module(net, ckpt)
-        wnorm = NormStats.from_tensors(ckpt.tensors, "norm.")
+        wnorm = codec_from_tensors(ckpt.tensors, "norm.")
         fnorm = NormStats.from_tensors(ckpt.tensors, "feat_norm.")
         if wnorm.mean.shape != (spec.num_params,):
             raise CheckpointError(f"{path / 'model.safetensors'}: norm.mean has shape {tuple(wnorm.mean.shape)}, "

@@ -28,7 +28,9 @@ class FitConfig:
     max_steps: int = 300  # Adam steps per INR at most
     lr: float = 3e-3  # Adam learning rate (a shared init tolerates a larger lr than DWSNets' 5e-4)
     target_psnr: float | None = 36.0  # dB; an INR stops as soon as it reaches it (None: always max_steps)
-    init: Literal["shared", "independent"] = "shared"  # shared: one SIREN init for every INR (aligns the zoo)
+    # shared: one SIREN init for every INR (aligns the zoo); meta: one meta-learned init (metainit.py; build_zoo
+    # learns it, fit_signals then needs it as init_weights); independent: a fresh SIREN init per INR
+    init: Literal["shared", "independent", "meta"] = "shared"
     pool: int = 32  # INRs optimised together (a small pool stays in cache: ~2× faster per INR than 128 on a CPU)
     check_every: int = 5  # steps between progress callbacks
     seed: int = 0
@@ -120,6 +122,9 @@ def fit_signals(spec: SirenSpec, coords: Tensor, targets: Tensor, cfg: FitConfig
         raise ValueError(f"targets {tuple(targets.shape)} / coords {tuple(coords.shape)} do not match {spec}")
     device = targets.device
     gen = torch.Generator().manual_seed(cfg.seed)
+    if init_weights is None and cfg.init == "meta":
+        raise ValueError("FitConfig(init='meta') needs the meta-learned init: pass init_weights=w0[None] "
+                         "(a zoo's .init, or metainit.meta_learn_init)")
     if init_weights is None:
         init_weights = siren_init(spec, 1 if cfg.init == "shared" else b_total, generator=gen, shared=False)
     init_weights = init_weights.to(device)

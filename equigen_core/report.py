@@ -200,12 +200,19 @@ def verdicts(summary: Sequence[dict]) -> list[str]:
 def ablation_section(data: dict) -> str:
     meta = data["meta"]
     lines = ["## Ablations", "", f"`{meta['command'] or 'python -m equigen_core ablate ...'}` — {meta['date']}, "
-             f"{meta['machine']}; {meta['seconds'] / 60:.1f} min. One seed.", "",
-             "### Encoder: smooth augmentation (paper Fig. 7)", "",
-             "| features | kNN accuracy (k = 5) | silhouette (cosine) |", "|---|---|---|"]
+             f"{meta['machine']}; {meta['seconds'] / 60:.1f} min. One seed.", ""]
+    lines += zoo_table(data.get("zoo") or [], meta["config"]["cls"])
+    lines += ["### Encoder: what ψ knows, and smooth augmentation (paper Fig. 7)", "",
+              "kNN (k = 5, cosine, train → held-out split) over the base classes and over all ten; "
+              f"{meta['config']['cls']}-vs-rest: balanced accuracy of a logistic-regression probe on the features "
+              "(the encoders never saw that class).", "",
+              f"| features | kNN base classes | kNN all ten | {meta['config']['cls']}-vs-rest | silhouette (cosine) |",
+              "|---|---|---|---|---|"]
     enc = data["encoder"]
+    nine = f"{meta['config']['cls']}_vs_rest"
     for r in enc:
-        lines.append(f"| {r['features']} | {r['knn_accuracy']:.3f} | {r['silhouette']:.3f} |")
+        lines.append(f"| {r['features']} | {r['knn_accuracy']:.3f} | {_num(r.get('knn_accuracy_all'))} | "
+                     f"{_num(r.get(nine))} | {r['silhouette']:.3f} |")
     smooth = next((r for r in enc if "smooth" in r["features"] and "no smooth" not in r["features"]), None)
     raw = next((r for r in enc if "no smooth" in r["features"]), None)
     if smooth and raw:
@@ -225,14 +232,38 @@ def ablation_section(data: dict) -> str:
               f"{cfg['temperature']}. Held-out class {cfg['cls']}: {cfg['n']} samples from K = {cfg['k']} shots at "
               "γ = 0.3, no adaptation.", "",
               "| variant | steps | loss first → last | held-in accuracy | held-out accuracy | held-out aligned novelty "
-              "| held-out FD | speckle |", "|---|---|---|---|---|---|---|---|"]
+              "| held-out diversity | held-out FD | speckle |", "|---|---|---|---|---|---|---|---|---|"]
     rows = {r["variant"]: r for r in data["stage2"]}
     for r in data["stage2"]:
         lines.append(f"| {r['variant']} | {r['steps']} | {r['loss_first']:.3f} → {r['loss_last']:.3f} | "
                      f"{r['held_in_accuracy']:.3f} | {r['heldout_accuracy']:.2f} | {r['heldout_aligned_novelty']:.2f}"
-                     f" | {r['heldout_fd']:.1f} | {r['heldout_speckle']:.2f} |")
+                     f" | {_num(r.get('heldout_diversity'))} | {r['heldout_fd']:.1f} | {r['heldout_speckle']:.2f} |")
     lines += [""] + [f"- {v}" for v in ablation_verdicts(rows, data["mode"])]
     return "\n".join(lines)
+
+
+def _num(v, fmt: str = ".3f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def zoo_table(rows: list[dict], cls: int) -> list[str]:
+    """The structure of each zoo (ablations.zoo_structure), one row per init."""
+    if not rows:
+        return []
+    pca = next((k for k in rows[0] if k.startswith("pca") and k.endswith(f"_class_{cls}")), None)
+    k = pca[3:].split("_")[0] if pca else "k"
+    out = ["### The zoo: how learnable is its weight space?", "",
+           "Same digits, same fitting target. Midpoints: the weight average of two random same-class training INRs, "
+           f"classified (and its border speckle); PCA-{k}: the held-out class {cls} projected onto the top {k} "
+           "principal directions of the base classes' training INRs (per-entry standardised), render PSNR; "
+           "‖w − w0‖: mean distance of the fitted weights from the shared init.", "",
+           f"| init | INRs | fit PSNR (dB) | fit time (s) | init learning (s) | midpoint accuracy | midpoint speckle | "
+           f"PCA-{k} PSNR on {cls}s (dB) | ‖w − w0‖ |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['init']} | {r['n']} | {r['mean_psnr']:.2f} | {_num(r.get('fit_seconds'), '.0f')} | "
+                   f"{_num(r.get('meta_init_seconds'), '.0f')} | {r['midpoint_accuracy']:.3f} | "
+                   f"{r['midpoint_speckle']:.2f} | {_num(r.get(pca), '.1f')} | {_num(r.get('mean_dist_to_init'))} |")
+    return out + [""]
 
 
 def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
@@ -268,6 +299,18 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
             txt += (f", on independent inits after smooth canonicalisation {can:.3f} (canonicalisation "
                     f"{'restores' if can > ind + 0.1 else 'does not restore'} the alignment a shared init gives)")
         out.append(txt + ".")
+    for name, lever in (("weight space (no PCA)", "Diffusing in the zoo's principal subspace (PCA)"),
+                        ("random shared init", "The meta-learned init"),
+                        ("function-space loss", "The function-space loss (λ_func = 10)")):
+        if d is None or name not in rows:
+            continue
+        a, b = rows["features (default)"], rows[name]
+        sign = -1 if name == "function-space loss" else 1  # the default lacks that loss; the others are the default's
+        out.append(f"**{lever}**: held-in {a['held_in_accuracy']:.3f} vs {b['held_in_accuracy']:.3f}; held-out "
+                   f"class accuracy {a['heldout_accuracy']:.2f} vs {b['heldout_accuracy']:.2f}, aligned novelty "
+                   f"{a['heldout_aligned_novelty']:.2f} vs {b['heldout_aligned_novelty']:.2f}, speckle "
+                   f"{a['heldout_speckle']:.2f} vs {b['heldout_speckle']:.2f} ({'default' if sign > 0 else 'without'}"
+                   f" first, then {'without it' if sign > 0 else 'with it'}; equal wall time).")
     tr = acc("transformer denoiser")
     if d is not None and tr is not None:
         out.append(f"**Transformer vs MLP denoiser at equal CPU time**: transformer {tr:.3f} in "

@@ -121,6 +121,12 @@ class Studio:
         known = FitConfig.__dataclass_fields__
         return FitConfig(**{k: v for k, v in saved.items() if k in known})
 
+    @property
+    def fit_init(self) -> Tensor | None:
+        """The shared init w0 (P,) the gallery's zoo was fitted from (None for old galleries: then the fitting recipe's
+        seeded SIREN init is the same draw)."""
+        return self.gallery.init
+
     def classes(self) -> list[int]:
         return sorted(int(c) for c in self.gallery.labels.unique())
 
@@ -180,17 +186,19 @@ def images_from_files(paths: Sequence[str | Path], *, channels: int = 1, size: i
     return x
 
 
-def fit_targets(spec: SirenSpec, images: Tensor, *, fit_cfg=None,
+def fit_targets(spec: SirenSpec, images: Tensor, *, fit_cfg=None, init: Tensor | None = None,
                 on_progress: Callable[[int, int, float], None] | None = None) -> Tensor:
-    """Fit one INR per image with the zoo's recipe (`Studio.fit_config()`: the same shared init, so the targets are
-    aligned with the training zoo) → weights (K, P). on_progress(done, total, mean PSNR of the done ones)."""
+    """Fit one INR per image with the zoo's recipe (`Studio.fit_config()`) from the zoo's shared init w0
+    (`Studio.fit_init`, random or meta-learned), so the targets are aligned with the training zoo → weights (K, P).
+    on_progress(done, total, mean PSNR of the done ones)."""
     from equigen_core.fit import FitConfig, fit_images
 
     def cb(p):
         if on_progress is not None:
             on_progress(p.done, p.total, float(p.mean_psnr_done))
 
-    return fit_images(spec, images, fit_cfg or FitConfig(), progress=False, callback=cb).weights
+    return fit_images(spec, images, fit_cfg or FitConfig(), progress=False, callback=cb,
+                      init_weights=None if init is None else init.reshape(1, -1)).weights
 
 
 # ----------------------------------------------------------------------------------------------------------------------

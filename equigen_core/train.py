@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from equigen_core.augment import AugmentConfig, random_augment
 from equigen_core.checkpoint import (config_to_dict, load_checkpoint, load_into_module, module_tensors,
                                      save_checkpoint)
 from equigen_core.data.zoo import Zoo
-from equigen_core.encoder import EncoderConfig, WeightEncoder, info_nce
+from equigen_core.encoder import EncoderConfig, WeightEncoder, info_nce, sup_con
 from equigen_core.inr import SirenSpec
 
 ENCODER_KIND = "encoder"
@@ -50,6 +50,10 @@ class EncoderTrainConfig:
     log_every: int = 10
     knn_k: int = 5
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # our addition: train on these classes only (the few-shot protocol keeps the held-out class out of every stage;
+    # None: all), and add `supervised` × SupCon on their labels to InfoNCE (0: the paper's self-supervised SimCLR)
+    classes: tuple[int, ...] | None = None
+    supervised: float = 0.0
 
 
 @dataclass
@@ -107,9 +111,14 @@ def train_encoder(zoo: Zoo, cfg: EncoderTrainConfig = EncoderTrainConfig(), enc_
     acc = accelerator or make_accelerator()
     torch.manual_seed(cfg.seed)
     train, test = zoo.train(), zoo.test()
+    if cfg.classes is not None:  # kNN is then measured on held-out INRs of the same classes
+        train = train.select(torch.isin(train.labels, torch.tensor(list(cfg.classes))))
+        test = test.select(torch.isin(test.labels, torch.tensor(list(cfg.classes))))
     if len(train) < 2:
-        raise ValueError(f"the zoo has {len(train)} training INRs; contrastive training needs at least 2")
+        raise ValueError(f"the zoo has {len(train)} training INRs of classes {cfg.classes}; contrastive training "
+                         "needs at least 2")
     weights = _canonical(train, cfg.smooth, progress and acc.is_main_process)
+    labels = train.labels
     encoder = WeightEncoder(zoo.spec, enc_cfg)
     encoder.set_input_scale(weights)
     opt = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -126,6 +135,8 @@ def train_encoder(zoo: Zoo, cfg: EncoderTrainConfig = EncoderTrainConfig(), enc_
         views = torch.cat([random_augment(zoo.spec, x, cfg.augment, generator=gen) for _ in range(2)])  # (2B, P)
         z1, z2 = encoder(views.to(acc.device), project=True).chunk(2)  # (B, proj_dim) each
         loss = info_nce(z1, z2, cfg.temperature)
+        if cfg.supervised > 0:
+            loss = loss + cfg.supervised * sup_con(z1, z2, labels[idx], cfg.temperature)
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"stage 1 loss became {loss.item()} at step {step}; nothing was saved "
                                    f"(lower --lr, currently {cfg.lr})")
@@ -243,6 +254,10 @@ class DiffusionTrainConfig:
     ema_decay: float = 0.999  # EMA of the denoiser weights (used for sampling)
     lambda_eq: float = 0.1  # λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7)
     lambda_func: float = 0.0  # our addition: weight of the function-space loss (see diffusion.py)
+    # what is diffused (our addition): "weights", every per-entry standardised weight (P), or "pca", the whitened
+    # coordinates of the zoo's top pca_dim principal directions (weights.PCAStats; MLP denoiser only)
+    space: Literal["weights", "pca"] = "weights"
+    pca_dim: int = 256
     eq_batch: int = 64  # rows of each batch that also get L_eq (the encoder pass costs more than the denoiser's)
     classes: tuple[int, ...] | None = (0, 1, 2, 3, 4, 5, 6, 7, 8)  # base classes (protocol: 9 held out)
     seed: int = 0
@@ -304,18 +319,25 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
 
     from equigen_core.denoiser import DenoiserConfig, build_denoiser
     from equigen_core.diffusion import DiffusionConfig, WeightDiffusion
-    from equigen_core.weights import NormStats
+    from equigen_core.weights import NormStats, PCAStats
 
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
     if denoiser_cfg.cond_dim != encoder.out_dim:  # the condition is whatever the encoder gives
         denoiser_cfg = replace(denoiser_cfg, cond_dim=encoder.out_dim)
+    if cfg.space not in ("weights", "pca"):
+        raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights' or 'pca'")
     diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq, lambda_func=cfg.lambda_func)
     acc = accelerator or make_accelerator()
     torch.manual_seed(cfg.seed)
     if encoder.spec != zoo.spec:
         raise ValueError(f"the encoder was trained for {encoder.spec}, the zoo holds {zoo.spec}")
     weights, psi = diffusion_data(zoo, encoder, cfg.classes)
-    wnorm, fnorm = NormStats.fit(weights), NormStats.fit(psi)
+    if cfg.space == "pca":
+        wnorm = PCAStats.fit(weights, min(cfg.pca_dim, *weights.shape))
+        denoiser_cfg = replace(denoiser_cfg, data_dim=wnorm.dim)
+    else:
+        wnorm = NormStats.fit(weights)
+    fnorm = NormStats.fit(psi)
     x_all, c_all = wnorm.normalize(weights), fnorm.normalize(psi)
     model = build_denoiser(zoo.spec, denoiser_cfg)
     ema = copy.deepcopy(model).requires_grad_(False)

@@ -118,9 +118,71 @@ class NormStats:
     def tensors(self, prefix: str = "norm.") -> dict[str, Tensor]:
         return {f"{prefix}mean": self.mean.contiguous(), f"{prefix}std": self.std.contiguous()}
 
+    @property
+    def dim(self) -> int:
+        """Size of the normalised vector (the diffusion model's data dimension): P."""
+        return self.mean.numel()
+
     @classmethod
     def from_tensors(cls, t: dict[str, Tensor], prefix: str = "norm.") -> "NormStats":
         return cls(t[f"{prefix}mean"], t[f"{prefix}std"])
+
+
+@dataclass(frozen=True)
+class PCAStats:
+    """The zoo's principal subspace as the diffusion model's data space (`--space pca`, our addition):
+    z = ((w − mean) / std) V_kᵀ / s — per-entry standardised weights projected on the top-k principal directions
+    V_k (k, P) and whitened by their singular scales s (k,), so every coordinate has unit variance over the zoo.
+    denormalize maps any z (B, k) back to valid INR weights (B, P) inside that subspace: a sample cannot carry the
+    fine, idiosyncratic directions outside it, which is where a denoiser trained on a few thousand INRs errs (and
+    where its errors show as background speckle). k = 256 of P = 1,185 for MNIST SIRENs (docs/RESULTS.md)."""
+
+    mean: Tensor  # (P,)
+    std: Tensor  # (P,)
+    components: Tensor  # (k, P) orthonormal rows
+    scale: Tensor  # (k,) std of each coordinate over the zoo
+
+    @classmethod
+    def fit(cls, flat: Tensor, k: int = 256, eps: float = 1e-6) -> "PCAStats":
+        """Top-k principal directions of (B, P) weights (per-entry standardised first); k ≤ min(B, P)."""
+        b, p = flat.shape
+        if not 1 <= k <= min(b, p):
+            raise ValueError(f"PCA dimension k={k} must be in [1, min(B={b}, P={p})]")
+        mean, std = flat.mean(0), flat.std(0).clamp_min(eps)
+        x = ((flat - mean) / std).double()  # (B, P)
+        _, sv, vh = torch.linalg.svd(x, full_matrices=False)  # vh (min(B,P), P)
+        scale = (sv[:k] / max(1, b - 1) ** 0.5).clamp_min(eps)
+        return cls(mean, std, vh[:k].float().contiguous(), scale.float())
+
+    @property
+    def dim(self) -> int:
+        return self.components.shape[0]
+
+    def normalize(self, flat: Tensor) -> Tensor:
+        """(B, P) weights → (B, k) whitened principal coordinates."""
+        x = (flat - self.mean.to(flat)) / self.std.to(flat)
+        return x @ self.components.to(flat).t() / self.scale.to(flat)
+
+    def denormalize(self, z: Tensor) -> Tensor:
+        """(B, k) → (B, P) weights in the principal subspace."""
+        return (z * self.scale.to(z)) @ self.components.to(z) * self.std.to(z) + self.mean.to(z)
+
+    def project(self, flat: Tensor) -> Tensor:
+        """Weights (B, P) → their projection onto the subspace (B, P)."""
+        return self.denormalize(self.normalize(flat))
+
+    def tensors(self, prefix: str = "norm.") -> dict[str, Tensor]:
+        return {f"{prefix}mean": self.mean.contiguous(), f"{prefix}std": self.std.contiguous(),
+                f"{prefix}components": self.components.contiguous(), f"{prefix}scale": self.scale.contiguous()}
+
+    @classmethod
+    def from_tensors(cls, t: dict[str, Tensor], prefix: str = "norm.") -> "PCAStats":
+        return cls(t[f"{prefix}mean"], t[f"{prefix}std"], t[f"{prefix}components"], t[f"{prefix}scale"])
+
+
+def codec_from_tensors(t: dict[str, Tensor], prefix: str = "norm.") -> "NormStats | PCAStats":
+    """The weight normalisation stored in a checkpoint: PCAStats when it has principal components, else NormStats."""
+    return (PCAStats if f"{prefix}components" in t else NormStats).from_tensors(t, prefix)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

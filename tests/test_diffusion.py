@@ -73,3 +73,48 @@ def test_l_eq_back_propagates_into_the_denoiser():
     assert parts.eq > 0
     assert grad_eq.abs().max() > 0  # the L_eq term alone has a gradient on the denoiser's weights
     assert all(p.grad is None for p in enc.parameters())  # and the encoder stays frozen
+
+
+def test_principal_subspace_codec_whitens_and_projects():
+    from equigen_core.weights import PCAStats, codec_from_tensors
+
+    flat = random_sirens(SPEC, 64, noise=0.5)
+    pca = PCAStats.fit(flat, k=16)
+    z = pca.normalize(flat)
+    assert z.shape == (64, 16) and pca.dim == 16
+    torch.testing.assert_close(z.std(0), torch.ones(16), atol=1e-3, rtol=0)  # whitened over the zoo
+    proj = pca.project(flat)
+    torch.testing.assert_close(pca.project(proj), proj, atol=1e-5, rtol=1e-4)  # a projection: idempotent
+    full = PCAStats.fit(flat, k=63)  # rank of 64 centred points: the subspace holds every one of them
+    torch.testing.assert_close(full.project(flat), flat, atol=1e-4, rtol=1e-4)
+    assert isinstance(codec_from_tensors(pca.tensors("norm.")), PCAStats)
+    assert isinstance(codec_from_tensors(NormStats.fit(flat).tensors("norm.")), NormStats)
+    with pytest.raises(ValueError, match="PCA dimension"):
+        PCAStats.fit(flat, k=65)
+
+
+def test_pca_space_trains_samples_inside_the_subspace_and_refuses_the_transformer(tmp_path):
+    from equigen_core.fewshot import FewShotModel, generate
+    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from equigen_core.weights import PCAStats
+    from equigen_core.data.zoo import Zoo
+
+    n = torch.arange(40)
+    protos = random_sirens(SPEC, 4, noise=0.5)  # four tight clusters: structure a denoiser can learn
+    flat = protos[n % 4] + 1e-3 * torch.randn(40, SPEC.num_params, generator=torch.Generator().manual_seed(0))
+    zoo = Zoo(SPEC, flat, n % 10, torch.full((40,), 30.0), n, torch.zeros(40, dtype=torch.long))
+    enc = WeightEncoder(SPEC, EncoderConfig(channels=2, feature_dim=8, proj_dim=4))
+    enc.set_input_scale(zoo.weights)
+    cfg = DiffusionTrainConfig(steps=80, batch_size=32, lr=2e-3, warmup=5, save_every=0, classes=None, space="pca",
+                               pca_dim=3)
+    r = train_diffusion(zoo, enc, cfg, DenoiserConfig(width=32, depth=1, emb_dim=16), out=tmp_path / "d",
+                        progress=False)
+    assert sum(r.losses[-20:]) < sum(r.losses[:20])
+    model = FewShotModel.load(tmp_path / "d", enc)
+    codec = model.process.weight_norm
+    assert isinstance(codec, PCAStats) and codec.dim == 3 and model.config["denoiser"]["data_dim"] == 3
+    out = generate(model, zoo.weights[:2], 4, steps=3)
+    assert out.weights.shape == (4, SPEC.num_params)
+    torch.testing.assert_close(codec.project(out.weights), out.weights, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="transformer"):
+        build_denoiser(SPEC, DenoiserConfig(arch="transformer", width=16, heads=2, data_dim=12))

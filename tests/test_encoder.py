@@ -80,6 +80,32 @@ def test_probe_features_are_the_function_values_and_permutation_invariant(mnist_
         assert enc(flat, project=True).shape == (5, 8)  # the SimCLR head sees only the learned part
 
 
+def test_probe_in_head_keeps_the_features_exactly_invariant_and_lets_the_head_read_the_function(mnist_spec):
+    from dataclasses import replace
+
+    cfg = replace(SMALL, probe_res=7, probe_in_head=True)
+    enc, flat, f, fp = features_and_permuted(mnist_spec, cfg, 5)
+    torch.testing.assert_close(f, fp, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # the learned part now depends on the probe: zeroing its head inputs changes ψ_learned
+        probe_cols = enc.head[1].weight[:, -49:].clone()
+        enc.head[1].weight[:, -49:] = 0
+        assert (enc(flat)[:, :16] - f[:, :16]).abs().max() > 1e-4
+        enc.head[1].weight[:, -49:] = probe_cols
+    with pytest.raises(ValueError, match="probe_res"):
+        WeightEncoder(mnist_spec, replace(SMALL, probe_in_head=True))
+
+
+def test_balanced_features_are_invariant_and_the_learned_part_has_the_probes_mean_norm(mnist_spec):
+    from dataclasses import replace
+
+    enc, flat, f, fp = features_and_permuted(mnist_spec, replace(SMALL, probe_res=7, probe_in_head=True,
+                                                                 balance=True), 6)
+    torch.testing.assert_close(f, fp, atol=1e-5, rtol=1e-5)
+    learned, probe = f[:, :16], f[:, 16:]
+    torch.testing.assert_close(learned.norm(dim=1), torch.full((5,), float(probe.norm(dim=1).mean())), atol=1e-4,
+                               rtol=1e-4)
+
+
 def test_encoder_is_not_invariant_to_an_unrelated_change(mnist_spec):
     torch.manual_seed(0)
     enc = WeightEncoder(mnist_spec, SMALL).eval()

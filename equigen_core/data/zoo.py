@@ -1,6 +1,8 @@
 """Zoos: datasets of fitted INRs, stored as `zoo.safetensors` (tensors) + `zoo.json` (spec, fit report, provenance).
 
-    DIR/zoo.safetensors   weights (B, P) f32, labels (B,) i64, psnr (B,) f32, index (B,) i64, split (B,) u8 (1 = held out)
+    DIR/zoo.safetensors   weights (B, P) f32, labels (B,) i64, psnr (B,) f32, index (B,) i64, split (B,) u8 (1 = held out),
+                          and, when every INR was fitted from one shared init, init (P,) f32: that init w0 (random or
+                          meta-learned), so new targets can be fitted from the same w0
     DIR/zoo.json          {"format", "schema_version", "spec", "n", "mean_psnr", "min_psnr", "psnr", "canonicalized",
                            "smooth", "init", "fit", "source", "seed", "seconds", "class_names"}
 Files are written to temporary names and renamed into place, so a failed build never leaves a half-written zoo.
@@ -36,6 +38,7 @@ class Zoo:
     index: Tensor  # (B,) index of the source image in its data set
     split: Tensor  # (B,) 1 = held out (test), 0 = train
     meta: dict = field(default_factory=dict)
+    init: Tensor | None = None  # (P,) the shared initialisation every INR was fitted from (None: independent inits)
 
     def __len__(self) -> int:
         return self.weights.shape[0]
@@ -44,7 +47,7 @@ class Zoo:
         """Subset by a bool mask or index tensor; meta is kept, per-INR fields follow the subset."""
         meta = {k: v for k, v in self.meta.items() if k != "psnr"}
         return Zoo(self.spec, self.weights[mask], self.labels[mask], self.psnr[mask], self.index[mask],
-                   self.split[mask], meta)
+                   self.split[mask], meta, self.init)
 
     def train(self) -> "Zoo":
         return self.select(self.split == 0)
@@ -53,7 +56,7 @@ class Zoo:
         return self.select(self.split == 1)
 
     def with_weights(self, weights: Tensor, **meta) -> "Zoo":
-        return Zoo(self.spec, weights, self.labels, self.psnr, self.index, self.split, {**self.meta, **meta})
+        return Zoo(self.spec, weights, self.labels, self.psnr, self.index, self.split, {**self.meta, **meta}, self.init)
 
 
 def save_zoo(path: str | Path, zoo: Zoo) -> Path:
@@ -62,6 +65,8 @@ def save_zoo(path: str | Path, zoo: Zoo) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     tensors = {"weights": zoo.weights.float(), "labels": zoo.labels.long(), "psnr": zoo.psnr.float(),
                "index": zoo.index.long(), "split": zoo.split.to(torch.uint8)}
+    if zoo.init is not None:
+        tensors["init"] = zoo.init.float().reshape(-1)
     meta = {**zoo.meta, "format": ZOO_FORMAT, "schema_version": ZOO_SCHEMA, "spec": zoo.spec.to_dict(),
             "n": len(zoo), "mean_psnr": float(zoo.psnr.mean()), "min_psnr": float(zoo.psnr.min()),
             "psnr": [round(float(p), 3) for p in zoo.psnr]}
@@ -110,8 +115,12 @@ def load_zoo(path: str | Path) -> Zoo:
             raise DataError(f"{tf}: {name} has shape {tuple(t[name].shape)}, expected ({b},)")
     if not bool(torch.isfinite(t["weights"]).all()):
         raise DataError(f"{tf}: weights contain NaN or inf")
+    init = t.get("init")
+    if init is not None and (init.shape != (spec.num_params,) or not bool(torch.isfinite(init).all())):
+        raise DataError(f"{tf}: init has shape {tuple(init.shape)} (or non-finite values), expected "
+                        f"({spec.num_params},) finite")
     meta.pop("psnr", None)
-    return Zoo(spec, t["weights"], t["labels"], t["psnr"], t["index"], t["split"].long(), meta)
+    return Zoo(spec, t["weights"], t["labels"], t["psnr"], t["index"], t["split"].long(), meta, init)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -119,21 +128,43 @@ def load_zoo(path: str | Path) -> Zoo:
 
 
 def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = False, source: str = "",
-              test_every: int = 5, index: Tensor | None = None, progress: bool = True, callback=None) -> Zoo:
-    """Fit one INR per image of an ImageSet and return the zoo (split: every `test_every`-th source index held out)."""
+              test_every: int = 5, index: Tensor | None = None, progress: bool = True, callback=None,
+              init: Tensor | None = None, meta_cfg=None, meta_exclude: tuple[int, ...] = ()) -> Zoo:
+    """Fit one INR per image of an ImageSet and return the zoo (split: every `test_every`-th source index held out).
+
+    fit_cfg.init = "meta": first meta-learn the shared init (metainit.meta_learn_init, `meta_cfg`) on the training
+    split only, leaving out the classes in `meta_exclude` (the few-shot class must never shape it). `init` (P,)
+    fits every INR from a given w0 instead (e.g. the init of an existing zoo)."""
     from equigen_core.checkpoint import config_to_dict
     from equigen_core.fit import FitConfig, fit_images
+    from equigen_core.inr import siren_init
 
     fit_cfg = fit_cfg or FitConfig()
     if images.images.shape[1] != spec.out_dim:
         raise DataError(f"{images.source}: images have {images.images.shape[1]} channels, the INR spec outputs "
                         f"{spec.out_dim}; pick the matching --inr preset")
-    res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback)
     index = torch.arange(len(images)) if index is None else index
+    extra = {}
+    if init is None and fit_cfg.init == "meta":
+        from equigen_core.metainit import MetaInitConfig, meta_learn_init
+
+        meta_cfg = meta_cfg or MetaInitConfig(seed=fit_cfg.seed)
+        base = (index % test_every != 0) & ~torch.isin(images.labels, torch.tensor(list(meta_exclude), dtype=torch.long))
+        mres = meta_learn_init(spec, images.images[base], meta_cfg, progress=progress)
+        init = mres.init
+        extra["meta_init"] = {"config": meta_cfg.to_dict(), "images": int(base.sum()), "excluded_classes":
+                              list(meta_exclude), "seconds": round(mres.seconds, 2),
+                              "inner_psnr_first": round(mres.psnr_curve[0], 2),
+                              "inner_psnr_last": round(mres.psnr_curve[-1], 2)}
+    elif init is None and fit_cfg.init == "shared":  # the same draw fit_signals makes for cfg.seed
+        init = siren_init(spec, 1, generator=torch.Generator().manual_seed(fit_cfg.seed))[0]
+    res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback,
+                     init_weights=None if init is None else init.reshape(1, -1))
     meta = {"source": source or images.source, "class_names": list(images.class_names), "init": fit_cfg.init,
             "seed": fit_cfg.seed, "fit": config_to_dict(fit_cfg),
-            "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every}
-    zoo = Zoo(spec, res.weights, images.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta)
+            "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every, **extra}
+    zoo = Zoo(spec, res.weights, images.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta,
+              None if init is None else init.reshape(-1).clone())
     if canonicalize:
         zoo = canonicalize_zoo(zoo)
     return zoo
@@ -149,7 +180,9 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
     res = canonicalize(zoo.spec, zoo.weights)
     smooth = {"tv_before": float(res.tv_before.mean()), "tv_after": float(res.tv_after.mean()),
               "seconds": round(time.perf_counter() - t0, 2)}
-    return zoo.with_weights(res.weights, canonicalized=True, smooth=smooth)
+    out = zoo.with_weights(res.weights, canonicalized=True, smooth=smooth)
+    out.init = None  # each INR's neurons were reordered on its own: they no longer share one init
+    return out
 
 
 def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100, *, spec: SirenSpec | None = None,
