@@ -111,9 +111,10 @@ class Callbacks:
         return list(dict.fromkeys(self.studio.checkpoints() + trained))
 
     def default_checkpoint(self) -> str | None:
-        ck = self.checkpoints()
+        ck = self.checkpoints()  # the base model (measured better than the adapted one, docs/RESULTS.md), else
+        base = [c for c in ck if Path(c).name == "diffusion"]  # an adapted one, else any
         adapted = [c for c in ck if Path(c).name.startswith("diffusion_")]
-        return (adapted or ck or [None])[0]
+        return (base or adapted or ck or [None])[0]
 
     def default_class(self, checkpoint: str | None) -> int:
         """The class the checkpoint was adapted to, else the one its base training held out, else the first."""
@@ -425,7 +426,7 @@ class Callbacks:
 
     @_errors
     def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name, space="pca",
-                        keep_out="9", progress=gr.Progress()):
+                        keep_out="9", condition="probe", progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.denoiser import get_preset
         from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
@@ -437,7 +438,8 @@ class Callbacks:
             raise gr.Error(f"the {preset!r} denoiser reads weights by neuron: pick space 'weights' or an MLP preset")
         cfg = DiffusionTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr),
                                    lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0,
-                                   space=space, classes=_base_classes(zoo, keep_out))
+                                   space=space, classes=_base_classes(zoo, keep_out),
+                                   condition=condition if encoder.cfg.probe_res else "features")
 
         def work(emit, stop):
             return train_diffusion(zoo, encoder, cfg, get_preset(preset), out=out, progress=False,

@@ -1,16 +1,18 @@
-"""The paper's ablations (and ours) at equal CPU time, in one JSON (issue 7).
+"""The ablations at equal CPU time, in one JSON (issues 7 and 15).
 
-    python -m equigen_core ablate --zoo runs/mnist/zoo --seconds 150 --json docs/data/ablations.json
+    python -m equigen_core ablate --zoo runs/mnist/zoo --zoo-shared runs/mnist/zoo_shared --seconds 150 \
+        --json docs/data/ablations.json
 
-- encoder: smooth augmentation or not → kNN accuracy and silhouette of ψ on held-out INRs (no training: the two
-  shipped encoders, plus raw weights for reference);
+- zoo: the structure of the zoo per init (zoo_structure: midpoints, principal-subspace reconstruction of the held-out
+  class, distance from the shared init), for the main zoo and, with --zoo-shared, the same digits from a random
+  shared init;
+- encoder: kNN accuracy of ψ (base classes, all ten), how separable the held-out class is, silhouette — for the
+  shipped encoder, the one trained on the smooth-canonicalised zoo, any --extra-encoders, and the raw weights;
 - stage 2, each variant trained for the same wall time on classes 0–8 with the `cpu` denoiser preset, then measured by
   held-in conditional accuracy (one sample per held-out INR of classes 0–8) and on the held-out class (no adaptation):
-    * conditioning: none (every row null) / class label (one-hot of the classifier's reading of the INR) /
-      equivariant features ψ (the shipped encoder);
-    * L_eq on (λ = 0.1) / off;
-    * zoo alignment: shared init (the default) / independent inits / independent + smooth canonicalisation;
-    * denoiser: flat MLP / weight-token transformer (`cpu-transformer`);
+  the shipped recipe (principal subspace, probe condition) against the whole ψ as the condition, the weight space,
+  a random shared init, the function-space loss, L_eq off and no condition; on request (--variants) the earlier
+  levers: class-label condition, independent inits (with and without smooth canonicalisation), the transformer;
 - sampling: per-target vs set-level conditioning, with the shipped base model (held-in accuracy).
 """
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-STAGE2_VARIANTS = ("features (default)", "weight space (no PCA)", "random shared init", "function-space loss",
-                   "L_eq off", "no condition")
+STAGE2_VARIANTS = ("default (shipped recipe)", "whole ψ as the condition", "weight space (no PCA)",
+                   "random shared init", "function-space loss", "L_eq off", "no condition")
 # extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time),
 # and the earlier foundation's levers
 EXTRA_VARIANTS = ("L_eq off, equal steps", "class label", "independent inits", "independent + smooth canonicalisation",
@@ -60,12 +62,13 @@ class AblationConfig:
     steps: int = 50
     variants: tuple[str, ...] = STAGE2_VARIANTS
     seed: int = 0
-    space: str = "pca"  # the default variant's diffusion space (the shipped cpu preset's)
+    space: str = "pca"  # the default variant's diffusion space and condition (the shipped cpu preset's)
     pca_dim: int = 256
+    condition: str = "probe"
 
     @classmethod
     def quick(cls, **kw) -> "AblationConfig":
-        return cls(**{**dict(seconds=3.0, n=16, per_class=2, steps=5, variants=("features (default)",
+        return cls(**{**dict(seconds=3.0, n=16, per_class=2, steps=5, variants=("default (shipped recipe)",
                                                                                "class label")), **kw})
 
 
@@ -143,21 +146,23 @@ def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str
     digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
     from equigen_core.data.zoo import canonicalize_zoo
 
-    weights = {"space": "weights"}
-    if name == "features (default)":
+    weights = {**space, "space": "weights"}
+    if name == "default (shipped recipe)":
         return zoo, encoder, space, {}, "cpu"
+    if name == "whole ψ as the condition":
+        return zoo, encoder, {**space, "condition": "features"}, {}, "cpu"
     if name == "weight space (no PCA)":
         return zoo, encoder, weights, {}, "cpu"
     if name == "random shared init":
         return other_zoo("shared"), encoder, space, {}, "cpu"
     if name == "function-space loss":
-        return zoo, encoder, {**space, "lambda_func": 10.0}, {"lambda_func": 10.0}, "cpu"
+        return zoo, encoder, {**space, "lambda_func": 10.0}, {}, "cpu"
     if name == "no condition":
-        return zoo, encoder, {**space, "lambda_eq": 0.0}, {"cond_drop": 1.0, "lambda_eq": 0.0}, "cpu"
+        return zoo, encoder, {**space, "lambda_eq": 0.0}, {"cond_drop": 1.0}, "cpu"
     if name == "class label":
-        return zoo, LabelEncoder(zoo.spec, classifier), {**space, "lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
+        return zoo, LabelEncoder(zoo.spec, classifier), {**space, "lambda_eq": 0.0, "condition": "features"}, {}, "cpu"
     if name in ("L_eq off", "L_eq off, equal steps"):
-        return zoo, encoder, {**space, "lambda_eq": 0.0}, {"lambda_eq": 0.0}, "cpu"
+        return zoo, encoder, {**space, "lambda_eq": 0.0}, {}, "cpu"
     if name == "independent inits":
         return other_zoo("independent"), encoder, space, {}, "cpu"
     if name == "independent + smooth canonicalisation":
@@ -180,16 +185,17 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
 
     rows = []
     for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
-        space = {"space": cfg.space, "pca_dim": cfg.pca_dim}
+        space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}
         vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, other_zoo, space)
         limit = {"max_seconds": cfg.seconds}
         if name.endswith("equal steps"):
-            ref = next((r for r in rows + (earlier or []) if r["variant"] == "features (default)"), None)
+            ref = next((r for r in rows + (earlier or []) if r["variant"] == "default (shipped recipe)"), None)
             if ref is None:
-                raise ValueError(f"{name!r} needs the 'features (default)' variant's step count; run it first")
+                raise ValueError(f"{name!r} needs the 'default (shipped recipe)' variant's step count; run it first")
             limit = {"max_steps": ref["steps"]}
         tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **{**limit, **tr_kw})
-        dcfg = DiffusionConfig(**{"lambda_eq": tcfg.lambda_eq, **diff_kw})
+        dcfg = DiffusionConfig(**{"lambda_eq": tcfg.lambda_eq, "lambda_func": tcfg.lambda_func,
+                                  "condition": tcfg.condition, **diff_kw})
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "diffusion"
             t0 = time.perf_counter()

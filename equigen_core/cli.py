@@ -121,7 +121,8 @@ def cmd_train_diffusion(args) -> int:
     classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
                                eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every,
-                               lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim)
+                               lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim,
+                               condition=args.condition)
     res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), out=args.out, resume=args.resume,
                           encoder_path=args.encoder)
     if res.path is not None:
@@ -157,13 +158,13 @@ def cmd_generate(args) -> int:
 
 ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes the shipped checkpoints)
     # 2D (MNIST): a zoo fitted from a meta-learned init, the encoder preset trained with SupCon on the base classes,
-    # diffusion in the zoo's principal subspace (docs/RESULTS.md says why each)
+    # diffusion in the zoo's principal subspace, conditioned on ψ's function part (docs/RESULTS.md says why each)
     "tiny": {"limit": 200, "init": "meta", "meta_steps": 20, "fit_lr": 1e-3, "target_psnr": 25.0, "encoder": "tiny",
-             "enc_steps": 20, "supervised": 1.0, "denoiser": "tiny", "space": "pca", "pca_dim": 64, "diff_steps": 50,
-             "ft_steps": 20, "gallery_per_class": 2},
+             "enc_steps": 20, "supervised": 1.0, "denoiser": "tiny", "space": "pca", "pca_dim": 64,
+             "condition": "probe", "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2},
     "cpu": {"limit": None, "init": "meta", "meta_steps": 300, "fit_lr": 1e-3, "target_psnr": 36.0, "encoder": "cpu",
             "enc_steps": 600, "supervised": 1.0, "denoiser": "cpu", "space": "pca", "pca_dim": 256,
-            "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16},
+            "condition": "probe", "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16},
     # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1
     "tiny3d": {"shapes": True, "per_category": 5, "fit_steps": 40, "enc_steps": 10, "enc_channels": 4,
                "denoiser": "tiny", "diff_steps": 30, "ft_steps": 10, "gallery_per_class": 2, "probe_res": 4},
@@ -220,7 +221,8 @@ def cmd_train_all(args) -> int:
     print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base} (space: {p.get('space', 'weights')})")
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=tuple(base), seed=args.seed,
                                                    lambda_func=args.lambda_func, save_every=1000,
-                                                   space=p.get("space", "weights"), pca_dim=p.get("pca_dim", 256)),
+                                                   space=p.get("space", "weights"), pca_dim=p.get("pca_dim", 256),
+                                                   condition=p.get("condition", "features")),
                     denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
                     state_dir=work / "diffusion.train_state")
     print(f"[4/4] few-shot adaptation to class {args.cls} with k={args.k} shots")
@@ -555,8 +557,10 @@ def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
     p.add_argument("--class", dest="cls", type=int, default=9)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--n", type=int, default=n)
-    p.add_argument("--guidance", type=float, default=0.0)
-    p.add_argument("--temperature", type=float, default=1.0, help="τ of the initial noise x_T = τ·ε (our addition)")
+    p.add_argument("--guidance", type=float, default=0.3,
+                   help="λ_g of the sampling-time equivariance guidance (our addition; 0.3: the app's default)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="τ of the initial noise x_T = τ·ε (our addition; 0.8: the app's and evaluate's default)")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
 
@@ -642,6 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="diffuse every weight, or the whitened coordinates of the zoo's top --pca-dim principal "
                         "directions (our addition; MLP denoisers only)")
     d.add_argument("--pca-dim", type=int, default=256)
+    d.add_argument("--condition", choices=["features", "probe"], default="features",
+                   help="condition on the encoder's whole ψ, or on its function part (our addition)")
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
     d.add_argument("--save-every", type=int, default=1000, help="save the resumable training state every N steps")
     d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (see --save-every)")

@@ -29,6 +29,9 @@ class DiffusionConfig:
     cond_drop: float = 0.1  # probability of training a row with the null condition
     lambda_func: float = 0.0  # our addition: weight of a function-space loss ᾱ_t·||f_x̂0(x) − f_x0(x)||² on pixels
     func_points: int = 196  # random coordinates per batch for that loss
+    # our addition: what ψ the model is conditioned on (and L_eq / guidance measured in): "features", the encoder's
+    # whole ψ; "probe", its function part (encoder.ProbeCondition)
+    condition: str = "features"
     beta_schedule: str = "squaredcos_cap_v2"  # cosine
 
     def to_dict(self) -> dict:

@@ -191,6 +191,33 @@ class WeightEncoder(nn.Module):
         return torch.cat([psi, probe], dim=1) if probe is not None else psi
 
 
+class ProbeCondition(nn.Module):
+    """The function part of a WeightEncoder's ψ as the diffusion model's condition (DiffusionConfig.condition =
+    "probe", our addition): (B, P) → the INR's values on the probe grid (B, probe_dim). Exactly invariant to every
+    weight symmetry, and it describes an unseen class as well as a seen one — the learned part of ψ, trained to
+    separate the base classes, pulled samples of the held-out class toward them (docs/RESULTS.md). `.encoder` is the
+    full encoder (kNN, t-SNE)."""
+
+    def __init__(self, encoder: WeightEncoder):
+        super().__init__()
+        if not encoder.cfg.probe_res:
+            raise ValueError("condition='probe' needs an encoder with a probe (EncoderConfig.probe_res > 0)")
+        self.encoder = encoder
+        self.spec, self.cfg, self.out_dim = encoder.spec, encoder.cfg, encoder.probe_dim
+
+    def forward(self, flat: Tensor) -> Tensor:
+        return self.encoder.probe(flat)
+
+
+def condition_encoder(encoder: nn.Module, condition: str) -> nn.Module:
+    """What the diffusion model is conditioned on: "features" (the whole ψ) or "probe" (its function part)."""
+    if condition == "features":
+        return encoder
+    if condition == "probe":
+        return encoder if isinstance(encoder, ProbeCondition) else ProbeCondition(encoder)
+    raise ValueError(f"unknown condition {condition!r}; expected 'features' or 'probe'")
+
+
 def sup_con(z1: Tensor, z2: Tensor, labels: Tensor, temperature: float = 0.1) -> Tensor:
     """Supervised contrastive loss (Khosla et al. 2020) on two views z1, z2 (B, D) with labels (B,): every other
     view of the same class is a positive. Our addition to stage 1, on base-class labels only (see train.py)."""

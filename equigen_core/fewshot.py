@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from equigen_core.checkpoint import CheckpointError, load_checkpoint, load_into_module
 from equigen_core.denoiser import DenoiserConfig, build_denoiser
 from equigen_core.diffusion import DiffusionConfig, StepInfo, WeightDiffusion
-from equigen_core.encoder import WeightEncoder
+from equigen_core.encoder import condition_encoder
 from equigen_core.inr import SirenSpec, render_images
 from equigen_core.weights import NormStats, codec_from_tensors
 
@@ -29,12 +29,13 @@ class FewShotModel:
     """Everything generation needs, loaded once and used read-only."""
 
     spec: SirenSpec
-    encoder: WeightEncoder
+    encoder: nn.Module  # what conditions the model: the WeightEncoder, or its ProbeCondition view
     denoiser: nn.Module
     process: WeightDiffusion
     feat_norm: NormStats
     config: dict = field(default_factory=dict)
     path: Path | None = None
+    inr_init: Tensor | None = None  # (P,) the shared init w0 of the zoo it was trained on (fit new targets from it)
 
     @classmethod
     def load(cls, path: str | Path, encoder: str | Path | nn.Module | None = None) -> "FewShotModel":
@@ -49,9 +50,13 @@ class FewShotModel:
             rec = ckpt.config.get("encoder_path")
             if not rec:
                 raise CheckpointError(f"{path / 'config.json'}: no encoder_path recorded; pass the encoder checkpoint")
-            encoder = Path(rec) if Path(rec).is_absolute() else path.parent / Path(rec).name
+            # the recorded path if it is absolute and still there, else the sibling of that name (checkpoints move)
+            rec = Path(rec)
+            encoder = rec if rec.is_absolute() and rec.is_dir() else path.parent / rec.name
         if isinstance(encoder, (str, Path)):  # else an encoder module (any nn.Module with .spec and .out_dim)
             encoder = load_encoder(encoder, spec)
+        dcfg = DiffusionConfig(**ckpt.config["diffusion"])
+        encoder = condition_encoder(encoder, dcfg.condition)  # what the model is conditioned on
         if encoder.spec != spec:
             raise CheckpointError(f"{path / 'config.json'}: trained for INR spec {spec}, the encoder is for "
                                   f"{encoder.spec}")
@@ -66,8 +71,13 @@ class FewShotModel:
         if wnorm.mean.shape != (spec.num_params,):
             raise CheckpointError(f"{path / 'model.safetensors'}: norm.mean has shape {tuple(wnorm.mean.shape)}, "
                                   f"expected ({spec.num_params},)")
-        process = WeightDiffusion(DiffusionConfig(**ckpt.config["diffusion"]), weight_norm=wnorm, encoder=encoder)
-        return cls(spec, encoder.eval(), net.eval(), process, fnorm, ckpt.config, path)
+        process = WeightDiffusion(dcfg, weight_norm=wnorm, encoder=encoder)
+        init = ckpt.tensors.get("inr_init")
+        if init is not None and init.shape != (spec.num_params,):
+            raise CheckpointError(f"{path / 'model.safetensors'}: inr_init has shape {tuple(init.shape)}, expected "
+                                  f"({spec.num_params},)")
+        return cls(spec, encoder.eval(), net.eval(), process, fnorm, ckpt.config, path,
+                   None if init is None else init.float())
 
     @torch.no_grad()
     def features(self, weights: Tensor) -> Tensor:

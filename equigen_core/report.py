@@ -282,10 +282,10 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
             txt += (f" and {lab:.3f} with the class label (for held-in classes the label is "
                     f"{'the stronger' if lab > psi else 'a weaker'} condition; only ψ can describe an unseen class)")
         out.append(txt + ".")
-    d, off, off_eq = acc("features (default)"), psi, acc("L_eq off, equal steps")
+    d, off, off_eq = acc("default (shipped recipe)"), psi, acc("L_eq off, equal steps")
     if d is not None and off is not None:
         txt = (f"**L_eq helps: {'holds' if d > off + 0.05 else 'does not hold'} at equal wall time** — with λ = 0.1 "
-               f"{d:.3f} in {rows['features (default)']['steps']} steps, without {off:.3f} in "
+               f"{d:.3f} in {rows['default (shipped recipe)']['steps']} steps, without {off:.3f} in "
                f"{rows['L_eq off']['steps']} steps (L_eq adds an encoder forward and backward to every step)")
         if off_eq is not None:
             txt += (f"; at equal steps ({rows['L_eq off, equal steps']['steps']}) without L_eq: {off_eq:.3f}, so "
@@ -304,7 +304,7 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
                         ("function-space loss", "The function-space loss (λ_func = 10)")):
         if d is None or name not in rows:
             continue
-        a, b = rows["features (default)"], rows[name]
+        a, b = rows["default (shipped recipe)"], rows[name]
         sign = -1 if name == "function-space loss" else 1  # the default lacks that loss; the others are the default's
         out.append(f"**{lever}**: held-in {a['held_in_accuracy']:.3f} vs {b['held_in_accuracy']:.3f}; held-out "
                    f"class accuracy {a['heldout_accuracy']:.2f} vs {b['heldout_accuracy']:.2f}, aligned novelty "
@@ -315,7 +315,8 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
     if d is not None and tr is not None:
         out.append(f"**Transformer vs MLP denoiser at equal CPU time**: transformer {tr:.3f} in "
                    f"{rows['transformer denoiser']['steps']} steps, MLP {d:.3f} in "
-                   f"{rows['features (default)']['steps']} steps — on 2 CPU cores the MLP wins by running more steps; "
+                   f"{rows['default (shipped recipe)']['steps']} steps — on 2 CPU cores the MLP wins by running more "
+                   "steps; "
                    "the paper's transformer needs a GPU (none was lent here).")
     m = {r["mode"]: r["held_in_accuracy"] for r in modes}
     if {"per-target", "set"} <= set(m):

@@ -17,7 +17,7 @@ from equigen_core.augment import AugmentConfig, random_augment
 from equigen_core.checkpoint import (config_to_dict, load_checkpoint, load_into_module, module_tensors,
                                      save_checkpoint)
 from equigen_core.data.zoo import Zoo
-from equigen_core.encoder import EncoderConfig, WeightEncoder, info_nce, sup_con
+from equigen_core.encoder import EncoderConfig, ProbeCondition, WeightEncoder, info_nce, sup_con
 from equigen_core.inr import SirenSpec
 
 ENCODER_KIND = "encoder"
@@ -258,6 +258,12 @@ class DiffusionTrainConfig:
     # coordinates of the zoo's top pca_dim principal directions (weights.PCAStats; MLP denoiser only)
     space: Literal["weights", "pca"] = "weights"
     pca_dim: int = 256
+    condition: Literal["features", "probe"] = "features"  # see DiffusionConfig.condition
+    # our addition: zoo augmentation — this share of every batch is replaced by exact INR augmentations (rotation,
+    # scale, shift, contrast, brightness; augment.AugmentConfig × `augment`, no permutation or noise, so the zoo stays
+    # aligned) of its INRs, with their own ψ; 0: off
+    augment: float = 0.0
+    augment_share: float = 0.5
     eq_batch: int = 64  # rows of each batch that also get L_eq (the encoder pass costs more than the denoiser's)
     classes: tuple[int, ...] | None = (0, 1, 2, 3, 4, 5, 6, 7, 8)  # base classes (protocol: 9 held out)
     seed: int = 0
@@ -319,14 +325,17 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
 
     from equigen_core.denoiser import DenoiserConfig, build_denoiser
     from equigen_core.diffusion import DiffusionConfig, WeightDiffusion
+    from equigen_core.encoder import condition_encoder
     from equigen_core.weights import NormStats, PCAStats
 
+    diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq, lambda_func=cfg.lambda_func,
+                                                     condition=cfg.condition)
+    encoder = condition_encoder(encoder, diffusion_cfg.condition)
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
     if denoiser_cfg.cond_dim != encoder.out_dim:  # the condition is whatever the encoder gives
         denoiser_cfg = replace(denoiser_cfg, cond_dim=encoder.out_dim)
     if cfg.space not in ("weights", "pca"):
         raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights' or 'pca'")
-    diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq, lambda_func=cfg.lambda_func)
     acc = accelerator or make_accelerator()
     torch.manual_seed(cfg.seed)
     if encoder.spec != zoo.spec:
@@ -364,14 +373,23 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     start = prog.step
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + acc.process_index + 7919 * start)
     bs = min(cfg.batch_size, len(x_all))
+    aug_cfg = (AugmentConfig(permute=False, bias_jitter=0.0, weight_noise=0.0).scaled(cfg.augment)
+               if cfg.augment > 0 else None)
+    n_aug = int(round(bs * cfg.augment_share))
     losses, recon, eq = [], [], []
     t0 = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), desc="stage 2: diffusion", disable=not (progress and acc.is_main_process))
     ema.to(acc.device)
     for step in bar:
         idx = torch.randint(0, len(x_all), (bs,), generator=gen)
-        parts = process.training_loss(model, x_all[idx].to(acc.device), c_all[idx].to(acc.device),
-                                      eq_batch=cfg.eq_batch, generator=gen)
+        x, c = x_all[idx], c_all[idx]
+        if aug_cfg is not None:  # the first n_aug rows: exact augmentations of their INRs, re-encoded
+            with torch.no_grad():
+                w_aug = random_augment(zoo.spec, weights[idx[:n_aug]], aug_cfg, generator=gen)
+                x[:n_aug] = wnorm.normalize(w_aug)
+                c[:n_aug] = fnorm.normalize(encode(encoder, w_aug))
+        parts = process.training_loss(model, x.to(acc.device), c.to(acc.device), eq_batch=cfg.eq_batch,
+                                      generator=gen)
         if not torch.isfinite(parts.total):
             raise TrainingDiverged(f"stage 2 loss became {parts.total.item()} at step {step}; the last good "
                                    f"checkpoint{' in ' + str(out) if out else ''} was left as it was (lower --lr, "
@@ -443,6 +461,8 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     import hashlib
 
     h = hashlib.sha256()
+    if isinstance(encoder, ProbeCondition):
+        h.update(b"condition=probe")  # the same weights, conditioned on the probe part only
     for k, v in sorted(encoder.state_dict().items()):
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
@@ -455,6 +475,8 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
 def save_diffusion(path, result: DiffusionTrainResult, *, zoo: Zoo, encoder, wnorm, fnorm, cfg, denoiser_cfg,
                    diffusion_cfg, encoder_path=None, extra_summary: dict | None = None, half: bool = False) -> Path:
     tensors = {**module_tensors(result.model), **wnorm.tensors("norm."), **fnorm.tensors("feat_norm.")}
+    if zoo.init is not None:  # the zoo's shared init w0, so new targets can be fitted from it; float64 so that
+        tensors["inr_init"] = zoo.init.double()  # half=True storage (float32 → float16 only) leaves it exact
     n = len(result.losses)
     summary = {"steps_run": n, "start_step": result.start_step, "seconds": round(result.seconds, 1),
                "loss_first": float(np.mean(result.losses[:50])) if n else None,
@@ -604,7 +626,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     if out is not None:
         ckpt = load_checkpoint(model_path, kind=DIFFUSION_KIND)
         tensors = {**module_tensors(result.model), **{k: v for k, v in ckpt.tensors.items()
-                                                       if k.startswith(("norm.", "feat_norm."))}}
+                                                       if k.startswith(("norm.", "feat_norm.", "inr_init"))}}
         summary = {**ckpt.summary, "finetune": {"best_step": best_step, "seconds": round(result.seconds, 1),
                                                 "k": len(shots), "holdout": hold, "heldout_curve": heldout_curve,
                                                 "shots_curve": shots_curve, "base_curve": base_curve,

@@ -1,4 +1,6 @@
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -118,3 +120,60 @@ def test_pca_space_trains_samples_inside_the_subspace_and_refuses_the_transforme
     torch.testing.assert_close(codec.project(out.weights), out.weights, atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="transformer"):
         build_denoiser(SPEC, DenoiserConfig(arch="transformer", width=16, heads=2, data_dim=12))
+
+
+def random_zoo_and_probed_encoder(b: int, classes: int, probe_res: int):
+    """A zoo of B random SIRENs (training split, labels i % classes) and a small encoder with a probe."""
+    from equigen_core.data.zoo import Zoo
+
+    flat = random_sirens(SPEC, b, noise=0.5)
+    n = torch.arange(b)
+    zoo = Zoo(SPEC, flat, n % classes, torch.full((b,), 30.0), n, torch.zeros(b, dtype=torch.long))
+    enc = WeightEncoder(SPEC, EncoderConfig(channels=2, feature_dim=8, proj_dim=4, probe_res=probe_res)).eval()
+    enc.set_input_scale(flat)
+    return zoo, enc
+
+
+def test_probe_condition_is_the_function_part_of_psi_and_round_trips_through_a_checkpoint(tmp_path):
+    from equigen_core.encoder import ProbeCondition, condition_encoder
+    from equigen_core.fewshot import FewShotModel
+    from equigen_core.train import DiffusionTrainConfig, encoder_fingerprint, train_diffusion
+
+    zoo, enc = random_zoo_and_probed_encoder(24, 3, probe_res=5)
+    flat = zoo.weights
+    view = condition_encoder(enc, "probe")
+    assert isinstance(view, ProbeCondition) and view.out_dim == 25
+    torch.testing.assert_close(view(flat), enc(flat)[:, 8:])  # exactly the probe part of ψ
+    assert encoder_fingerprint(view) != encoder_fingerprint(enc)
+    cfg = DiffusionTrainConfig(steps=3, batch_size=8, save_every=0, classes=None, condition="probe")
+    train_diffusion(zoo, enc, cfg, DenoiserConfig(width=16, depth=1, emb_dim=8), out=tmp_path / "d", progress=False)
+    model = FewShotModel.load(tmp_path / "d", enc)  # given the full encoder, it conditions on the probe again
+    assert isinstance(model.encoder, ProbeCondition) and model.config["denoiser"]["cond_dim"] == 25
+    assert model.features(flat[:2]).shape == (2, 25)
+    with pytest.raises(ValueError, match="probe"):
+        condition_encoder(WeightEncoder(SPEC, EncoderConfig(channels=2, feature_dim=8, proj_dim=4)), "probe")
+
+
+def test_zoo_augmentation_feeds_augmented_inrs_with_their_own_condition(monkeypatch):
+    """augment > 0: part of every batch is exact augmentations of zoo INRs, each conditioned on its own ψ."""
+    import equigen_core.diffusion as diffusion_mod
+    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+
+    zoo, enc = random_zoo_and_probed_encoder(16, 2, probe_res=4)
+    seen = []
+    orig = diffusion_mod.WeightDiffusion.training_loss
+
+    def spy(self, model, x0, cond, **kw):
+        seen.append((x0.clone(), cond.clone()))
+        return orig(self, model, x0, cond, **kw)
+
+    monkeypatch.setattr(diffusion_mod.WeightDiffusion, "training_loss", spy)
+    base = DiffusionTrainConfig(steps=2, batch_size=8, save_every=0, classes=None, condition="probe")
+    dn = DenoiserConfig(width=16, depth=1, emb_dim=8)
+    train_diffusion(zoo, enc, base, dn, progress=False)
+    plain = seen[:]
+    seen.clear()
+    train_diffusion(zoo, enc, replace(base, augment=1.0, augment_share=0.5), dn, progress=False)
+    x_plain, x_aug = plain[0][0], seen[0][0]
+    torch.testing.assert_close(x_aug[4:], x_plain[4:])  # same draw: the second half is untouched zoo INRs
+    assert (x_aug[:4] - x_plain[:4]).abs().max() > 1e-3  # the first half was augmented

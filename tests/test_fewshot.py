@@ -137,3 +137,21 @@ def test_finetune_fits_the_shots_and_replay_bounds_forgetting(trained, tmp_path)
     assert base_worst - base_first < 0.3 * (plain_worst - base_first), (res.base_curve, runs[0.0].base_curve)
     model = FewShotModel.load(tmp_path / "adapted0.5", root / "encoder")
     assert generate(model, shots, 2, steps=3).weights.shape == (2, SPEC.num_params)
+
+
+def test_a_moved_checkpoint_finds_its_encoder_beside_it(trained, tmp_path):
+    """The recorded encoder path is absolute where it was trained; copied elsewhere (e.g. into checkpoints/), the
+    diffusion model loads the sibling encoder of the same name."""
+    import json
+    import shutil
+
+    _, _, _, root = trained
+    moved = tmp_path / "shipped"
+    for name in ("diffusion", "encoder"):
+        shutil.copytree(root / name, moved / name)
+    cfg_file = moved / "diffusion" / "config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["config"]["encoder_path"] = str(tmp_path / "gone" / "encoder")  # absolute, and no longer there
+    cfg_file.write_text(json.dumps(cfg))
+    model = FewShotModel.load(moved / "diffusion")
+    assert model.features(torch.zeros(1, SPEC.num_params)).shape[0] == 1

@@ -135,7 +135,7 @@ def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
     ab = run(AblationConfig.quick(k=5, n=8), zoo=st.gallery, encoder=enc, encoder_smooth=enc, base_model=model,
              classifier=load_classifier(default_classifier_path()), other_zoo=lambda init: st.gallery,
              progress=False)
-    assert [r["variant"] for r in ab["stage2"]] == ["features (default)", "class label"]
+    assert [r["variant"] for r in ab["stage2"]] == ["default (shipped recipe)", "class label"]
     assert all(0 <= r["held_in_accuracy"] <= 1 and r["steps"] > 0 for r in ab["stage2"])
     assert {r["mode"] for r in ab["mode"]} == {"per-target", "set"}
     (out_dir / "data" / "ablations.json").write_text(json.dumps(ab))
