@@ -32,11 +32,13 @@ ABOUT = """
 - **λ (guidance)** — our addition, not the paper's: at every DDIM step the predicted weights are nudged so their
   features move a fraction λ of the way toward ψ̃. The shipped model is conditioned on ψ's function part (the INR's
   values on a 14×14 grid), so this pulls each sample's coarse shape toward its perturbed target: more faithful, less
-  new. (The paper's λ weighs the equivariance loss L_eq in training: the Stage 2 and Stage 3 training tabs set that one.)
+  new. (The paper's λ weighs the equivariance loss L_eq in training: the Stage 2 and Stage 3 training tabs set
+  that one.)
 - **τ (temperature)** — our addition: the initial noise is x_T = τ·ε. Below 1 it trades diversity for cleaner samples
   (the truncation trick); see docs/RESULTS.md for what it does to accuracy and novelty.
 - **Set-level condition** — every sample is conditioned on the mean ψ of the selected targets instead of one target
-  each; on held-in digits it draws the right class far more often (0.911 vs 0.706, docs/RESULTS.md, ablations).
+  each; on held-in digits it draws the right class a little more often with the shipped model (0.889 vs
+  0.872, docs/RESULTS.md, ablations).
 - **DDIM steps** — how many denoising steps turn noise into weights; each step's prediction x̂0 is rendered live.
 - **Resolution** — an INR is a continuous function of (x, y): the same weights render at any size.
 - **Adapt** — stage 3: a short fine-tune of the diffusion model on the selected targets (augmented exactly in weight

@@ -64,8 +64,8 @@ def main() -> None:
         model = FewShotModel.load(out, enc)
         m = _measure(model, zoo, load_classifier(default_classifier_path()),
                      AblationConfig(n=64, temperature=args.temperature))
-    print(json.dumps({**{k: v for k, v in vars(args).items() if k not in ("out", "threads")}, "steps_run": len(r.losses),
-                      "train_seconds": round(seconds), "loss_last": round(sum(r.losses[-50:]) / 50, 4),
+    knobs = {k: v for k, v in vars(args).items() if k not in ("out", "threads")}
+    print(json.dumps({**knobs, "steps_run": len(r.losses), "train_seconds": round(seconds), "loss_last": round(sum(r.losses[-50:]) / 50, 4),
                       **{k: round(v, 4) for k, v in m.items()}}))
 
 

@@ -505,6 +505,9 @@ def cmd_ablate(args) -> int:
         return z
 
     kw = {"seconds": args.seconds} if args.seconds else {}
+    recipe = base.config.get("train", {})  # the default variant is the base checkpoint's own recipe
+    kw.update(space=recipe.get("space", "weights"), pca_dim=recipe.get("pca_dim", 256),
+              condition=recipe.get("condition", "features"))
     if args.variants:
         kw["variants"] = tuple(args.variants)
     cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)

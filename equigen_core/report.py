@@ -299,7 +299,8 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
             txt += (f", on independent inits after smooth canonicalisation {can:.3f} (canonicalisation "
                     f"{'restores' if can > ind + 0.1 else 'does not restore'} the alignment a shared init gives)")
         out.append(txt + ".")
-    for name, lever in (("weight space (no PCA)", "Diffusing in the zoo's principal subspace (PCA)"),
+    for name, lever in (("whole ψ as the condition", "Conditioning on ψ's function part, not the whole ψ"),
+                        ("weight space (no PCA)", "Diffusing in the zoo's principal subspace (PCA)"),
                         ("random shared init", "The meta-learned init"),
                         ("function-space loss", "The function-space loss (λ_func = 10)")):
         if d is None or name not in rows:

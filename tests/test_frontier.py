@@ -132,7 +132,8 @@ def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
         render_results(out_dir / "empty")
     assert main(["report", "--out", str(out_dir / "empty")]) == 2
     enc = model.encoder
-    ab = run(AblationConfig.quick(k=5, n=8), zoo=st.gallery, encoder=enc, encoder_smooth=enc, base_model=model,
+    ab = run(AblationConfig.quick(k=5, n=8, condition="features"), zoo=st.gallery, encoder=enc, encoder_smooth=enc,
+             base_model=model,
              classifier=load_classifier(default_classifier_path()), other_zoo=lambda init: st.gallery,
              progress=False)
     assert [r["variant"] for r in ab["stage2"]] == ["default (shipped recipe)", "class label"]
