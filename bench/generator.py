@@ -65,8 +65,9 @@ def main() -> None:
         m = _measure(model, zoo, load_classifier(default_classifier_path()),
                      AblationConfig(n=64, temperature=args.temperature))
     knobs = {k: v for k, v in vars(args).items() if k not in ("out", "threads")}
-    print(json.dumps({**knobs, "steps_run": len(r.losses), "train_seconds": round(seconds), "loss_last": round(sum(r.losses[-50:]) / 50, 4),
-                      **{k: round(v, 4) for k, v in m.items()}}))
+    figures = {"steps_run": len(r.losses), "train_seconds": round(seconds),
+               "loss_last": round(sum(r.losses[-50:]) / 50, 4), **{k: round(v, 4) for k, v in m.items()}}
+    print(json.dumps({**knobs, **figures}))
 
 
 if __name__ == "__main__":
