@@ -174,7 +174,8 @@ class Callbacks:
         paths = [getattr(f, "name", f) for f in (files or [])]
         images = core.images_from_files(paths, channels=self.studio.spec.out_dim)
         progress(0, desc=f"fitting {len(images)} INRs")
-        weights = core.fit_targets(self.studio.spec, images, fit_cfg=self.studio.fit_config(), init=self.studio.fit_init,
+        weights = core.fit_targets(self.studio.spec, images, fit_cfg=self.studio.fit_config(),
+                                   init=self.studio.fit_init,
                                    on_progress=lambda d, t, p: progress(d / max(t, 1), desc=f"fitted {d}/{t}"))
         new = self.studio.add_uploads(uploads, weights)
         w, imgs = self._candidates(cls, new)
@@ -374,14 +375,14 @@ class Callbacks:
                    progress=gr.Progress()):
         from equigen_core.data.sources import load_source
         from equigen_core.data.zoo import build_zoo, save_zoo
-        from equigen_core.fit import FitConfig
+        from equigen_core.fit import FitConfig, default_lr
         from equigen_core.inr import get_preset
 
         out = self._out("zoos", name)
         spec = get_preset("cifar" if dataset == "cifar10" else "mnist")
         data, index, source = load_source(dataset, data_dir or None, limit=int(limit) if limit else None,
                                           channels=spec.out_dim)
-        cfg = FitConfig(target_psnr=float(target_psnr), init=init, lr=1e-3 if init == "meta" else 3e-3)
+        cfg = FitConfig(target_psnr=float(target_psnr), init=init, lr=default_lr(init))
         total = len(data)
 
         def work(emit, stop):
@@ -434,8 +435,6 @@ class Callbacks:
         out = self._out("diffusion", name)
         zoo = load_zoo(zoo_path)
         encoder = load_encoder(encoder_path, zoo.spec)
-        if space == "pca" and get_preset(preset).arch != "mlp":
-            raise gr.Error(f"the {preset!r} denoiser reads weights by neuron: pick space 'weights' or an MLP preset")
         cfg = DiffusionTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr),
                                    lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0,
                                    space=space, classes=_base_classes(zoo, keep_out),

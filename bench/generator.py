@@ -27,7 +27,6 @@ from equigen_core.ablations import AblationConfig, _measure  # noqa: E402
 from equigen_core.classifier import default_classifier_path, load_classifier  # noqa: E402
 from equigen_core.data.zoo import load_zoo  # noqa: E402
 from equigen_core.denoiser import get_preset  # noqa: E402
-from equigen_core.diffusion import DiffusionConfig  # noqa: E402
 from equigen_core.fewshot import FewShotModel  # noqa: E402
 from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion  # noqa: E402
 
@@ -54,11 +53,10 @@ def main() -> None:
     cfg = DiffusionTrainConfig(steps=args.steps, save_every=0, space=args.space, pca_dim=args.pca_dim,
                                condition=args.condition, augment=args.augment, lambda_func=args.lambda_func,
                                lambda_eq=args.lambda_eq)
-    dcfg = DiffusionConfig(lambda_eq=args.lambda_eq, lambda_func=args.lambda_func, condition=args.condition)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or Path(tmp) / "diffusion")
         t0 = time.perf_counter()
-        r = train_diffusion(zoo, enc, cfg, get_preset("cpu"), dcfg, out=out, progress=False,
+        r = train_diffusion(zoo, enc, cfg, get_preset("cpu"), out=out, progress=False,
                             encoder_path=args.encoder)
         seconds = time.perf_counter() - t0
         model = FewShotModel.load(out, enc)

@@ -79,16 +79,12 @@ def zoo_structure(zoo, classifier, *, cls: int = 9, k: int = 128, pairs: int = 1
     held-out class's INRs projected onto it (can a few directions express a class they never saw?); mean ‖w − w0‖
     from the shared init."""
     from equigen_core.inr import render_images
-    from equigen_core.metrics import background_speckle, midpoint_test
+    from equigen_core.metrics import midpoint_test
     from equigen_core.weights import PCAStats
 
     base = zoo.train().select(zoo.train().labels != cls)
     novel = zoo.select(zoo.labels == cls)
     mid = midpoint_test(zoo.spec, base.weights, base.labels, classifier, n_pairs=pairs, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    a, b = (torch.randint(0, len(base), (pairs,), generator=g) for _ in range(2))
-    same = base.labels[a] == base.labels[b]
-    mids = 0.5 * (base.weights[a[same]] + base.weights[b[same]])
     pca = PCAStats.fit(base.weights, min(k, len(base) - 1))
     true, rec = (render_images(zoo.spec, w, 28) for w in (novel.weights, pca.project(novel.weights)))  # [0, 1]
     psnr = -10 * torch.log10((true - rec).pow(2).flatten(1).mean(1).clamp_min(1e-12))
@@ -96,7 +92,7 @@ def zoo_structure(zoo, classifier, *, cls: int = 9, k: int = 128, pairs: int = 1
     return {"init": zoo.meta.get("init"), "n": len(zoo), "mean_psnr": float(zoo.psnr.mean()),
             "fit_seconds": zoo.meta.get("fit_seconds"), "meta_init_seconds": (zoo.meta.get("meta_init") or {}).get(
                 "seconds"), "midpoint_accuracy": mid.accuracy,
-            "midpoint_speckle": background_speckle(render_images(zoo.spec, mids, 28)),
+            "midpoint_speckle": mid.speckle,
             f"pca{k}_psnr_class_{cls}": float(psnr.mean()),
             "mean_dist_to_init": float((zoo.weights - init).norm(dim=1).mean()) if init is not None else None}
 
@@ -142,8 +138,8 @@ def _measure(model, zoo, classifier, cfg: AblationConfig) -> dict:
 
 def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str], object], space: dict):
     """→ (zoo, encoder, DiffusionTrainConfig overrides, DiffusionConfig overrides, denoiser preset) for a variant.
-    `space` holds the default's diffusion space ({"space": "pca", "pca_dim": 256}); other_zoo(init) gives the same
-    digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
+    `space` holds the default's recipe ({"space": "pca", "pca_dim": 256, "condition": "probe"}); other_zoo(init)
+    gives the same digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
     from equigen_core.data.zoo import canonicalize_zoo
 
     weights = {**space, "space": "weights"}
@@ -179,13 +175,12 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
     from tqdm.auto import tqdm
 
     from equigen_core.denoiser import get_preset
-    from equigen_core.diffusion import DiffusionConfig
     from equigen_core.fewshot import FewShotModel
-    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from equigen_core.train import DiffusionTrainConfig, diffusion_config, train_diffusion
 
     rows = []
+    space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}
     for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
-        space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}
         vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, other_zoo, space)
         limit = {"max_seconds": cfg.seconds}
         if name.endswith("equal steps"):
@@ -194,8 +189,7 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
                 raise ValueError(f"{name!r} needs the 'default (shipped recipe)' variant's step count; run it first")
             limit = {"max_steps": ref["steps"]}
         tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **{**limit, **tr_kw})
-        dcfg = DiffusionConfig(**{"lambda_eq": tcfg.lambda_eq, "lambda_func": tcfg.lambda_func,
-                                  "condition": tcfg.condition, **diff_kw})
+        dcfg = diffusion_config(tcfg, **diff_kw)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "diffusion"
             t0 = time.perf_counter()

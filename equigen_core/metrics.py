@@ -21,6 +21,7 @@ class MidpointResult:
     accuracy: float  # share of same-class weight midpoints still classified as the class
     endpoint_accuracy: float  # the same for the INRs themselves (the ceiling)
     n_pairs: int
+    speckle: float = float("nan")  # background_speckle of the midpoint renders
 
 
 @torch.no_grad()
@@ -40,10 +41,10 @@ def midpoint_test(spec: SirenSpec, flat: Tensor, labels: Tensor, classifier, *, 
         a_idx.append(i)
         b_idx.append(j)
     a, b = torch.stack(a_idx), torch.stack(b_idx)
-    mid = 0.5 * (flat[a] + flat[b])
-    acc = render_accuracy(spec, mid, labels[a], classifier)
+    mid = render_images(spec, 0.5 * (flat[a] + flat[b]), 28)  # (pairs, 1, 28, 28)
+    acc = float((classifier.predict(mid) == labels[a]).float().mean())
     ends = render_accuracy(spec, torch.cat([flat[a], flat[b]]), torch.cat([labels[a], labels[b]]), classifier)
-    return MidpointResult(acc, ends, len(a))
+    return MidpointResult(acc, ends, len(a), background_speckle(mid))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

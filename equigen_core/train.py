@@ -298,6 +298,14 @@ class _Progress:
         self.ema.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith("ema.")})
 
 
+def diffusion_config(cfg: DiffusionTrainConfig, **overrides):
+    """The process config (diffusion.DiffusionConfig) a stage-2 training config implies, with `overrides`."""
+    from equigen_core.diffusion import DiffusionConfig
+
+    return DiffusionConfig(**{"lambda_eq": cfg.lambda_eq, "lambda_func": cfg.lambda_func, "condition": cfg.condition,
+                              **overrides})
+
+
 def diffusion_data(zoo: Zoo, encoder: WeightEncoder, classes) -> tuple[Tensor, Tensor]:
     """Training INRs of the base classes and their encoder features ψ: → (weights (B, P), ψ (B, F))."""
     train = zoo.train()
@@ -324,12 +332,11 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     from tqdm.auto import tqdm
 
     from equigen_core.denoiser import DenoiserConfig, build_denoiser
-    from equigen_core.diffusion import DiffusionConfig, WeightDiffusion
+    from equigen_core.diffusion import WeightDiffusion
     from equigen_core.encoder import condition_encoder
     from equigen_core.weights import NormStats, PCAStats
 
-    diffusion_cfg = diffusion_cfg or DiffusionConfig(lambda_eq=cfg.lambda_eq, lambda_func=cfg.lambda_func,
-                                                     condition=cfg.condition)
+    diffusion_cfg = diffusion_cfg or diffusion_config(cfg)
     encoder = condition_encoder(encoder, diffusion_cfg.condition)
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
     if denoiser_cfg.cond_dim != encoder.out_dim:  # the condition is whatever the encoder gives

@@ -174,6 +174,8 @@ def test_zoo_augmentation_feeds_augmented_inrs_with_their_own_condition(monkeypa
     plain = seen[:]
     seen.clear()
     train_diffusion(zoo, enc, replace(base, augment=1.0, augment_share=0.5), dn, progress=False)
-    x_plain, x_aug = plain[0][0], seen[0][0]
+    (x_plain, c_plain), (x_aug, c_aug) = plain[0], seen[0]
     torch.testing.assert_close(x_aug[4:], x_plain[4:])  # same draw: the second half is untouched zoo INRs
+    torch.testing.assert_close(c_aug[4:], c_plain[4:])
     assert (x_aug[:4] - x_plain[:4]).abs().max() > 1e-3  # the first half was augmented
+    assert (c_aug[:4] - c_plain[:4]).abs().max() > 1e-3  # and conditioned on its own (augmented) ψ

@@ -129,8 +129,10 @@ def test_uploads_fit_to_targets_aligned_with_the_gallery(tiny_studio, tmp_path):
     Image.fromarray((imgs[0, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "nine.png")
     x = core.images_from_files([tmp_path / "nine.png"])
     w = core.fit_targets(st.spec, x, fit_cfg=st.fit_config(), init=st.fit_init)
-    start = core.fit_targets(st.spec, x, fit_cfg=replace(st.fit_config(), max_steps=0), init=st.fit_init)
-    assert st.fit_init is not None and torch.equal(start[0], st.fit_init)  # fitted from the gallery's own w0
+    assert st.fit_init is not None and torch.equal(st.fit_init, st.gallery.init)
+    other_w0 = st.fit_init + 0.01
+    start = core.fit_targets(st.spec, x, fit_cfg=replace(st.fit_config(), max_steps=0), init=other_w0)
+    assert torch.equal(start[0], other_w0)  # fitting starts from the w0 it is given, not the recipe's seeded draw
     up = st.add_uploads(None, w)
     cw, cimgs = st.candidates(9, up)
     assert len(cw) == len(st.candidates(9)[0]) + 1

@@ -136,8 +136,7 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     split only, leaving out the classes in `meta_exclude` (the few-shot class must never shape it). `init` (P,)
     fits every INR from a given w0 instead (e.g. the init of an existing zoo)."""
     from equigen_core.checkpoint import config_to_dict
-    from equigen_core.fit import FitConfig, fit_images
-    from equigen_core.inr import siren_init
+    from equigen_core.fit import FitConfig, fit_images, shared_init
 
     fit_cfg = fit_cfg or FitConfig()
     if images.images.shape[1] != spec.out_dim:
@@ -156,8 +155,8 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
                               list(meta_exclude), "seconds": round(mres.seconds, 2),
                               "inner_psnr_first": round(mres.psnr_curve[0], 2),
                               "inner_psnr_last": round(mres.psnr_curve[-1], 2)}
-    elif init is None and fit_cfg.init == "shared":  # the same draw fit_signals makes for cfg.seed
-        init = siren_init(spec, 1, generator=torch.Generator().manual_seed(fit_cfg.seed))[0]
+    elif init is None and fit_cfg.init == "shared":
+        init = shared_init(spec, fit_cfg.seed)[0]
     res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback,
                      init_weights=None if init is None else init.reshape(1, -1))
     meta = {"source": source or images.source, "class_names": list(images.class_names), "init": fit_cfg.init,
