@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.callbacks3d import STARTS, Callbacks3D  # noqa: E402
-from app.ui import TEMPERATURE  # noqa: E402
+from equigen_studio.callbacks3d import STARTS, Callbacks3D  # noqa: E402
+from equigen_studio.ui import TEMPERATURE  # noqa: E402
 from equigen_core.studio import Studio  # noqa: E402
 
 

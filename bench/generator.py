@@ -2,7 +2,7 @@
 to choose the shipped recipe (docs/results_log.md, "A generator that generates").
 
     python bench/generator.py --zoo runs/mnist/zoo --encoder checkpoints/mnist/encoder --steps 2500 \\
-        --space pca --pca-dim 256 --condition probe [--augment 1.0] [--lambda-func 10] [--threads 1]
+        --space pca --pca-dim 256 --condition probe [--prediction v] [--augment 1.0] [--lambda-func 10] [--threads 1]
 
 Trains the `cpu` denoiser preset on classes 0–8 for --steps (the lr schedule spans them), then prints one JSON line:
 steps, training seconds, last loss, and `ablations._measure` — held-in conditional accuracy (20 held-out INRs per base
@@ -28,7 +28,7 @@ from equigen_core.classifier import default_classifier_path, load_classifier  # 
 from equigen_core.data.zoo import load_zoo  # noqa: E402
 from equigen_core.denoiser import get_preset  # noqa: E402
 from equigen_core.fewshot import FewShotModel  # noqa: E402
-from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion  # noqa: E402
+from equigen_core.train import DiffusionTrainConfig, diffusion_config, load_encoder, train_diffusion  # noqa: E402
 
 
 def main() -> None:
@@ -36,7 +36,8 @@ def main() -> None:
     ap.add_argument("--zoo", default="runs/mnist/zoo")
     ap.add_argument("--encoder", default="checkpoints/mnist/encoder")
     ap.add_argument("--steps", type=int, default=2500)
-    ap.add_argument("--space", choices=["weights", "pca"], default="pca")
+    ap.add_argument("--space", choices=["weights", "pca", "latent"], default="pca")
+    ap.add_argument("--prediction", choices=["x0", "v", "eps"], default="x0")
     ap.add_argument("--pca-dim", type=int, default=256)
     ap.add_argument("--condition", choices=["features", "probe"], default="probe")
     ap.add_argument("--augment", type=float, default=0.0)
@@ -56,7 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or Path(tmp) / "diffusion")
         t0 = time.perf_counter()
-        r = train_diffusion(zoo, enc, cfg, get_preset("cpu"), out=out, progress=False,
+        r = train_diffusion(zoo, enc, cfg, get_preset("cpu"), diffusion_config(cfg, prediction=args.prediction),
+                            out=out, progress=False,
                             encoder_path=args.encoder)
         seconds = time.perf_counter() - t0
         model = FewShotModel.load(out, enc)

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 STAGE2_VARIANTS = ("default (shipped recipe)", "whole ψ as the condition", "weight space (no PCA)",
-                   "random shared init", "function-space loss", "L_eq off", "no condition")
+                   "latent space (weight autoencoder)", "random shared init", "function-space loss", "L_eq off",
+                   "no condition", "v-prediction loss", "ε-prediction", "lr schedule fitted to the budget")
 # extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time),
 # and the earlier foundation's levers
 EXTRA_VARIANTS = ("L_eq off, equal steps", "class label", "independent inits", "independent + smooth canonicalisation",
@@ -157,12 +158,20 @@ def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str
         return zoo, encoder, {**space, "lambda_eq": 0.0}, {"cond_drop": 1.0}, "cpu"
     if name == "class label":
         return zoo, LabelEncoder(zoo.spec, classifier), {**space, "lambda_eq": 0.0, "condition": "features"}, {}, "cpu"
+    if name == "lr schedule fitted to the budget":  # the cosine decay ends at the default's step count
+        return zoo, encoder, space, {}, "cpu"
     if name in ("L_eq off", "L_eq off, equal steps"):
         return zoo, encoder, {**space, "lambda_eq": 0.0}, {}, "cpu"
     if name == "independent inits":
         return other_zoo("independent"), encoder, space, {}, "cpu"
     if name == "independent + smooth canonicalisation":
         return canonicalize_zoo(other_zoo("independent")), encoder, space, {}, "cpu"
+    if name == "latent space (weight autoencoder)":  # the autoencoder's training counts in the time budget
+        return zoo, encoder, {**space, "space": "latent", "latent_steps": 600}, {}, "cpu"
+    if name == "v-prediction loss":
+        return zoo, encoder, space, {"prediction": "v"}, "cpu"
+    if name == "ε-prediction":
+        return zoo, encoder, space, {"prediction": "eps"}, "cpu"
     if name == "transformer denoiser":  # reads weights by neuron: the weight space only
         return zoo, encoder, weights, {}, "cpu-transformer"
     raise ValueError(f"unknown ablation variant {name!r}; expected one of {STAGE2_VARIANTS + EXTRA_VARIANTS}")
@@ -183,11 +192,12 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
     for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
         vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, other_zoo, space)
         limit = {"max_seconds": cfg.seconds}
-        if name.endswith("equal steps"):
+        if name.endswith("equal steps") or name == "lr schedule fitted to the budget":
             ref = next((r for r in rows + (earlier or []) if r["variant"] == "default (shipped recipe)"), None)
             if ref is None:
                 raise ValueError(f"{name!r} needs the 'default (shipped recipe)' variant's step count; run it first")
-            limit = {"max_steps": ref["steps"]}
+            limit = ({"max_steps": ref["steps"]} if name.endswith("equal steps") else
+                     {"max_seconds": cfg.seconds, "steps": ref["steps"]})
         tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **{**limit, **tr_kw})
         dcfg = diffusion_config(tcfg, **diff_kw)
         with tempfile.TemporaryDirectory() as tmp:

@@ -135,5 +135,7 @@ def load_classifier(path: str | Path) -> DigitCNN:
 
 
 def default_classifier_path() -> Path:
-    """The shipped classifier: checkpoints/mnist_classifier at the repo root."""
-    return Path(__file__).resolve().parent.parent / "checkpoints" / "mnist_classifier"
+    """The shipped classifier: checkpoints/mnist_classifier under the working directory (a checkout, or wherever an
+    installed package is run from), else at the root of the checkout this module lives in."""
+    here = Path("checkpoints") / "mnist_classifier"
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "checkpoints" / "mnist_classifier"

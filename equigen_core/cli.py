@@ -1,4 +1,14 @@
-"""Command line: python -m equigen_core {build-zoo, train, evaluate} ..."""
+"""EquiGen command line (`equigen …` once installed, or `python -m equigen_core …`). Commands:
+
+  build-zoo     fit one INR per image / shape / mesh and save the zoo
+  canonicalize  smooth-canonicalise a zoo's neuron order (functions unchanged)
+  train         encoder | diffusion | finetune | classifier | all (zoo → encoder → diffusion → adaptation)
+  generate      few-shot samples from K target INRs (a checkpoint root such as checkpoints/mnist)
+  evaluate      the few-shot frontier over seeds; sub-commands fewshot, shapes, midpoint, encoder
+  ablate        the ablations at equal CPU time
+  report        regenerate docs/RESULTS.md from its JSON
+
+`equigen COMMAND --help` gives each command's options."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+
+from equigen_core.roots import class_index  # a class by number or name; RootError is printed by main as one line
 
 
 def _load_images(args):
@@ -71,10 +83,11 @@ def _build_shape_zoo(args) -> int:
                              points=args.points, seed=args.seed, rounds=max(1, cfg.max_steps // 40))
     else:
         cats = args.categories or list(CATEGORIES)
-        print(f"fitting {args.per_category} occupancy INRs per category for {', '.join(cats)} "
-              f"({args.points} labelled points each, {cfg.max_steps} steps)")
+        count = f"{args.limit} in all" if args.limit else f"{args.per_category} per category"
+        print(f"fitting occupancy INRs ({count}) for {', '.join(cats)} ({args.points} labelled points each, "
+              f"{cfg.max_steps} steps)")
         zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed,
-                              rounds=max(1, cfg.max_steps // 40))
+                              limit=args.limit, rounds=max(1, cfg.max_steps // 40))
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     iou = zoo.meta["iou"]
@@ -118,7 +131,7 @@ def cmd_train_encoder(args) -> int:
 def cmd_train_diffusion(args) -> int:
     from equigen_core.data.zoo import load_zoo
     from equigen_core.denoiser import get_preset
-    from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
+    from equigen_core.train import DiffusionTrainConfig, diffusion_config, load_encoder, train_diffusion
 
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
@@ -126,36 +139,63 @@ def cmd_train_diffusion(args) -> int:
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
                                eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every,
                                lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim,
-                               condition=args.condition)
-    res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), out=args.out, resume=args.resume,
-                          encoder_path=args.encoder)
+                               latent_dim=args.latent_dim, latent_steps=args.latent_steps, condition=args.condition)
+    res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), diffusion_config(cfg, prediction=args.prediction),
+                          out=args.out, resume=args.resume, encoder_path=args.encoder)
     if res.path is not None:
         print(f"wrote {res.path}: loss {sum(res.losses[:50]) / max(1, len(res.losses[:50])):.4f} → "
               f"{sum(res.losses[-50:]) / max(1, len(res.losses[-50:])):.4f} in {res.seconds:.0f} s")
     return 0
 
 
+def _resolve(args, *, prefer: str = "adapted", need_zoo: bool = True):
+    """--checkpoint (a checkpoint root such as checkpoints/mnist, or a checkpoint directory) and --zoo / --class →
+    (roots.Resolved, the class name). Without --class, the class the model's base training held out. Prints what it
+    picked; a missing piece raises RootError, which `main` prints as one line naming it."""
+    import json as _json
+
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.roots import RootError, held_out_class, resolve
+
+    cls = getattr(args, "cls", None)
+    r = resolve(args.checkpoint, cls=cls, zoo=getattr(args, "zoo", None), prefer=prefer, need_zoo=need_zoo)
+    if cls is None and r.zoo is not None:
+        cfg = _json.loads((r.checkpoint / "config.json").read_text()).get("config", {})
+        cls = held_out_class(cfg, load_zoo(r.zoo))
+        if cls is None:
+            raise RootError(f"{r.checkpoint}: its training held no class out; pass --class")
+        r = resolve(args.checkpoint, cls=cls, zoo=getattr(args, "zoo", None), prefer=prefer, need_zoo=need_zoo)
+    print(r.describe() + (f"; class {cls}" if cls is not None else ""))
+    return r, cls
+
+
 def cmd_generate(args) -> int:
     from equigen_core.data.zoo import load_zoo
     from equigen_core.fewshot import FewShotModel, generate, save_samples
     from equigen_core.render import save_grid
+    from equigen_core.data import DataError
 
-    if args.zoo is None:
-        raise SystemExit("generate needs --zoo DIR holding the target INRs (e.g. a zoo built with build-zoo)")
-    model = FewShotModel.load(args.checkpoint, args.encoder)
-    zoo = load_zoo(args.zoo)
+    r, cls = _resolve(args, prefer="base" if args.base else "adapted")
+    model = FewShotModel.load(r.checkpoint, args.encoder)
+    zoo = load_zoo(r.zoo)
+    label = class_index(zoo, cls)
     held_out = zoo.test()
     pool = held_out if len(held_out) else zoo
-    pool = pool.select(pool.labels == args.cls)
+    pool = pool.select(pool.labels == label)
     if len(pool) < args.k:
-        raise SystemExit(f"the zoo has {len(pool)} held-out INRs of class {args.cls}; --k {args.k} needs more")
+        raise DataError(f"{r.zoo} has {len(pool)} held-out INRs of class {cls}; --k {args.k} needs more")
     targets = pool.weights[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[: args.k]]
     out = generate(model, targets, args.n, gamma=args.gamma, guidance=args.guidance, steps=args.steps, seed=args.seed,
                    temperature=args.temperature)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_grid(out.images, args.out / "samples.png")
+    if model.spec.in_dim == 3:  # shapes: shaded ray-cast views of their 64³ occupancy grids
+        from equigen_core.studio3d import views
+
+        save_grid(views(model.spec, out.weights), args.out / "samples.png", scale=1)
+    else:
+        save_grid(out.images, args.out / "samples.png")
     save_samples(args.out / "samples.safetensors", model.spec, out)
-    print(f"wrote {args.out / 'samples.png'} and samples.safetensors ({args.n} INRs, class {args.cls}, k={args.k}, "
+    print(f"wrote {args.out / 'samples.png'} and samples.safetensors ({args.n} INRs, class {cls}, k={args.k}, "
           f"gamma={args.gamma}, guidance={args.guidance}, {args.steps} steps, seed {args.seed})")
     return 0
 
@@ -369,15 +409,20 @@ def cmd_evaluate_fewshot(args) -> int:
     from equigen_core.evaluate import HEADER, cheap_baselines, held_in_accuracy, protocol_data, render, report
     from equigen_core.fewshot import FewShotModel, generate
 
+    r, cls_name = _resolve(args, prefer="base")
+    if args.adapted is None and r.adapted is not None and r.adapted != r.checkpoint:
+        args.adapted = r.adapted
+        print(f"adapted model: {r.adapted}")
     clf = load_classifier(args.classifier or default_classifier_path())
-    zoo = load_zoo(args.zoo)
+    zoo = load_zoo(r.zoo)
+    args.cls = class_index(zoo, cls_name)
     shots, shot_img, real = protocol_data(zoo, args.cls, args.k, seed=args.seed)
     rows, results = [], {"class": args.cls, "k": args.k, "n": args.n, "seed": args.seed,
                          "temperature": args.temperature, "guidance": args.guidance}
     rows.append(report("real held-out images of the class", real[: args.n], args.cls, shot_img, real, clf))
     for name, w in cheap_baselines(zoo.spec, shots, args.n, seed=args.seed).items():
         rows.append(report(f"baseline: {name}", render(zoo.spec, w), args.cls, shot_img, real, clf))
-    for label, path in (("base", args.checkpoint), ("adapted", args.adapted)):
+    for label, path in (("base", r.checkpoint), ("adapted", args.adapted)):
         if path is None:
             continue
         model = FewShotModel.load(path, args.encoder)
@@ -400,31 +445,34 @@ def cmd_evaluate_fewshot(args) -> int:
 
 
 def cmd_evaluate_shapes(args) -> int:
-    from equigen_core.data.shapes import CATEGORIES
     from equigen_core.data.zoo import load_zoo
+
+    r, name = _resolve(args, prefer="base")
+    adapted = args.adapted or (r.adapted if r.adapted != r.checkpoint else None)
+    return _evaluate_shapes(args, r.checkpoint, adapted, load_zoo(r.zoo), name, only_adapted=r.checkpoint == r.adapted)
+
+
+def _evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool = False) -> int:
+    """The 3D protocol (protocol3d.evaluate_3d) for `evaluate shapes` and for `evaluate` on a shape checkpoint."""
     from equigen_core.fewshot import FewShotModel
     from equigen_core.protocol3d import evaluate_3d
 
-    names = list(CATEGORIES)
-    if args.category not in names:
-        print(f"error: unknown category {args.category!r}; expected one of {names}", file=sys.stderr)
-        return 2
-    zoo = load_zoo(args.zoo)
-    res = evaluate_3d(FewShotModel.load(args.checkpoint), zoo, category=names.index(args.category), k=args.k,
-                      n=args.n, gammas=tuple(float(g) for g in args.gammas.split(",")), seeds=tuple(args.seeds),
-                      adapted=FewShotModel.load(args.adapted) if args.adapted else None, steps=args.steps,
-                      refine_t0=tuple(int(t) for t in args.refine.split(",") if t))
+    category = class_index(zoo, name)
+    res = evaluate_3d(FewShotModel.load(checkpoint), zoo, category=category, k=args.k, n=args.n,
+                      gammas=tuple(float(g) for g in args.gammas.split(",")), seeds=tuple(args.seeds),
+                      adapted=FewShotModel.load(adapted) if adapted else None, steps=args.steps,
+                      refine_t0=tuple(int(t) for t in args.refine.split(",") if t),
+                      label="EquiGen (adapted)" if only_adapted else "EquiGen (base)")
     print(f"{'method':32s} {'γ':>4s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s}  seed")
-    for r in res["rows"]:
-        g = "" if r["gamma"] is None else f"{r['gamma']:g}"
-        print(f"{r['name'][:32]:32s} {g:>4s} {r['mmd']:8.2f} {r['cov']:5.2f} {r['nna']:6.2f} {r['novelty']:8.2f} "
-              f"{r['empty']:6.2f}  {r['seed']}")
+    for row in res["rows"]:
+        g = "" if row["gamma"] is None else f"{row['gamma']:g}"
+        print(f"{row['name'][:32]:32s} {g:>4s} {row['mmd']:8.2f} {row['cov']:5.2f} {row['nna']:6.2f} "
+              f"{row['novelty']:8.2f} {row['empty']:6.2f}  {row['seed']}")
     if args.json:
         from equigen_core.frontier import run_meta
 
-        res["meta"] = {**run_meta(_command_line()), "checkpoint": str(args.checkpoint),
-                       "adapted": str(args.adapted) if args.adapted else None,
-                       "category_name": args.category}
+        res["meta"] = {**run_meta(_command_line()), "checkpoint": str(checkpoint),
+                       "adapted": str(adapted) if adapted else None, "category_name": name}
         _write_json(args.json, res)
     return 0
 
@@ -450,22 +498,28 @@ def cmd_evaluate_frontier(args) -> int:
     from equigen_core.data.zoo import load_zoo
     from equigen_core.frontier import EvalConfig, evaluate, label
 
-    zoo_path = args.zoo or args.checkpoint.parent / "gallery"
-    if not zoo_path.exists():
-        print(f"error: no zoo at {zoo_path}; pass --zoo", file=sys.stderr)
-        return 2
+    r, name = _resolve(args, prefer="base")
+    zoo_path, zoo = r.zoo, load_zoo(r.zoo)
+    if zoo.spec.in_dim == 3:  # a shape checkpoint: the 3D protocol (--quick: one seed, 8 shapes, γ = 0.3)
+        ns = argparse.Namespace(k=args.k, n=8 if args.quick else min(args.n, 32), steps=20 if args.quick else 50,
+                                gammas="0.3" if args.quick else "0,0.3,0.6", seeds=args.seeds or [0], refine="",
+                                json=args.json)
+        return _evaluate_shapes(ns, r.checkpoint, r.adapted if r.adapted != r.checkpoint else None, zoo, name,
+                                only_adapted=r.checkpoint == r.adapted)
+    args.cls = class_index(zoo, name)
+    args.checkpoint = r.checkpoint
     kw = dict(cls=args.cls, k=args.k, temperature=args.temperature)
     if args.seeds:
         kw["seeds"] = tuple(args.seeds)
     cfg = EvalConfig.quick(**kw) if args.quick else EvalConfig(n=args.n, **kw)
     clf = load_classifier(args.classifier or default_classifier_path())
     command = _command_line()
-    result = evaluate(cfg, checkpoint=args.checkpoint, zoo=load_zoo(zoo_path), classifier=clf, command=command)
+    result = evaluate(cfg, checkpoint=args.checkpoint, zoo=zoo, classifier=clf, command=command)
     result["meta"]["zoo"] = str(zoo_path)
     print(f"{'method':62s} accuracy  aligned novelty  diversity  speckle   (mean ± std over seeds {list(cfg.seeds)})")
-    for r in result["summary"]:
-        m, sd = r["mean"], r["std"]
-        print(f"{label(r):62s} {m['accuracy']:.2f}±{sd['accuracy']:.2f}  {m['aligned_novelty']:.2f}±"
+    for row in result["summary"]:
+        m, sd = row["mean"], row["std"]
+        print(f"{label(row):62s} {m['accuracy']:.2f}±{sd['accuracy']:.2f}  {m['aligned_novelty']:.2f}±"
               f"{sd['aligned_novelty']:.2f}       {m['diversity']:.3f}      {m['speckle']:.2f}")
     if result["held_in_accuracy"] is not None:
         print(f"held-in conditional accuracy of the base model: {result['held_in_accuracy']:.3f}")
@@ -558,9 +612,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+ROOT_HELP_BASE = ("a checkpoint root (e.g. checkpoints/mnist: its base model, and its adapted model for the class as "
+                  "--adapted) or a base diffusion checkpoint directory")
+
+
 def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
     """The options `generate` and `evaluate fewshot` share: the protocol (class, k, n) and the sampler."""
-    p.add_argument("--class", dest="cls", type=int, default=9)
+    p.add_argument("--class", dest="cls", default=None,
+                   help="class number or name (default: the class the model's training held out)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--n", type=int, default=n)
     p.add_argument("--guidance", type=float, default=0.3,
@@ -572,7 +631,8 @@ def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m equigen_core", description=__doc__)
+    prog = "equigen" if Path(sys.argv[0]).name == "equigen" else "python -m equigen_core"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     z = sub.add_parser("build-zoo", help="fit one SIREN per image (batched) and save the zoo")
@@ -585,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--data-dir", type=Path, help="for cifar10 / folder / meshes: a directory you already have")
     z.add_argument("--out", type=Path, required=True)
     z.add_argument("--limit", type=int, default=None,
-                   help="use only this many images (MNIST: balanced per class; meshes: per category)")
+                   help="use at most this many images / shapes / meshes in all, spread evenly over the classes")
     z.add_argument("--inr", choices=["mnist", "cifar"], default=None, help="INR preset (default from the dataset)")
     z.add_argument("--size", type=int, default=28, help="folder images are resized to size×size")
     z.add_argument("--init", choices=["shared", "independent", "meta"], default=None,
@@ -602,9 +662,13 @@ def build_parser() -> argparse.ArgumentParser:
     z.set_defaults(fn=cmd_build_zoo)
 
     g = sub.add_parser("generate", help="stage 3: few-shot generation from k target INRs")
-    g.add_argument("--checkpoint", type=Path, required=True, help="a diffusion checkpoint")
+    g.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist"),
+                   help="a checkpoint root (e.g. checkpoints/mnist, checkpoints/shapes: the model adapted to the class "
+                        "if the root has one, else the base model) or a diffusion checkpoint directory")
+    g.add_argument("--base", action="store_true", help="use the root's base model even if an adapted one is there")
     g.add_argument("--encoder", type=Path, default=None, help="its encoder (default: recorded in the checkpoint)")
-    g.add_argument("--zoo", type=Path, default=None, help="zoo holding target INRs")
+    g.add_argument("--zoo", type=Path, default=None,
+                   help="zoo holding the target INRs (default: the root's, or the checkpoint's sibling, gallery)")
     _add_sampling_args(g, n=16)
     g.add_argument("--gamma", type=float, default=0.3)
     g.add_argument("--out", type=Path, required=True)
@@ -648,10 +712,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lambda-eq", type=float, default=0.1, help="λ in L = L_recon + λ·L_eq")
     d.add_argument("--eq-batch", type=int, default=64, help="rows of each batch that also get L_eq")
     d.add_argument("--lambda-func", type=float, default=0.0, help="weight of the function-space loss (our addition)")
-    d.add_argument("--space", choices=["weights", "pca"], default="weights",
-                   help="diffuse every weight, or the whitened coordinates of the zoo's top --pca-dim principal "
-                        "directions (our addition; MLP denoisers only)")
+    d.add_argument("--space", choices=["weights", "pca", "latent"], default="weights",
+                   help="diffuse every weight, the whitened coordinates of the zoo's top --pca-dim principal "
+                        "directions, or the codes of a weight autoencoder trained first (--latent-dim, "
+                        "--latent-steps) (our additions; MLP denoisers only)")
     d.add_argument("--pca-dim", type=int, default=256)
+    d.add_argument("--latent-dim", type=int, default=64)
+    d.add_argument("--latent-steps", type=int, default=2000)
+    d.add_argument("--prediction", choices=["x0", "v", "eps"], default="x0",
+                   help="parametrisation / loss weighting: x0 (default), v (x̂0 loss weighted 1/(1−ᾱ)), eps (ε̂)")
     d.add_argument("--condition", choices=["features", "probe"], default="features",
                    help="condition on the encoder's whole ψ, or on its function part (our addition)")
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
@@ -689,12 +758,14 @@ def build_parser() -> argparse.ArgumentParser:
     evp = sub.add_parser("evaluate", help="the few-shot frontier (every method, several seeds), or a sub-measure",
                          description="Without a sub-command: the few-shot protocol with every baseline and EquiGen "
                                      "variant over several seeds, written as JSON for `report`.")
-    evp.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist/diffusion"),
-                     help="the base diffusion checkpoint (trained without the held-out class)")
+    evp.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist"),
+                     help="a checkpoint root (its base model; a shape root runs the 3D protocol) or the base "
+                          "diffusion checkpoint (trained without the held-out class)")
     evp.add_argument("--zoo", type=Path, default=None,
-                     help="INRs the shots are drawn from and replayed (default: the checkpoint's sibling gallery)")
+                     help="INRs the shots are drawn from and replayed (default: the root's / checkpoint's gallery)")
     evp.add_argument("--classifier", type=Path, default=None)
-    evp.add_argument("--class", dest="cls", type=int, default=9)
+    evp.add_argument("--class", dest="cls", default=None,
+                     help="class number or name (default: the class the model's training held out)")
     evp.add_argument("--k", type=int, default=10)
     evp.add_argument("--n", type=int, default=256)
     evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (--quick: 0)")
@@ -711,10 +782,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", type=Path, default=None)
     m.set_defaults(fn=cmd_evaluate_midpoint)
     fs = ev.add_parser("fewshot", help="the few-shot protocol: baselines and generators side by side")
-    fs.add_argument("--checkpoint", type=Path, required=True)
-    fs.add_argument("--adapted", type=Path, default=None)
+    fs.add_argument("--checkpoint", type=Path, default=Path("checkpoints/mnist"), help=ROOT_HELP_BASE)
+    fs.add_argument("--adapted", type=Path, default=None, help="default: the root's adapted model, if any")
     fs.add_argument("--encoder", type=Path, default=None)
-    fs.add_argument("--zoo", type=Path, required=True)
+    fs.add_argument("--zoo", type=Path, default=None, help="default: the root's (or the checkpoint's sibling) gallery")
     fs.add_argument("--classifier", type=Path, default=None)
     _add_sampling_args(fs, n=64)
     fs.add_argument("--gammas", default="0,0.3,0.6,1.0")
@@ -722,10 +793,11 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--json", type=Path, default=None)
     fs.set_defaults(fn=cmd_evaluate_fewshot)
     sh = ev.add_parser("shapes", help="3D few-shot protocol: MMD / COV / 1-NNA and Chamfer novelty vs held-out shapes")
-    sh.add_argument("--checkpoint", type=Path, required=True)
-    sh.add_argument("--adapted", type=Path, default=None)
-    sh.add_argument("--zoo", type=Path, required=True, help="the procedural shape zoo the model was trained on")
-    sh.add_argument("--category", default="airplane")
+    sh.add_argument("--checkpoint", type=Path, default=Path("checkpoints/shapes"), help=ROOT_HELP_BASE)
+    sh.add_argument("--adapted", type=Path, default=None, help="default: the root's adapted model, if any")
+    sh.add_argument("--zoo", type=Path, default=None, help="the shape zoo (default: the root's gallery)")
+    sh.add_argument("--category", "--class", dest="cls", default=None,
+                    help="the held-out category (default: the one the model's training left out)")
     sh.add_argument("--k", type=int, default=10)
     sh.add_argument("--n", type=int, default=32)
     sh.add_argument("--gammas", default="0,0.3,0.6")
@@ -772,10 +844,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from equigen_core.checkpoint import CheckpointError
     from equigen_core.data import DataError
+    from equigen_core.roots import RootError
 
     try:
         return args.fn(args)
-    except (DataError, CheckpointError) as e:
+    except (DataError, CheckpointError, RootError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -32,6 +32,12 @@ class DiffusionConfig:
     # our addition: what ψ the model is conditioned on (and L_eq / guidance measured in): "features", the encoder's
     # whole ψ; "probe", its function part (encoder.ProbeCondition)
     condition: str = "features"
+    # our addition: the network's parametrisation and the loss weighting over t. "x0": x̂0 = √ᾱ·x_t + √(1−ᾱ)·F, loss
+    # ||x̂0 − x0||² (see predict_x0); "v": the same x̂0, loss ||v̂ − v||² = ||x̂0 − x0||² / (1 − ᾱ) (capped at
+    # max_weight); "eps": F = ε̂, x̂0 = (x_t − √(1−ᾱ)·ε̂)/√ᾱ (clipped to ±clip_x0), loss ||ε̂ − ε||² (DDPM)
+    prediction: str = "x0"
+    max_weight: float = 20.0
+    clip_x0: float = 5.0
     beta_schedule: str = "squaredcos_cap_v2"  # cosine
 
     def to_dict(self) -> dict:
@@ -74,6 +80,8 @@ class WeightDiffusion:
         self.spec = spec if spec is not None else getattr(encoder, "spec", None)
         self.scheduler = make_scheduler(cfg)
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()  # (T,)
+        if cfg.prediction not in ("x0", "v", "eps"):
+            raise ValueError(f"unknown prediction {cfg.prediction!r}; expected 'x0', 'v' or 'eps'")
         self.weight_norm = weight_norm
         self.encoder = encoder
         if encoder is not None:
@@ -94,7 +102,19 @@ class WeightDiffusion:
         At small t the input already is nearly x0, which a bottlenecked network cannot copy by itself: without this,
         the last DDIM steps turned good samples into noise."""
         a = self.alphas_cumprod.to(x_t.device)[t].unsqueeze(1)  # (B, 1)
-        return a.sqrt() * x_t + (1 - a).sqrt() * model(x_t, t, cond, cond_mask)
+        out = model(x_t, t, cond, cond_mask)
+        if self.cfg.prediction == "eps":  # x̂0 from the predicted noise
+            return ((x_t - (1 - a).sqrt() * out) / a.sqrt()).clamp(-self.cfg.clip_x0, self.cfg.clip_x0)
+        return a.sqrt() * x_t + (1 - a).sqrt() * out
+
+    def loss_weight(self, t: Tensor) -> Tensor:
+        """Per-row weight (B,) of ||x̂0 − x0||² that gives the configured prediction's loss."""
+        a = self.alphas_cumprod.to(t.device)[t]
+        if self.cfg.prediction == "v":
+            return (1 / (1 - a)).clamp(max=self.cfg.max_weight)
+        if self.cfg.prediction == "eps":  # ||ε̂ − ε||² = ᾱ/(1 − ᾱ)·||x̂0 − x0||²
+            return (a / (1 - a)).clamp(max=self.cfg.max_weight)
+        return torch.ones_like(a)
 
     def features(self, z: Tensor) -> Tensor:
         """E(w) for normalised weights z (B, P) → (B, F); differentiable w.r.t. z."""
@@ -117,7 +137,7 @@ class WeightDiffusion:
         if cond is not None and mask is None and self.cfg.cond_drop > 0:
             mask = (torch.rand(b, generator=generator) >= self.cfg.cond_drop).to(dev)
         x0_hat = self.predict_x0(model, self.q_sample(x0, t, noise), t, cond, mask)
-        recon = (x0_hat - x0).pow(2).mean()
+        recon = (self.loss_weight(t) * (x0_hat - x0).pow(2).mean(dim=1)).mean()
         if lam > 0 and self.encoder is not None:
             m = b if eq_batch is None else min(b, eq_batch)
             with torch.no_grad():

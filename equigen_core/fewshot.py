@@ -1,6 +1,6 @@
 """Stage 3: few-shot generation — the one place encoder, denoiser and scheduler meet (EQUIGEN §4.4).
 
-    model = FewShotModel.load("checkpoints/mnist/diffusion_9")          # encoder found from the checkpoint's config
+    model = FewShotModel.load("checkpoints/mnist/diffusion")            # encoder found from the checkpoint's config
     out = generate(model, targets, n=16, gamma=0.3, steps=50, seed=0)  # targets: (K, P) INR weights
     out.images                                                           # (16, 1, 28, 28)
 

@@ -60,7 +60,9 @@ def _flat28(x: Tensor) -> Tensor:
 def rms_distances(a: Tensor, b: Tensor) -> Tensor:
     """Pixel RMS distance between every image of a (A, C, H, W) and b (B, C, H, W) → (A, B)."""
     fa, fb = _flat28(a), _flat28(b)
-    return torch.cdist(fa, fb) / fa.shape[1] ** 0.5
+    # the direct kernel, not the matrix-product shortcut: identical images are then at distance exactly 0 on every
+    # machine (the shortcut's ||a||² + ||b||² − 2a·b leaves rounding noise that depends on the BLAS)
+    return torch.cdist(fa, fb, compute_mode="donot_use_mm_for_euclid_dist") / fa.shape[1] ** 0.5
 
 
 def diversity(images: Tensor) -> float:
@@ -90,7 +92,11 @@ def affine_variants(images: Tensor, *, angles=(-15, -7.5, 0, 7.5, 15), scales=(0
     v = len(theta)
     grid = F.affine_grid(theta.repeat(b, 1, 1), (b * v, c, h, w), align_corners=False)
     out = F.grid_sample(images.repeat_interleave(v, 0), grid, align_corners=False, padding_mode="zeros")
-    return out.view(b, v, c, h, w)
+    out = out.view(b, v, c, h, w).clone()
+    for i, m in enumerate(mats):  # the identity is the image itself, not a resampling of it (copies: distance 0)
+        if m == [[1.0, -0.0, 0.0], [0.0, 1.0, 0.0]]:
+            out[:, i] = images
+    return out
 
 
 def nearest_shot_distance(samples: Tensor, shots: Tensor, *, aligned: bool = False) -> Tensor:

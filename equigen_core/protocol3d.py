@@ -82,10 +82,11 @@ def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor
 
 def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(0.0, 0.3, 0.6), seeds=(0,),
                 adapted=None, steps: int = 50, temperature: float = 1.0, n_points: int = 2048, res: int = 64,
-                refine_t0=(), progress: bool = True) -> dict:
+                refine_t0=(), progress: bool = True, label: str = "EquiGen (base)") -> dict:
     """Baselines (copies, interpolation, exact augmentations of the shots) and EquiGen at each γ (and the adapted
     model's, when given) against the category's held-out shapes → JSON-ready dict with one row per method and seed.
-    refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0."""
+    refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0.
+    label: the rows' name for `model` ("EquiGen (adapted)" when the only model given is an adapted one)."""
     from tqdm.auto import tqdm
 
     from equigen_core.augment import random_augment
@@ -98,7 +99,7 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     ref_shapes = zoo_shapes(test.select(test.labels == category))
     ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
     rows, t0 = [], time.perf_counter()
-    models = [("EquiGen (base)", model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
+    models = [(label, model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
     bar = tqdm(total=len(seeds) * (3 + len(models) * (len(gammas) + len(refine_t0))), desc="3D protocol",
                disable=not progress)
     for seed in seeds:

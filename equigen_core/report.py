@@ -302,11 +302,17 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
     for name, lever in (("whole ψ as the condition", "Conditioning on ψ's function part, not the whole ψ"),
                         ("weight space (no PCA)", "Diffusing in the zoo's principal subspace (PCA)"),
                         ("random shared init", "The meta-learned init"),
-                        ("function-space loss", "The function-space loss (λ_func = 10)")):
+                        ("function-space loss", "The function-space loss (λ_func = 10)"),
+                        ("latent space (weight autoencoder)", "A weight autoencoder's latent space (its training "
+                                                              "counted in the time)"),
+                        ("v-prediction loss", "The v-prediction loss weighting"),
+                        ("ε-prediction", "ε-prediction"),
+                        ("lr schedule fitted to the budget", "A cosine schedule that ends within the time")):
         if d is None or name not in rows:
             continue
         a, b = rows["default (shipped recipe)"], rows[name]
-        sign = -1 if name == "function-space loss" else 1  # the default lacks that loss; the others are the default's
+        # the default lacks these; the earlier ones are part of the default
+        sign = 1 if name in ("whole ψ as the condition", "weight space (no PCA)", "random shared init") else -1
         out.append(f"**{lever}**: held-in {a['held_in_accuracy']:.3f} vs {b['held_in_accuracy']:.3f}; held-out "
                    f"class accuracy {a['heldout_accuracy']:.2f} vs {b['heldout_accuracy']:.2f}, aligned novelty "
                    f"{a['heldout_aligned_novelty']:.2f} vs {b['heldout_aligned_novelty']:.2f}, speckle "

@@ -3,7 +3,7 @@ these each and only turn widget values into arguments and results into widgets.
 
     studio = Studio.load("checkpoints/mnist")                      # shipped models, loaded once, read-only
     w, imgs = studio.candidates(9)                                   # targets of the held-out class
-    for item in generate_stream(studio.model("diffusion_9"), w[:10], n=16, gamma=0.3, steps=50, seed=0):
+    for item in generate_stream(studio.model("diffusion"), w[:10], n=16, gamma=0.3, steps=50, seed=0):
         ...                                                          # Frame per DDIM step, then Done(GenerationResult)
 """
 from __future__ import annotations
@@ -92,7 +92,7 @@ class Studio:
         return self.gallery.spec
 
     def checkpoints(self) -> list[str]:
-        """The shipped diffusion checkpoints, as names under root (e.g. "diffusion_9"); `model()` also takes paths."""
+        """The shipped diffusion checkpoints, as names under root (e.g. "diffusion"); `model()` also takes paths."""
         return [str(p.relative_to(self.root)) for p in list_checkpoints(self.root)]
 
     def model(self, path: str | Path) -> FewShotModel:

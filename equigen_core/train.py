@@ -254,10 +254,14 @@ class DiffusionTrainConfig:
     ema_decay: float = 0.999  # EMA of the denoiser weights (used for sampling)
     lambda_eq: float = 0.1  # λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7)
     lambda_func: float = 0.0  # our addition: weight of the function-space loss (see diffusion.py)
-    # what is diffused (our addition): "weights", every per-entry standardised weight (P), or "pca", the whitened
-    # coordinates of the zoo's top pca_dim principal directions (weights.PCAStats; MLP denoiser only)
-    space: Literal["weights", "pca"] = "weights"
+    # what is diffused (our addition): "weights", every per-entry standardised weight (P); "pca", the whitened
+    # coordinates of the zoo's top pca_dim principal directions (weights.PCAStats); "latent", the whitened codes of a
+    # weight autoencoder trained first, on the same INRs, for latent_steps (latent.LatentCodec; its time counts in
+    # max_seconds). MLP denoiser only for the last two.
+    space: Literal["weights", "pca", "latent"] = "weights"
     pca_dim: int = 256
+    latent_dim: int = 64
+    latent_steps: int = 2000
     condition: Literal["features", "probe"] = "features"  # see DiffusionConfig.condition
     # our addition: zoo augmentation — this share of every batch is replaced by exact INR augmentations (rotation,
     # scale, shift, contrast, brightness; augment.AugmentConfig × `augment`, no permutation or noise, so the zoo stays
@@ -341,15 +345,23 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
     if denoiser_cfg.cond_dim != encoder.out_dim:  # the condition is whatever the encoder gives
         denoiser_cfg = replace(denoiser_cfg, cond_dim=encoder.out_dim)
-    if cfg.space not in ("weights", "pca"):
-        raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights' or 'pca'")
+    if cfg.space not in ("weights", "pca", "latent"):
+        raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights', 'pca' or 'latent'")
     acc = accelerator or make_accelerator()
+    t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     if encoder.spec != zoo.spec:
         raise ValueError(f"the encoder was trained for {encoder.spec}, the zoo holds {zoo.spec}")
     weights, psi = diffusion_data(zoo, encoder, cfg.classes)
     if cfg.space == "pca":
         wnorm = PCAStats.fit(weights, min(cfg.pca_dim, *weights.shape))
+        denoiser_cfg = replace(denoiser_cfg, data_dim=wnorm.dim)
+    elif cfg.space == "latent":
+        from equigen_core.latent import LatentConfig, fit_latent_codec
+
+        wnorm, _ = fit_latent_codec(zoo.spec, weights, LatentConfig(dim=cfg.latent_dim, steps=cfg.latent_steps,
+                                                                     seed=cfg.seed), device=acc.device,
+                                    progress=progress and acc.is_main_process)
         denoiser_cfg = replace(denoiser_cfg, data_dim=wnorm.dim)
     else:
         wnorm = NormStats.fit(weights)
@@ -384,7 +396,6 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
                if cfg.augment > 0 else None)
     n_aug = int(round(bs * cfg.augment_share))
     losses, recon, eq = [], [], []
-    t0 = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), desc="stage 2: diffusion", disable=not (progress and acc.is_main_process))
     ema.to(acc.device)
     for step in bar:

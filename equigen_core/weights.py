@@ -180,8 +180,13 @@ class PCAStats:
         return cls(t[f"{prefix}mean"], t[f"{prefix}std"], t[f"{prefix}components"], t[f"{prefix}scale"])
 
 
-def codec_from_tensors(t: dict[str, Tensor], prefix: str = "norm.") -> "NormStats | PCAStats":
-    """The weight normalisation stored in a checkpoint: PCAStats when it has principal components, else NormStats."""
+def codec_from_tensors(t: dict[str, Tensor], prefix: str = "norm."):
+    """The weight codec stored in a checkpoint: latent.LatentCodec when it has code statistics, PCAStats when it has
+    principal components, else NormStats."""
+    if f"{prefix}zmean" in t:
+        from equigen_core.latent import LatentCodec
+
+        return LatentCodec.from_tensors(t, prefix)
     return (PCAStats if f"{prefix}components" in t else NormStats).from_tensors(t, prefix)
 
 

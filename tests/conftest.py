@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 import torch
 
@@ -75,3 +77,10 @@ def tiny_studio3d(tmp_path_factory):
                     encoder_path=root / "encoder")
     st = Studio.load(root, classifier=None)
     return st, st.model("diffusion")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for the tests that launch a server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

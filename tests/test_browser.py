@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 # software WebGL (SwiftShader), so gr.Model3D draws its canvas on a machine without a GPU
 GL_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
@@ -115,14 +116,8 @@ def mesh_pixels(png: Path) -> int:
     return int(((rgb[..., 2] - rgb[..., 0]) > 40).sum())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, monkeypatch):
-    from app.ui import build_demo, launch
+    from equigen_studio.ui import build_demo, launch
 
     try:
         pw, browser = start_browser()
@@ -135,7 +130,7 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
 
     monkeypatch.setattr(core3d, "FINAL_RES", 24)  # the tiny 3D studio: small final meshes
     demo = build_demo(st, studio3d=tiny_studio3d[0], work_dir=tmp_path / "work", frame_interval=0.05)
-    port = _free_port()
+    port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         page = browser.new_page()
@@ -160,14 +155,14 @@ if __name__ == "__main__":  # screenshots of the real app with the shipped check
     import argparse
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from app.ui import build_demo, launch
+    from equigen_studio.ui import build_demo, launch
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path("assets"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     demo = build_demo()
-    port = _free_port()
+    port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     pw, browser = start_browser()
     t0 = time.perf_counter()

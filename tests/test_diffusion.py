@@ -179,3 +179,73 @@ def test_zoo_augmentation_feeds_augmented_inrs_with_their_own_condition(monkeypa
     torch.testing.assert_close(c_aug[4:], c_plain[4:])
     assert (x_aug[:4] - x_plain[:4]).abs().max() > 1e-3  # the first half was augmented
     assert (c_aug[:4] - c_plain[:4]).abs().max() > 1e-3  # and conditioned on its own (augmented) ψ
+
+
+def test_latent_codec_learns_reconstructions_and_round_trips_through_a_checkpoint(tmp_path):
+    from equigen_core.data.zoo import Zoo
+    from equigen_core.fewshot import FewShotModel, generate
+    from equigen_core.inr import render_images
+    from equigen_core.latent import LatentCodec, LatentConfig, fit_latent_codec
+    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+
+    n = torch.arange(48)
+    protos = random_sirens(SPEC, 4, noise=0.5)  # four tight clusters: a 4-d code can tell them apart
+    flat = protos[n % 4] + 1e-3 * torch.randn(48, SPEC.num_params, generator=torch.Generator().manual_seed(0))
+    cfg = LatentConfig(dim=4, hidden=(64,), steps=150, batch_size=48, lr=3e-3, input_noise=0.0, latent_noise=0.0)
+    codec, losses = fit_latent_codec(SPEC, flat, cfg)
+    assert sum(losses[-15:]) < 0.5 * sum(losses[:15])  # the function-space reconstruction loss falls
+    z = codec.normalize(flat)
+    assert z.shape == (48, 4)
+    torch.testing.assert_close(z.mean(0), torch.zeros(4), atol=1e-4, rtol=0)  # whitened over the training INRs
+    torch.testing.assert_close(z.std(0), torch.ones(4), atol=1e-3, rtol=0)
+    err = (render_images(SPEC, codec.project(flat)) - render_images(SPEC, flat)).pow(2).mean()
+    base = (render_images(SPEC, flat.mean(0, keepdim=True).expand_as(flat)) - render_images(SPEC, flat)).pow(2).mean()
+    assert err < 0.5 * base  # decodes each INR closer than the mean INR is
+    again = LatentCodec.from_tensors(codec.tensors("norm."))
+    torch.testing.assert_close(again.denormalize(z), codec.denormalize(z))
+    with pytest.raises(ValueError, match="latent dim"):
+        fit_latent_codec(SPEC, flat, LatentConfig(dim=SPEC.num_params))
+
+    zoo = Zoo(SPEC, flat, n % 10, torch.full((48,), 30.0), n, torch.zeros(48, dtype=torch.long))
+    enc = WeightEncoder(SPEC, EncoderConfig(channels=2, feature_dim=8, proj_dim=4))
+    enc.set_input_scale(zoo.weights)
+    tcfg = DiffusionTrainConfig(steps=10, batch_size=16, warmup=2, save_every=0, classes=None, space="latent",
+                                latent_dim=4, latent_steps=5)
+    train_diffusion(zoo, enc, tcfg, DenoiserConfig(width=16, depth=1, emb_dim=8), out=tmp_path / "d", progress=False)
+    model = FewShotModel.load(tmp_path / "d", enc)
+    assert isinstance(model.process.weight_norm, LatentCodec) and model.config["denoiser"]["data_dim"] == 4
+    assert generate(model, flat[:2], 3, steps=2).weights.shape == (3, SPEC.num_params)
+
+
+def test_prediction_types_give_their_x0_and_loss_weights():
+    class Const(torch.nn.Module):  # a "network" that always outputs c
+        def __init__(self, c):
+            super().__init__()
+            self.c, self.p = c, torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, t, cond, mask):
+            return self.c.expand_as(x)
+
+    norm = NormStats(torch.zeros(3), torch.ones(3))
+    x_t, out, t = torch.randn(2, 3), torch.randn(1, 3), torch.tensor([100, 900])
+    procs = {p: WeightDiffusion(DiffusionConfig(prediction=p), weight_norm=norm) for p in ("x0", "v", "eps")}
+    a = procs["x0"].alphas_cumprod[t].unsqueeze(1)
+    torch.testing.assert_close(procs["x0"].predict_x0(Const(out), x_t, t), a.sqrt() * x_t + (1 - a).sqrt() * out)
+    torch.testing.assert_close(procs["v"].predict_x0(Const(out), x_t, t), procs["x0"].predict_x0(Const(out), x_t, t))
+    eps_x0 = ((x_t - (1 - a).sqrt() * out) / a.sqrt()).clamp(-5, 5)
+    torch.testing.assert_close(procs["eps"].predict_x0(Const(out), x_t, t), eps_x0)
+    a = a.squeeze(1)
+    torch.testing.assert_close(procs["x0"].loss_weight(t), torch.ones(2))
+    torch.testing.assert_close(procs["v"].loss_weight(t), (1 / (1 - a)).clamp(max=20.0))
+    torch.testing.assert_close(procs["eps"].loss_weight(t), (a / (1 - a)).clamp(max=20.0))
+    # with ε-prediction the x0-weighted loss is exactly the DDPM loss ||ε̂ − ε||² (where not capped or clipped)
+    x0, noise = 0.1 * torch.randn(2, 3), torch.randn(2, 3)
+    t = torch.tensor([700, 800])
+    x_t = procs["eps"].q_sample(x0, t, noise)
+    eps_hat = noise + 0.01 * torch.randn(2, 3)
+    p = procs["eps"]
+    x0_hat = p.predict_x0(Const(eps_hat), x_t, t)
+    torch.testing.assert_close(p.loss_weight(t) * (x0_hat - x0).pow(2).mean(1), (eps_hat - noise).pow(2).mean(1),
+                               rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="prediction"):
+        WeightDiffusion(DiffusionConfig(prediction="score"), weight_norm=norm)

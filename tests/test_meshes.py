@@ -36,8 +36,9 @@ def test_shapenet_layout_categories_and_limit(shapenet_like):
     found = find_mesh_files(shapenet_like)
     assert [c for c, _ in found] == ["02691156", "02691156", "03001627"]
     assert all(p.name == "model_normalized.obj" for _, p in found)
-    ms = load_meshes(shapenet_like, limit=1)
+    ms = load_meshes(shapenet_like, limit=2)  # at most 2 in all, spread over the categories
     assert ms.class_names == ["02691156", "03001627"] and ms.labels.tolist() == [0, 1]
+    assert load_meshes(shapenet_like, limit=1).labels.tolist() == [0]
     assert len(load_meshes(shapenet_like, categories=["03001627"])) == 1
     with pytest.raises(DataError, match="no mesh files"):
         find_mesh_files(shapenet_like, categories=["nope"])

@@ -179,5 +179,12 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--category", "spaceship"]) == 2
     assert main(["train", "finetune", "--base", str(tmp_path / "diffusion"), "--shots", "0", "--zoo",
-                 str(tmp_path / "zoo"), "--k", "3", "--steps", "2", "--out", str(tmp_path / "adapted")]) == 0
-    assert FewShotModel.load(tmp_path / "adapted").spec.in_dim == 3
+                 str(tmp_path / "zoo"), "--k", "3", "--steps", "2", "--out", str(tmp_path / "diffusion_airplane")]) == 0
+    assert FewShotModel.load(tmp_path / "diffusion_airplane").spec.in_dim == 3
+    # tmp_path is now a checkpoint root (diffusion, diffusion_airplane, gallery): base and adapted rows, airplane
+    save_zoo(tmp_path / "gallery", zoo)
+    assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path), "--k", "3", "--n", "2", "--gammas", "0",
+                 "--steps", "2", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["meta"]["category_name"] == "airplane" and res["meta"]["adapted"].endswith("diffusion_airplane")
+    assert [r["name"] for r in res["rows"]][3:] == ["EquiGen (base)", "EquiGen (adapted)"]

@@ -96,7 +96,7 @@ def test_tradeoff_3d_scores_every_point_against_fresh_shapes(tiny_studio3d):
 
 
 def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d, monkeypatch):
-    from app.callbacks3d import STARTS, Callbacks3D
+    from equigen_studio.callbacks3d import STARTS, Callbacks3D
 
     monkeypatch.setattr(core3d, "FINAL_RES", 24)
     st, _ = tiny_studio3d
@@ -124,7 +124,7 @@ def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d,
 
 
 def test_demo_has_a_2d_3d_switch_and_named_3d_endpoints(tiny_studio, tiny_studio3d, tmp_path):
-    from app.ui import DOMAINS, build_demo
+    from equigen_studio.ui import DOMAINS, build_demo
 
     demo = build_demo(tiny_studio[0], studio3d=tiny_studio3d[0], work_dir=tmp_path, autostart=False)
     names = {d.api_name for d in demo.fns.values() if d.api_name}
@@ -143,9 +143,9 @@ def test_client_drives_the_3d_mode_and_gets_a_glb(tiny_studio, tiny_studio3d, tm
 
     from gradio_client import Client
 
-    from app.callbacks3d import STARTS
-    from app.ui import build_demo, launch
-    from tests.test_app import free_port
+    from equigen_studio.callbacks3d import STARTS
+    from equigen_studio.ui import build_demo, launch
+    from tests.conftest import free_port
 
     monkeypatch.setattr(core3d, "FINAL_RES", 24)
     demo = build_demo(tiny_studio[0], studio3d=tiny_studio3d[0], work_dir=tmp_path, autostart=False)

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
 class DataError(ValueError):
     """A data file or folder that cannot be used: missing, too big, undecodable, malformed or unsafe."""
+
+
+def balanced_subset(labels: Tensor, limit: int | None) -> Tensor:
+    """What `--limit N` means for every dataset: the sorted indices of at most N items spread evenly over the classes
+    — each class's first items, taken in turns (class order breaks ties). None (or N ≥ B) keeps everything."""
+    if limit is None or limit >= len(labels):
+        return torch.arange(len(labels))
+    rank = torch.empty_like(labels)
+    for c in labels.unique():
+        m = labels == c
+        rank[m] = torch.arange(int(m.sum()))
+    order = torch.from_numpy(np.lexsort((labels.numpy(), rank.numpy())))  # by rank, then class
+    return order[: max(0, limit)].sort().values
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,47 @@ def load_image_folder(path: str | Path, *, size: int = 28, channels: Literal[1, 
     images = torch.stack([_decode(f, size=size, channels=channels, max_bytes=max_bytes) for f, _ in entries])
     labels = torch.tensor([label for _, label in entries], dtype=torch.long)  # (B,)
     return ImageSet(images, labels, class_names, f"folder:{folder}")  # images (B, C, size, size)
+
+
+def extract_image_zip(path: str | Path, dest: str | Path, *, max_files: int = 10000,
+                      max_total_bytes: int = 200_000_000, max_bytes: int = 20_000_000) -> Path:
+    """An uploaded .zip of images → an image folder under `dest` that load_image_folder reads (the member's parent
+    folder name is its class; images at the top level form one class). Only .png/.jpg/.jpeg members are written, by
+    their plain file names (no path from the archive reaches the disk, so "../" members cannot escape `dest`);
+    the member count and the uncompressed sizes are checked before anything is extracted."""
+    import re
+    import zipfile
+
+    path, dest = Path(path), Path(dest)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"{path.name}: not a readable .zip archive ({e})") from e
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and m.filename.lower().endswith(EXTENSIONS)
+                   and not any(part.startswith(".") or part == "__MACOSX" for part in m.filename.split("/"))]
+        if not members:
+            raise DataError(f"{path.name}: the archive holds no .png/.jpg/.jpeg images")
+        if len(members) > max_files:
+            raise DataError(f"{path.name}: more than {max_files} images in the archive")
+        big = next((m for m in members if m.file_size > max_bytes), None)
+        if big is not None:
+            raise DataError(f"{path.name}: {big.filename} is {big.file_size / 1e6:.1f} MB uncompressed (limit "
+                            f"{max_bytes / 1e6:.0f} MB)")
+        if sum(m.file_size for m in members) > max_total_bytes:
+            raise DataError(f"{path.name}: the images add up to more than {max_total_bytes / 1e6:.0f} MB uncompressed")
+        safe = re.compile(r"[^A-Za-z0-9_.-]")
+        nested = any("/" in m.filename for m in members)
+        out = dest / "images"
+        for i, m in enumerate(members):
+            parts = m.filename.split("/")
+            cls = safe.sub("_", parts[-2]) if nested and len(parts) > 1 else ("images" if nested else "")
+            name = f"{i:05d}_{safe.sub('_', parts[-1])}"
+            target = out / cls / name if cls else out / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(m) as src:
+                data = src.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise DataError(f"{path.name}: {m.filename} is larger than it claims")
+            target.write_bytes(data)
+    return out

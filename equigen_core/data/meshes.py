@@ -171,19 +171,19 @@ class MeshSet:
 
 def load_meshes(root: str | Path, *, categories: list[str] | None = None, limit: int | None = None,
                 backend: str = "auto") -> MeshSet:
-    """Every mesh under root (at most `limit` per category), normalised; warns once per non-watertight mesh."""
+    """Every mesh under root (at most `limit` in all, spread evenly over the categories: data.balanced_subset),
+    normalised; warns once per non-watertight mesh."""
+    from equigen_core.data import balanced_subset
+
     found = find_mesh_files(root, categories)
     names = sorted({c for c, _ in found})
-    per: dict[str, int] = {}
+    keep = balanced_subset(torch.tensor([names.index(c) for c, _ in found], dtype=torch.long), limit)
     meshes, labels = [], []
-    for cat, path in found:
-        if limit is not None and per.get(cat, 0) >= limit:
-            continue
+    for cat, path in (found[i] for i in keep.tolist()):
         m = load_mesh(path)
         if not m.watertight:
             warnings.warn(f"{path}: the mesh is not watertight; its inside is ill-defined, so the occupancy (and "
                           "the INR fitted to it) may have holes or blobs", stacklevel=2)
         meshes.append(m)
         labels.append(names.index(cat))
-        per[cat] = per.get(cat, 0) + 1
     return MeshSet(meshes, torch.tensor(labels, dtype=torch.long), names, backend)

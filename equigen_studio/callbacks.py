@@ -14,8 +14,9 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from app import figures
+from equigen_studio import figures
 from equigen_core import studio as core
+from equigen_core.access import AccessPolicy, name_under
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.jobs import Done, check, stream
@@ -97,18 +98,29 @@ def device_text() -> str:
 
 
 class Callbacks:
-    def __init__(self, studio: core.Studio, work_dir: str | Path = "runs/studio", *, frame_interval: float = 0.03):
+    def __init__(self, studio: core.Studio, work_dir: str | Path = "runs/studio", *, frame_interval: float = 0.03,
+                 allow_paths: bool = False, data_root: str | Path | None = None):
         self.studio = studio
         self.work = Path(work_dir)
+        # what the server reads: names under the shipped root, the Train tab's folders (and, for zoos, runs/ where
+        # `train all` writes); any path only with allow_paths (local use); training data from uploads or data_root
+        self.access = AccessPolicy(checkpoints=(studio.root, self.work), zoos=(studio.root, self.work, Path("runs")),
+                                   encoders=(studio.root, self.work),
+                                   data_root=Path(data_root) if data_root else None, allow_paths=allow_paths)
         # pacing of the live x̂0 frames: the CPU model samples 50 steps in ~0.2 s, too fast to watch; at most one frame
         # per interval (≈ 33 updates/s) keeps the denoising visible without slowing it much
         self.frame_interval = frame_interval
 
     # -- Generate tab: targets --------------------------------------------------------------------------------------
     def checkpoints(self) -> list[str]:
-        """The shipped diffusion checkpoints, then those the Train tab wrote."""
-        trained = [str(p) for p in core.list_checkpoints(self.work / "diffusion")]
+        """The shipped diffusion checkpoints, then those the Train tab wrote, by name (e.g. "diffusion",
+        "diffusion/mine")."""
+        trained = [name_under(p, self.access.checkpoints) for p in core.list_checkpoints(self.work / "diffusion")]
         return list(dict.fromkeys(self.studio.checkpoints() + trained))
+
+    def _checkpoint(self, name):
+        """A checkpoint name from the lists (or any path, with allow_paths) → the loaded model."""
+        return self.studio.model(self.access.checkpoint(name))
 
     def default_checkpoint(self) -> str | None:
         ck = self.checkpoints()  # the base model (measured better than the adapted one, docs/RESULTS.md), else
@@ -120,8 +132,8 @@ class Callbacks:
         """The class the checkpoint was adapted to, else the one its base training held out, else the first."""
         classes = self.studio.classes()
         try:
-            cfg = self.studio.model(checkpoint).config if checkpoint else {}
-        except CheckpointError:
+            cfg = self._checkpoint(checkpoint).config if checkpoint else {}
+        except (CheckpointError, ValueError):
             cfg = {}
         held = [c for c in classes if c not in (cfg.get("train", {}).get("classes") or classes)]
         return held[0] if held else classes[0]
@@ -190,7 +202,7 @@ class Callbacks:
             return adapted
         if not checkpoint:
             raise core.StudioError("no diffusion checkpoint selected")
-        return self.studio.model(checkpoint)
+        return self._checkpoint(checkpoint)
 
     @_errors
     def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted,
@@ -254,7 +266,7 @@ class Callbacks:
 
         if checkpoint in (None, ADAPTED):
             raise core.StudioError("pick a trained checkpoint to adapt from")
-        base = self.studio.model(checkpoint)
+        base = self._checkpoint(checkpoint)
         w, _ = self._candidates(cls, uploads)
         targets = w[parse_selection(selection, len(w))]
         if len(targets) < 3:
@@ -339,10 +351,12 @@ class Callbacks:
 
     # -- Train tab ------------------------------------------------------------------------------------------------
     def zoos(self) -> list[str]:
-        return [str(p) for p in core.list_zoos(self.work / "zoos", Path("runs"), self.studio.root)]
+        found = core.list_zoos(self.work / "zoos", Path("runs"), self.studio.root)
+        return list(dict.fromkeys(name_under(p, self.access.zoos) for p in found))
 
     def encoders(self) -> list[str]:
-        return [str(p) for p in core.list_checkpoints(self.work / "encoders", self.studio.root, kind="encoder")]
+        found = core.list_checkpoints(self.work / "encoders", self.studio.root, kind="encoder")
+        return [name_under(p, self.access.encoders) for p in found]
 
     def _out(self, kind: str, name: str) -> Path:
         if not NAME_RE.match(name or ""):
@@ -370,8 +384,24 @@ class Callbacks:
             else:
                 yield (gr.skip(),) * 6
 
+    def _data_dir(self, dataset, data_dir, archive):
+        """The training-data folder for folder / cifar10: an uploaded .zip (extracted, checked), a folder name under
+        the operator's data root, or (allow_paths) any folder."""
+        from equigen_core.data.images import extract_image_zip
+
+        if dataset == "mnist":
+            return None
+        if archive:
+            path = Path(getattr(archive, "name", archive))
+            if path.suffix.lower() != ".zip":
+                raise core.StudioError(f"{path.name}: upload a .zip of image folders (one folder per class)")
+            if dataset != "folder":
+                raise core.StudioError("uploads are read as image folders: pick the source 'folder'")
+            return extract_image_zip(path, tempfile.mkdtemp(prefix="equigen_data_"))
+        return self.access.data_dir(data_dir)
+
     @_errors
-    def train_data(self, dataset, data_dir, limit, target_psnr, name, init="meta", keep_out="9",
+    def train_data(self, dataset, data_dir, limit, target_psnr, name, init="meta", keep_out="9", archive=None,
                    progress=gr.Progress()):
         from equigen_core.data.sources import load_source
         from equigen_core.data.zoo import build_zoo, save_zoo
@@ -380,8 +410,8 @@ class Callbacks:
 
         out = self._out("zoos", name)
         spec = get_preset("cifar" if dataset == "cifar10" else "mnist")
-        data, index, source = load_source(dataset, data_dir or None, limit=int(limit) if limit else None,
-                                          channels=spec.out_dim)
+        data, index, source = load_source(dataset, self._data_dir(dataset, data_dir, archive),
+                                          limit=int(limit) if limit else None, channels=spec.out_dim)
         cfg = FitConfig(target_psnr=float(target_psnr), init=init, lr=default_lr(init))
         total = len(data)
 
@@ -409,7 +439,7 @@ class Callbacks:
         from equigen_core.train import EncoderTrainConfig, train_encoder
 
         out = self._out("encoders", name)
-        zoo = load_zoo(zoo_path)
+        zoo = load_zoo(self.access.zoo(zoo_path))
         enc_cfg = get_preset(preset)  # as the shipped encoders (train all) at that size
         cfg = EncoderTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr), smooth=bool(smooth),
                                  log_every=max(1, int(steps) // 100), supervised=1.0,
@@ -433,7 +463,8 @@ class Callbacks:
         from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
 
         out = self._out("diffusion", name)
-        zoo = load_zoo(zoo_path)
+        zoo = load_zoo(self.access.zoo(zoo_path))
+        encoder_path = self.access.encoder(encoder_path)
         encoder = load_encoder(encoder_path, zoo.spec)
         cfg = DiffusionTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr),
                                    lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0,
@@ -456,8 +487,8 @@ class Callbacks:
         from equigen_core.train import FinetuneConfig, finetune
 
         out = self._out("diffusion", name)
-        base = self.studio.model(base).path  # a shipped name ("diffusion") or a path
-        zoo = load_zoo(zoo_path)
+        base = self._checkpoint(base).path  # a listed name ("diffusion"), or a path with allow_paths
+        zoo = load_zoo(self.access.zoo(zoo_path))
         pool = zoo.train().select(zoo.train().labels == int(cls))
         if len(pool) < int(k) or int(k) < 3:
             raise core.StudioError(f"K must be in 3–{len(pool)} (the zoo has {len(pool)} training INRs of class "

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from app import figures
-from app.callbacks import _errors, format_selection, parse_selection
+from equigen_studio import figures
+from equigen_studio.callbacks import _errors, format_selection, parse_selection
 from equigen_core import studio3d as core3d
+from equigen_core.access import AccessPolicy
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.jobs import Done
 from equigen_core.studio import Studio, StudioError
@@ -28,9 +29,11 @@ def _pil(views, ncol=None, scale=1):
 
 
 class Callbacks3D:
-    def __init__(self, studio: Studio | None, *, frame_interval: float = 0.03):
+    def __init__(self, studio: Studio | None, *, frame_interval: float = 0.03, allow_paths: bool = False):
         self.studio = studio  # None: no shape checkpoints shipped / found (the 3D mode says so)
         self.frame_interval = frame_interval
+        # checkpoints by name under the shape root only (any path with allow_paths: local use)
+        self.access = AccessPolicy(checkpoints=(studio.root,) if studio else (), allow_paths=allow_paths)
 
     @property
     def available(self) -> bool:
@@ -41,6 +44,11 @@ class Callbacks3D:
             raise StudioError("no 3D checkpoints loaded: build them with `python -m equigen_core train all --preset "
                               "cpu3d --out checkpoints/shapes`")
         return self.studio
+
+    def _model(self, checkpoint):
+        if not checkpoint:
+            raise StudioError("no 3D diffusion checkpoint selected")
+        return self._studio().model(self.access.checkpoint(checkpoint))
 
     # -- targets ----------------------------------------------------------------------------------------------------
     def checkpoints(self) -> list[str]:
@@ -61,8 +69,8 @@ class Callbacks3D:
         cats, names = self.categories(), core3d.category_names(self.studio)
         ck = self.default_checkpoint()
         try:
-            cfg = self.studio.model(ck).config if ck else {}
-        except CheckpointError:
+            cfg = self._model(ck).config if ck else {}
+        except (CheckpointError, ValueError):
             cfg = {}
         trained = cfg.get("train", {}).get("classes") or []
         held = [c for c in cats if trained and names.index(c) not in trained]
@@ -106,9 +114,7 @@ class Callbacks3D:
         that `show_first` reads (the viewer is filled by that chained, non-streaming event: a `gr.Model3D` filled by
         a generator after earlier yields stays blank in Gradio 6.31)."""
         studio = self._studio()
-        if not checkpoint:
-            raise StudioError("no 3D diffusion checkpoint selected")
-        model = studio.model(checkpoint)
+        model = self._model(checkpoint)
         targets = self._targets(category, selection)
         refine = start == STARTS[1]
         t0 = int(t0) if refine else 0
@@ -169,7 +175,7 @@ class Callbacks3D:
     @_errors
     def tradeoff(self, checkpoint, category, selection, gammas_text, n, steps, seed, progress=gr.Progress()):
         studio = self._studio()
-        model = studio.model(checkpoint)
+        model = self._model(checkpoint)
         targets = self._targets(category, selection)
         try:
             gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
@@ -187,7 +193,7 @@ class Callbacks3D:
         from equigen_core.studio import feature_map
 
         studio = self._studio()
-        model = studio.model(checkpoint)
+        model = self._model(checkpoint)
         targets = self._targets(category, selection)
         names = core3d.category_names(studio)
         samples = last["weights"] if last else None
