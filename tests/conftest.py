@@ -84,3 +84,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_done(job, timeout: float = 180.0):
+    """Wait for a gradio_client job with a deadline (a stuck server fails the test instead of hanging CI)
+    → its streamed outputs."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not job.done():
+        if time.monotonic() > deadline:
+            job.cancel()
+            raise TimeoutError(f"the app did not finish a job within {timeout:.0f} s")
+        time.sleep(0.05)
+    return job.outputs()

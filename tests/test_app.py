@@ -7,7 +7,7 @@ import pytest
 
 from equigen_studio.callbacks import Callbacks, parse_selection
 from equigen_studio.ui import build_demo, launch
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_done
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +57,18 @@ def test_generate_callback_streams_frames_then_results(tiny_studio, tmp_path):
 
 
 def test_verify_callback_shows_equal_renders(tiny_studio, tmp_path):
+    import numpy as np
+
     st, _ = tiny_studio
     cb = Callbacks(st, tmp_path, frame_interval=0)
     img, fig, md = cb.verify(cb.default_checkpoint(), "9", 0, 1, None, None)
-    assert "rendered image" in md and fig is not None and img.size[0] > 0
+    assert "rendered image" in md and fig is not None
+    pix = np.asarray(img).astype(float)  # before | after, tiled with 1-px padding, then upscaled 4×
+    w = (pix.shape[1] // 4 - 3) // 2  # render side in pixels
+    before = pix[4: 4 * (1 + w), 4: 4 * (1 + w)]
+    after = pix[4: 4 * (1 + w), 4 * (w + 2): 4 * (2 * w + 2)]
+    assert before.shape == after.shape == (4 * w, 4 * w)
+    assert before.std() > 1 and np.abs(before - after).max() <= 1  # a real image, the same after the permutation
 
 
 def test_client_generate_streams_and_returns_image_and_weights(server):
@@ -68,9 +76,7 @@ def test_client_generate_streams_and_returns_image_and_weights(server):
 
     client = Client(server, verbose=False)
     job = client.submit("diffusion", "9", "0-4", 0.3, 0.0, 8, 4, 0, 28, api_name="/generate")
-    while not job.done():
-        time.sleep(0.05)
-    outs = job.outputs()
+    outs = wait_done(job)
     assert len(outs) > 1, "generate should stream intermediate x̂0 grids"
     final = outs[-1]
     assert final[0] and final[3] and str(final[3]).endswith("samples.safetensors")
@@ -84,9 +90,7 @@ def test_client_concurrent_generate_calls_all_succeed(server):
             for seed in range(8)]
     files = []
     for j in jobs:
-        while not j.done():
-            time.sleep(0.05)
-        files.append(j.outputs()[-1][3])
+        files.append(wait_done(j)[-1][3])
     from safetensors.torch import load_file
 
     weights = [load_file(str(f))["weights"] for f in files]
@@ -142,7 +146,10 @@ def test_train_tab_builds_a_zoo_and_trains_all_three_stages(tiny_studio, tmp_pat
         _last(cb.train_encoder(zoo, "tiny", 4, 16, 1e-3, False, "../evil", progress=noprog))
 
 
-def test_cancelling_training_keeps_the_last_good_checkpoint(tiny_studio, tmp_path):
+def test_cancelling_training_stops_the_worker_and_keeps_the_last_good_checkpoint(tiny_studio, tmp_path,
+                                                                                  monkeypatch):
+    import equigen_core.train as train
+
     st, _ = tiny_studio
     cb = Callbacks(st, tmp_path / "work", frame_interval=0)
     _last(cb.train_data("mnist", "", 40, 22, "z", progress=noprog))
@@ -150,10 +157,27 @@ def test_cancelling_training_keeps_the_last_good_checkpoint(tiny_studio, tmp_pat
     _last(cb.train_encoder(zoo, "tiny", 3, 16, 1e-3, False, "e", progress=noprog))
     weights = tmp_path / "work" / "encoders" / "e" / "model.safetensors"
     before = weights.read_bytes()
-    run = cb.train_encoder(zoo, "tiny", 100_000, 16, 1e-3, False, "e", progress=noprog)  # far too long: cancelled below
-    next(run)  # the run has started (its first progress update; the next ones are 1,000 steps apart)
+    steps = []  # one entry per training step: the loop asks should_stop once a step
+    real = train.train_encoder
+
+    def counted(*a, should_stop=None, **k):
+        def stop():
+            steps.append(1)
+            return should_stop()
+        return real(*a, should_stop=stop, **k)
+
+    monkeypatch.setattr(train, "train_encoder", counted)
+    run = cb.train_encoder(zoo, "tiny", 100_000, 16, 1e-3, False, "e", progress=noprog)  # far too long
+    next(run)  # the run has started (its first progress update)
+    deadline = time.monotonic() + 60
+    while len(steps) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(steps) >= 5, "the worker did not start stepping"
     run.close()  # what Gradio's Cancel does to a generator
     time.sleep(1.0)  # the worker sees the stop flag at its next step
+    stopped_at = len(steps)
+    time.sleep(1.0)
+    assert len(steps) == stopped_at < 100_000  # the counter stopped: the worker ended, not just the generator
     assert weights.read_bytes() == before
 
 

@@ -38,21 +38,96 @@ def test_diffusion_loss_falls(trained):
     assert sum(res.losses[-20:]) / 20 < 0.7 * sum(res.losses[:20]) / 20
 
 
-def test_x0_prediction_recovers_the_input_at_small_t(trained):
+def test_trained_x0_prediction_beats_an_untrained_twin_at_mid_t(trained):
+    """At t = 500 half the signal is noise, so the preconditioning alone cannot give x0: only a trained network can."""
+    from equigen_core.denoiser import build_denoiser
+
     zoo, enc, res, root = trained
     model = FewShotModel.load(root / "diffusion")
-    x0 = model.process.weight_norm.normalize(zoo.train().weights[:16])
-    cond = model.features(zoo.train().weights[:16])
-    g = torch.Generator().manual_seed(0)
-    noise = torch.randn(x0.shape, generator=g)
-    errs = {}
+    torch.manual_seed(0)
+    twin = build_denoiser(model.spec, DenoiserConfig(**model.config["denoiser"])).eval()  # same net, untrained
+    x0 = model.process.weight_norm.normalize(zoo.train().weights[:32])
+    cond = model.features(zoo.train().weights[:32])
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    tt = torch.full((32,), 500)
+    x_t = model.process.q_sample(x0, tt, noise)
     with torch.no_grad():
-        for t in (5, 999):
-            tt = torch.full((16,), t)
-            pred = model.process.predict_x0(model.denoiser, model.process.q_sample(x0, tt, noise), tt, cond,
-                                            torch.ones(16, dtype=torch.bool))
-            errs[t] = (pred - x0).pow(2).mean().item()
-    assert errs[5] < 0.1 and errs[5] < 0.2 * errs[999], errs
+        errs = {name: (model.process.predict_x0(net, x_t, tt, cond, torch.ones(32, dtype=torch.bool)) - x0)
+                .pow(2).mean().item() for name, net in (("trained", model.denoiser), ("untrained", twin))}
+    assert errs["trained"] < 0.6 * errs["untrained"], errs
+
+
+def test_an_oracle_denoiser_makes_ddim_return_the_true_x0():
+    """A network whose x̂0 is the true x0 at every step: deterministic DDIM must land exactly on it, whatever τ, and
+    every x_t on the way must carry the same implied noise ε̂ = (x_t − √ᾱ_t·x0)/√(1 − ᾱ_t) (η = 0: no fresh noise)."""
+    from equigen_core.diffusion import DiffusionConfig, WeightDiffusion
+    from equigen_core.weights import NormStats
+
+    target = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
+    proc = WeightDiffusion(DiffusionConfig(), weight_norm=NormStats(torch.zeros(5), torch.ones(5)))
+    calls = []
+
+    class Oracle(torch.nn.Module):  # F such that √ᾱ·x_t + √(1−ᾱ)·F = x0 (predict_x0's preconditioning)
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, t, cond, mask):
+            a = proc.alphas_cumprod[t].unsqueeze(1)
+            calls.append((x.clone(), a))
+            return (target - a.sqrt() * x) / (1 - a).sqrt()
+
+    for tau in (1.0, 0.5):
+        calls.clear()
+        out = proc.sample(Oracle(), 3, steps=10, temperature=tau, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(out, target, atol=1e-4, rtol=1e-4)
+        eps = [(x - a.sqrt() * target) / (1 - a).sqrt() for x, a in calls]
+        assert len(eps) == 10
+        for e in eps[1:]:
+            torch.testing.assert_close(e, eps[0], atol=1e-3, rtol=1e-3)
+
+
+def test_temperature_and_cfg_scale_do_what_they_say(trained):
+    """τ scales the starting noise x_T; cfg_scale = 1 is the conditional model, 0 the null-condition branch."""
+    zoo, enc, res, root = trained
+    model = FewShotModel.load(root / "diffusion")
+    proc, net = model.process, model.denoiser
+    cond = model.features(zoo.train().weights[:4])
+    starts = {}
+    for tau in (1.0, 0.5):
+        first = []
+        proc.sample(net, 4, cond=cond, steps=2, temperature=tau, generator=torch.Generator().manual_seed(3),
+                    on_step=lambda info: first.append(info) if not first else None)
+        starts[tau] = first[0]
+    x_t = torch.randn((4, proc.weight_norm.dim), generator=torch.Generator().manual_seed(3))
+    tt = torch.full((4,), starts[1.0].timestep)
+    ones = torch.ones(4, dtype=torch.bool)
+    with torch.no_grad():
+        for tau in (1.0, 0.5):  # the first x̂0 is the network's prediction from x_T = τ·ε
+            torch.testing.assert_close(starts[tau].x0_hat, proc.predict_x0(net, tau * x_t, tt, cond, ones))
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    c1 = proc.sample(net, 4, cond=cond, steps=4, cfg_scale=1.0, generator=g())
+    plain = proc.sample(net, 4, cond=cond, steps=4, generator=g())
+    torch.testing.assert_close(c1, plain)
+    null = proc.sample(net, 4, cond=cond, steps=4, cfg_scale=0.0, generator=g())  # every step: the null branch
+    torch.testing.assert_close(null, _sample_masked(proc, net, cond, steps=4, generator=g()), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(null, plain)
+
+
+def _sample_masked(proc, net, cond, *, steps, generator):
+    """DDIM with every row's condition masked (the null branch), written out with the scheduler directly."""
+    from equigen_core.diffusion import make_scheduler
+
+    sched = make_scheduler(proc.cfg)
+    sched.set_timesteps(steps)
+    n = len(cond)
+    x = torch.randn((n, proc.weight_norm.dim), generator=generator)
+    off = torch.zeros(n, dtype=torch.bool)
+    with torch.no_grad():
+        for t in sched.timesteps:
+            tt = torch.full((n,), int(t), dtype=torch.long)
+            x = sched.step(proc.predict_x0(net, x, tt, cond, off), t, x, eta=0.0).prev_sample
+    return x
 
 
 def test_sampling_is_deterministic_per_seed_and_calls_back_every_step(trained):

@@ -147,3 +147,19 @@ def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
     assert "Faithful and new (ours)" in text and "## Ablations" in text and "class label" in text
     assert "## A hand-written section" in text and "FD is not FID" in text
     assert (out_dir / "img" / "frontier_quick.png").stat().st_size > 10_000
+
+
+def test_evaluate_fewshot_cli_writes_the_protocol_table(tiny, tmp_path, capsys):
+    from equigen_core.cli import main
+
+    st, model, _ = tiny
+    out = tmp_path / "fewshot.json"
+    assert main(["evaluate", "fewshot", "--checkpoint", str(model.path), "--zoo", str(st.root / "gallery"),
+                 "--k", "5", "--n", "8", "--gammas", "0,0.5", "--steps", "4", "--json", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "| samples | accuracy |" in said and "class 9" in said  # the class the model held out, by default
+    res = json.loads(out.read_text())
+    rows = {r["name"]: r for r in res["rows"]}
+    assert res["class"] == 9 and res["k"] == 5 and {"base γ=0", "base γ=0.5"} <= set(rows)
+    assert rows["baseline: copies of the shots"]["aligned_novelty"] == 0.0
+    assert all(r["n"] == 8 and 0 <= r["accuracy"] <= 1 for r in res["rows"])

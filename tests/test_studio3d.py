@@ -139,13 +139,12 @@ def test_demo_has_a_2d_3d_switch_and_named_3d_endpoints(tiny_studio, tiny_studio
 
 def test_client_drives_the_3d_mode_and_gets_a_glb(tiny_studio, tiny_studio3d, tmp_path, monkeypatch):
     """A launched server: /generate3d streams previews and returns renders, a GLB and a turntable."""
-    import time
 
     from gradio_client import Client
 
     from equigen_studio.callbacks3d import STARTS
     from equigen_studio.ui import build_demo, launch
-    from tests.conftest import free_port
+    from tests.conftest import free_port, wait_done
 
     monkeypatch.setattr(core3d, "FINAL_RES", 24)
     demo = build_demo(tiny_studio[0], studio3d=tiny_studio3d[0], work_dir=tmp_path, autostart=False)
@@ -155,9 +154,7 @@ def test_client_drives_the_3d_mode_and_gets_a_glb(tiny_studio, tiny_studio3d, tm
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         job = client.submit("diffusion", "airplane", "0-2", 0.3, 0.0, 10, 2, 0, 1.0, STARTS[1], 300, False,
                             api_name="/generate3d")
-        while not job.done():
-            time.sleep(0.05)
-        outs = job.outputs()
+        outs = wait_done(job)
         assert len(outs) > 1, "generate3d should stream x̂0 previews"
         preview, summary, readout, gallery, *_ = outs[-1]
         assert "2 shapes" in summary and len(gallery) == 2

@@ -79,3 +79,44 @@ def test_cancel_leaves_previous_checkpoint(tmp_path, tiny_zoo):
         train_encoder(tiny_zoo, EncoderTrainConfig(steps=50, batch_size=16), SMALL, out=tmp_path / "enc",
                       progress=False, should_stop=lambda: True)
     assert (tmp_path / "enc" / "model.safetensors").read_bytes() == before
+
+
+def test_resume_restores_optimizer_and_ema_state(tmp_path):
+    """Stop after 10 steps, resume for 1: Adam's step count continues from 10 (not 1), and the EMA takes one step from
+    the saved EMA toward the network: EMA_11 = d·EMA_10 + (1 − d)·net_11 (a restarted EMA would start elsewhere)."""
+    from safetensors.torch import load_file
+
+    from equigen_core.data.zoo import Zoo
+    from equigen_core.denoiser import DenoiserConfig
+    from equigen_core.encoder import WeightEncoder
+    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from tests.conftest import random_sirens
+
+    spec = PRESETS["mnist"]
+    n = torch.arange(32)
+    zoo = Zoo(spec, random_sirens(spec, 32, noise=0.5), n % 10, torch.full((32,), 30.0), n,
+              torch.zeros(32, dtype=torch.long))
+    enc = WeightEncoder(spec, EncoderConfig(channels=2, feature_dim=8, proj_dim=4))
+    enc.set_input_scale(zoo.weights)
+    den = DenoiserConfig(width=16, depth=1, emb_dim=8)
+    cfg = DiffusionTrainConfig(steps=40, batch_size=8, warmup=2, save_every=0, classes=None, lambda_eq=0.0,
+                               ema_decay=0.9, max_steps=10)
+    out, state = tmp_path / "d", tmp_path / "d.train_state"
+
+    def adam_step():
+        opt = torch.load(state / "optimizer.bin", map_location="cpu", weights_only=True)
+        return int(next(iter(opt["state"].values()))["step"])
+
+    def ema():  # the checkpoint holds the EMA weights as model.*
+        return {k[6:]: v for k, v in load_file(str(out / "model.safetensors")).items() if k.startswith("model.")}
+
+    train_diffusion(zoo, enc, cfg, den, out=out, progress=False)
+    assert adam_step() == 10
+    ema_10 = ema()
+    res = train_diffusion(zoo, enc, DiffusionTrainConfig(**{**cfg.__dict__, "max_steps": 11}), den, out=out,
+                          resume=True, progress=False)
+    assert res.start_step == 10 and len(res.losses) == 1 and adam_step() == 11
+    net_11, ema_11 = load_file(str(state / "model.safetensors")), ema()  # the raw network Accelerate saved
+    assert set(ema_11) == set(net_11)
+    for k in ema_11:
+        torch.testing.assert_close(ema_11[k], 0.9 * ema_10[k] + 0.1 * net_11[k], atol=1e-6, rtol=1e-5)
