@@ -2,7 +2,7 @@
 click per start (SDEdit from the augmented targets, and from noise), with what the readouts say about the samples.
 
     python bench/app3d.py [--root checkpoints/shapes] [--steps 50] [--n 8] [--t0 200] [--gamma 0.3] [--guidance 0]
-                           [--temperature 0.8]
+                           [--temperature 1.0]
 
 Runs the 3D Generate callback itself (previews, final 64³ renders, readouts, GLBs and the first sample's turntable
 included; the browser's own drawing is not), unpaced.
@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from equigen_studio.callbacks3d import STARTS, Callbacks3D  # noqa: E402
-from equigen_studio.ui import TEMPERATURE  # noqa: E402
+from equigen_core.presets import SHAPES  # noqa: E402
 from equigen_core.studio import Studio  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--t0", type=int, default=200)
     ap.add_argument("--gamma", type=float, default=0.3)
     ap.add_argument("--guidance", type=float, default=0.0, help="λ (the 3D tab's default is 0)")
-    ap.add_argument("--temperature", type=float, default=TEMPERATURE, help="τ (the tab's default)")
+    ap.add_argument("--temperature", type=float, default=SHAPES.temperature, help="τ (the tab's default)")
     args = ap.parse_args()
     t = time.perf_counter()
     cb = Callbacks3D(Studio.load(args.root, classifier=None), frame_interval=0.0)

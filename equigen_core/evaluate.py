@@ -131,5 +131,5 @@ def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int
         ws.append(sel.weights[:per_class])
         ys.append(sel.labels[:per_class])
     w, y = torch.cat(ws), torch.cat(ys)
-    out = generate(model, w, len(w), gamma=0.0, steps=steps, seed=seed, temperature=temperature)
+    out = generate(model, w, len(w), gamma=0.0, guidance=0.0, steps=steps, seed=seed, temperature=temperature)
     return float((classifier.predict(out.images) == y).float().mean())

@@ -21,6 +21,7 @@ from equigen_core.denoiser import DenoiserConfig, build_denoiser
 from equigen_core.diffusion import DiffusionConfig, StepInfo, WeightDiffusion
 from equigen_core.encoder import condition_encoder
 from equigen_core.inr import SirenSpec, render_images
+from equigen_core.presets import IMAGES
 from equigen_core.weights import NormStats, codec_from_tensors
 
 
@@ -93,11 +94,13 @@ class GenerationResult:
     psi_tilde: Tensor  # (n, F) normalised conditions used
 
 
-def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = 0.3, guidance: float = 0.0,
-             steps: int = 50, seed: int = 0, mode: Literal["per-target", "set"] = "per-target",
-             cfg_scale: float = 1.0, temperature: float = 1.0, res: int = 28,
+def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IMAGES.gamma,
+             guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0,
+             mode: Literal["per-target", "set"] = "per-target", cfg_scale: float = 1.0,
+             temperature: float = IMAGES.temperature, res: int = 28,
              on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
-    """n new INRs from K target INRs (K, P). Deterministic per seed.
+    """n new INRs from K target INRs (K, P). Deterministic per seed. The sampler's defaults are presets.IMAGES (the
+    app's and the CLI's); measurement protocols pass theirs explicitly.
 
     gamma: γ of ψ̃ = ψ + γ·ε (diversity); guidance: λ_g, the sampling-time equivariance guidance (our addition);
     mode: condition each sample on one target (round robin) or all on the mean target feature.
@@ -124,8 +127,9 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
                     temperature=temperature, res=res, on_step=on_step)
 
 
-def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: float = 0.0, guidance: float = 0.0,
-           steps: int = 50, seed: int = 0, temperature: float = 1.0, res: int = 28,
+def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: float = 0.0,
+           guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0,
+           temperature: float = IMAGES.temperature, res: int = 28,
            on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
     """SDEdit in weight space (our addition): noise each INR of `starts` (n, P) to the DDIM step t ≤ start_t, then
     denoise conditioned on its own ψ̃ = ψ(start) + γ·ε. start_t = 0 returns (nearly) the starts; larger values let
@@ -158,8 +162,8 @@ def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.G
     return GenerationResult(weights, _render(model.spec, weights, res), which, psi_tilde)
 
 
-def sample_unconditional(model: FewShotModel, n: int, *, steps: int = 50, seed: int = 0,
-                         temperature: float = 1.0, res: int = 28) -> GenerationResult:
+def sample_unconditional(model: FewShotModel, n: int, *, steps: int = IMAGES.steps, seed: int = 0,
+                         temperature: float = IMAGES.temperature, res: int = 28) -> GenerationResult:
     """n INRs from the denoiser's null-condition branch (no targets at all)."""
     gen = torch.Generator().manual_seed(seed)
     z = model.process.sample(model.denoiser, n, cond=None, steps=steps, temperature=temperature, generator=gen)

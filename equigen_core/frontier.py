@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from equigen_core.presets import IMAGES
+
 METRICS = ("accuracy", "aligned_novelty", "novelty", "diversity", "fd", "precision", "recall", "density", "coverage",
            "speckle")
 
@@ -43,8 +45,8 @@ class EvalConfig:
     k: int = 10
     n: int = 256
     seeds: tuple[int, ...] = (0, 1, 2)
-    steps: int = 50  # DDIM steps of every diffusion sampler
-    temperature: float = 0.8  # τ of x_T (the app's default)
+    steps: int = IMAGES.steps  # DDIM steps of every diffusion sampler
+    temperature: float = IMAGES.temperature  # τ of x_T (the app's default; no guidance unless a row sweeps it)
     gammas: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0, 1.5)
     guidances: tuple[float, ...] = (0.1, 0.3)  # λ_g for the base model at γ = 0.3
     noise_sigmas: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
@@ -150,6 +152,7 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar
         zoo = dataclasses.replace(zoo, split=torch.zeros_like(zoo.split))
     g = torch.Generator().manual_seed(seed)
     sampling = dict(steps=cfg.steps, temperature=cfg.temperature)
+    plain = dict(sampling, guidance=0.0)  # the protocol's sampler: no guidance unless a row sweeps it
 
     def point(method, family, knob, value, make: Callable[[], Tensor]) -> Point:
         bar.set_postfix_str(f"seed {seed}: {method} {knob}={value}" if knob else f"seed {seed}: {method}")
@@ -179,7 +182,7 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar
                     weights_renderer(augment_shots(spec, interpolate_shots(shots, n, g), s, g)))
     for gamma in cfg.gammas:
         yield point("EquiGen (base)", "equigen", "γ", gamma,
-                    lambda: generate(base, shots, n, gamma=gamma, seed=seed, **sampling).images)
+                    lambda: generate(base, shots, n, gamma=gamma, seed=seed, **plain).images)
     for lam in cfg.guidances:
         yield point("EquiGen (base) + guidance, γ=0.3", "equigen", "λ_g", lam,
                     lambda: generate(base, shots, n, gamma=0.3, guidance=lam, seed=seed, **sampling).images)
@@ -191,17 +194,17 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar
     adapted = dataclasses.replace(base, denoiser=ad.model)
     for gamma in cfg.gammas:
         yield point("EquiGen (adapted)", "equigen", "γ", gamma,
-                    lambda: generate(adapted, shots, n, gamma=gamma, seed=seed, **sampling).images)
+                    lambda: generate(adapted, shots, n, gamma=gamma, seed=seed, **plain).images)
     starts = augment_shots(spec, pick(n), 1.0, g)
     for t0 in cfg.refine_t0:
         yield point("EquiGen refine (adapted, SDEdit from augmented shots)", "equigen", "t0", t0,
-                    lambda: refine(adapted, starts, start_t=t0, seed=seed, **sampling).images)
+                    lambda: refine(adapted, starts, start_t=t0, seed=seed, **plain).images)
     bar.set_postfix_str(f"seed {seed}: plain fine-tuning")
-    plain = finetune(checkpoint, shots, zoo, FinetuneConfig.plain(cfg.plain_steps, seed=seed), progress=False)
-    plain_model = dataclasses.replace(base, denoiser=plain.model)
+    plain_ft = finetune(checkpoint, shots, zoo, FinetuneConfig.plain(cfg.plain_steps, seed=seed), progress=False)
+    plain_model = dataclasses.replace(base, denoiser=plain_ft.model)
     for gamma in cfg.finetune_gammas:
         yield point("plain fine-tuning on the shots", "baseline", "γ", gamma,
-                    lambda: generate(plain_model, shots, n, gamma=gamma, seed=seed, **sampling).images)
+                    lambda: generate(plain_model, shots, n, gamma=gamma, seed=seed, **plain).images)
     bar.set_postfix_str(f"seed {seed}: unconditional fine-tuning")
     unc = finetune(checkpoint, shots, zoo, FinetuneConfig(steps=cfg.uncond_steps, holdout=0, unconditional=True,
                                                           augment=None, seed=seed), progress=False)

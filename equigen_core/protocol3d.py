@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from equigen_core.metrics import chamfer_matrix, normalize_clouds, shape_set_metrics
+from equigen_core.presets import SHAPES
 
 
 def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
@@ -81,8 +82,8 @@ def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor
 
 
 def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(0.0, 0.3, 0.6), seeds=(0,),
-                adapted=None, steps: int = 50, temperature: float = 1.0, n_points: int = 2048, res: int = 64,
-                refine_t0=(), progress: bool = True, label: str = "EquiGen (base)") -> dict:
+                adapted=None, steps: int = SHAPES.steps, temperature: float = SHAPES.temperature,
+                n_points: int = 2048, res: int = 64, refine_t0=(), progress: bool = True, label: str = "EquiGen (base)") -> dict:
     """Baselines (copies, interpolation, exact augmentations of the shots) and EquiGen at each γ (and the adapted
     model's, when given) against the category's held-out shapes → JSON-ready dict with one row per method and seed.
     refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0.
@@ -117,12 +118,14 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
             bar.update(1)
         for label, m in models:
             for gamma in gammas:
-                out = generate(m, shots, n, gamma=gamma, steps=steps, seed=seed, temperature=temperature)
+                out = generate(m, shots, n, gamma=gamma, guidance=0.0, steps=steps, seed=seed,
+                               temperature=temperature)
                 rep = report_3d(label, clouds_from_weights(spec, out.weights, n=n_points, res=res), shot_clouds, ref)
                 rows.append({"seed": seed, "gamma": gamma, **asdict(rep)})
                 bar.update(1)
             for t0 in refine_t0:  # SDEdit from the augmented shots (the baseline above), conditioned on each one
-                out = refine(m, augmented, start_t=int(t0), steps=steps, seed=seed, temperature=temperature)
+                out = refine(m, augmented, start_t=int(t0), guidance=0.0, steps=steps, seed=seed,
+                             temperature=temperature)
                 rep = report_3d(f"{label} refine, t0 = {int(t0)}",
                                 clouds_from_weights(spec, out.weights, n=n_points, res=res), shot_clouds, ref)
                 rows.append({"seed": seed, "gamma": 0.0, **asdict(rep)})

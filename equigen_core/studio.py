@@ -22,6 +22,7 @@ from equigen_core.data.zoo import Zoo, load_zoo
 from equigen_core.fewshot import FewShotModel, generate, refine, save_samples  # noqa: F401 (save_samples: re-exported)
 from equigen_core.inr import SirenSpec, render_images
 from equigen_core.jobs import Cancelled, Done, check, stream
+from equigen_core.presets import IMAGES
 
 MAX_TARGETS = 32  # K ≤ 32 in the app
 MAX_UPLOAD_BYTES = 10_000_000  # 10 MB per uploaded image
@@ -231,8 +232,9 @@ def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: 
         raise StudioError(f"temperature τ must be in (0, 2], got {temperature}")
 
 
-def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float = 0.3, guidance: float = 0.1,
-                    steps: int = 50, seed: int = 0, res: int = 28, temperature: float = 1.0,
+def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float = IMAGES.gamma,
+                    guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0, res: int = 28,
+                    temperature: float = IMAGES.temperature,
                     every: int = 1, mode: str = "per-target") -> Iterator[Frame | Done]:
     """Frames of x̂0 (every `every` steps), then Done(GenerationResult). Closing the iterator stops the sampler.
     mode: "per-target" (each sample from one target's ψ) or "set" (all from the targets' mean ψ)."""

@@ -23,6 +23,7 @@ from torch import Tensor
 from equigen_core.fewshot import FewShotModel, generate, refine
 from equigen_core.inr import SirenSpec
 from equigen_core.jobs import Cancelled, Done, check, stream
+from equigen_core.presets import SHAPES
 from equigen_core.studio import Studio, StudioError, check_generation_args
 
 PREVIEW_RES = 24  # side of the occupancy grid of the live x̂0 previews (a low-resolution mesh)
@@ -123,8 +124,9 @@ def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0)
     return random_augment(spec, targets[torch.arange(n) % len(targets)], shape_augment_config(), generator=g)
 
 
-def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float = 0.3, guidance: float = 0.0,
-                  steps: int = 50, seed: int = 0, temperature: float = 1.0, mode: str = "per-target",
+def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float = SHAPES.gamma,
+                  guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
+                  temperature: float = SHAPES.temperature, mode: str = "per-target",
                   start_t: int = 0, on_step=None):
     """n occupancy INRs from K targets → fewshot.GenerationResult. start_t = 0: EquiGen from noise (ψ̃ = ψ + γ·ε);
     start_t > 0: EquiGen refine, i.e. SDEdit from exact augmentations of the targets noised to step start_t."""
@@ -140,8 +142,9 @@ def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float 
                     temperature=temperature, mode=mode, on_step=on_step)
 
 
-def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, gamma: float = 0.3, guidance: float = 0.0,
-                       steps: int = 50, seed: int = 0, temperature: float = 1.0, mode: str = "per-target",
+def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, gamma: float = SHAPES.gamma,
+                       guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
+                       temperature: float = SHAPES.temperature, mode: str = "per-target",
                        start_t: int = 0, previews: int = 10, preview_res: int = PREVIEW_RES,
                        preview_size: int = PREVIEW_SIZE) -> Iterator[ShapeFrame | Done]:
     """About `previews` ShapeFrames of x̂0, evenly over the DDIM steps that run (fewer than `steps` under SDEdit),

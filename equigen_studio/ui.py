@@ -17,11 +17,11 @@ from equigen_core import studio as core
 from equigen_core.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.denoiser import PRESETS as DENOISER_PRESETS
+from equigen_core.presets import IMAGES, SHAPES
 
 DOMAINS = ["2D images", "3D shapes"]
-TEMPERATURE = 0.8  # the Generate tab's default τ (docs/RESULTS.md: held-in accuracy 0.556 → 0.667 at τ = 0.8)
-GUIDANCE = 0.3  # the default λ_g: the measured best point for the held-out 9 from noise (docs/RESULTS.md, frontier:
-#                 0.92 read as 9 at aligned novelty 0.74, against 0.60 / 0.96 without guidance)
+TEMPERATURE = IMAGES.temperature  # the Generate tab's defaults: presets.IMAGES (the CLI's and the library's too)
+GUIDANCE = IMAGES.guidance
 
 ABOUT = """
 ### What the controls mean
@@ -114,9 +114,9 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                                                 label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
                                 fit_btn = gr.Button("Fit uploads as INRs and select them")
                         with gr.Column(scale=2):
-                            gamma = gr.Slider(0, 2, value=0.3, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
+                            gamma = gr.Slider(0, 2, value=IMAGES.gamma, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
                             guidance = gr.Slider(0, 1, value=GUIDANCE, step=0.05, label="λ — equivariance guidance")
-                            steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
+                            steps = gr.Slider(5, 200, value=IMAGES.steps, step=1, label="DDIM steps")
                             n = gr.Slider(1, 64, value=16, step=1, label="Samples")
                             with gr.Row():
                                 seed = gr.Number(0, precision=0, label="Seed")
@@ -144,7 +144,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             adapt_md = gr.Markdown()
                             adapt_plot = gr.Plot(label="Adaptation")
                 with gr.Column(visible=False) as gen3d:
-                    g3 = ui3d.generate_section(cb3, TEMPERATURE)
+                    g3 = ui3d.generate_section(cb3, SHAPES)
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Trade-off", id="tradeoff"):
                 with gr.Column(visible=True) as trade2d:

