@@ -42,7 +42,7 @@ class FewShotModel:
     def load(cls, path: str | Path, encoder: str | Path | nn.Module | None = None) -> "FewShotModel":
         """Load a diffusion checkpoint and its stage-1 encoder (from `encoder`, or the path recorded in its config);
         the encoder must be the one it was trained with (checked by fingerprint)."""
-        from equigen_core.train import DIFFUSION_KIND, encoder_fingerprint, load_encoder
+        from equigen_core.models import DIFFUSION_KIND, encoder_fingerprint, load_encoder
 
         path = Path(path)
         ckpt = load_checkpoint(path, kind=DIFFUSION_KIND)

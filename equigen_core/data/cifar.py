@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from equigen_core.data import DataError, ImageSet
+from equigen_core.data.types import DataError, ImageSet
 
 RECORD_PIXELS = 3 * 32 * 32  # 3072 bytes per image, channel-major
 RECORD_BYTES = 1 + RECORD_PIXELS  # binary format: label byte first

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from equigen_core.data import DataError, ImageSet
+from equigen_core.data.types import DataError, ImageSet
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")  # compared lower-case
 MAX_PIXELS = 40_000_000  # refuse decompression bombs: a 20 MB PNG can claim gigapixels

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from equigen_core.data import DataError
+from equigen_core.data.types import DataError
 
 MESH_EXTS = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
 MAX_MESH_BYTES = 200 * 2**20  # refuse files above 200 MB
@@ -173,7 +173,7 @@ def load_meshes(root: str | Path, *, categories: list[str] | None = None, limit:
                 backend: str = "auto") -> MeshSet:
     """Every mesh under root (at most `limit` in all, spread evenly over the categories: data.balanced_subset),
     normalised; warns once per non-watertight mesh."""
-    from equigen_core.data import balanced_subset
+    from equigen_core.data.types import balanced_subset
 
     found = find_mesh_files(root, categories)
     names = sorted({c for c, _ in found})

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from equigen_core.data import DataError
+from equigen_core.data.types import DataError
 
 BOX, ELLIPSOID, CYLINDER, FRUSTUM = 0, 1, 2, 3
 EXTENT = 0.9  # half of the longest side after normalisation

@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from equigen_core.data import DataError
+from equigen_core.data.types import DataError
 from equigen_core.inr import SirenSpec
 
 ZOO_FORMAT = "equigen-zoo"
@@ -192,7 +192,7 @@ def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100
     meta["shapes"], so metrics can compare against the exact geometry); split: every test_every-th shape of each
     category held out. meta["iou"] holds the mean / min IoU on an iou_res³ grid. limit: at most this many shapes in
     all, spread evenly over the categories (data.balanced_subset)."""
-    from equigen_core.data import balanced_subset
+    from equigen_core.data.types import balanced_subset
     from equigen_core.data.shapes import CATEGORIES, load_shapes
 
     cats = list(categories or CATEGORIES)
