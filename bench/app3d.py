@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from equigen_studio.callbacks3d import STARTS, Callbacks3D  # noqa: E402
 from equigen_core.presets import SHAPES  # noqa: E402
-from equigen_core.studio import Studio  # noqa: E402
+from equigen_core.service.studio import Studio  # noqa: E402
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from equigen_studio.callbacks import Callbacks  # noqa: E402
-from equigen_core.studio import Studio  # noqa: E402
+from equigen_core.service.studio import Studio  # noqa: E402
 
 
 def run(cb: Callbacks, args) -> tuple[int, float]:

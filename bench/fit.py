@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from equigen_core.data import load_mnist  # noqa: E402
-from equigen_core.fit import FitConfig, fit_images, psnr_from_mse  # noqa: E402
-from equigen_core.inr import PRESETS, SirenModule, images_to_targets, make_grid, siren_init  # noqa: E402
+from equigen_core.weightspace.fit import FitConfig, fit_images, psnr_from_mse  # noqa: E402
+from equigen_core.weightspace.inr import PRESETS, SirenModule, images_to_targets, make_grid, siren_init  # noqa: E402
 from peak import matmul_peak  # noqa: E402  (bench/peak.py; the script's folder is on sys.path)
-from equigen_core.weights import flat_to_state_dict  # noqa: E402
+from equigen_core.weightspace.weights import flat_to_state_dict  # noqa: E402
 
 
 def flops_per_inr_step(spec, n_coords: int) -> float:

@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from equigen_core.data.shapes import load_shapes  # noqa: E402
-from equigen_core.fit import FitConfig, fit_shapes, occupancy_iou  # noqa: E402
-from equigen_core.inr import PRESETS, SirenModule, siren_init, unflatten  # noqa: E402
+from equigen_core.weightspace.fit import FitConfig, fit_shapes, occupancy_iou  # noqa: E402
+from equigen_core.weightspace.inr import PRESETS, SirenModule, siren_init, unflatten  # noqa: E402
 
 
 def per_inr_loop(spec, shapes, steps: int, points: int, lr: float) -> tuple[torch.Tensor, float]:

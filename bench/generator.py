@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from equigen_core.ablations import AblationConfig, _measure  # noqa: E402
-from equigen_core.classifier import default_classifier_path, load_classifier  # noqa: E402
+from equigen_core.evaluation.ablations import AblationConfig, _measure  # noqa: E402
+from equigen_core.nets.classifier import default_classifier_path, load_classifier  # noqa: E402
 from equigen_core.data.zoo import load_zoo  # noqa: E402
-from equigen_core.denoiser import get_preset  # noqa: E402
-from equigen_core.fewshot import FewShotModel  # noqa: E402
+from equigen_core.nets.denoiser import get_preset  # noqa: E402
+from equigen_core.generation.fewshot import FewShotModel  # noqa: E402
 from equigen_core.train import DiffusionTrainConfig, diffusion_config, load_encoder, train_diffusion  # noqa: E402
 
 

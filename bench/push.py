@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from equigen_core.classifier import default_classifier_path, load_classifier  # noqa: E402
+from equigen_core.nets.classifier import default_classifier_path, load_classifier  # noqa: E402
 from equigen_core.data.zoo import load_zoo  # noqa: E402
-from equigen_core.evaluate import augment_shots, protocol_data, report  # noqa: E402
-from equigen_core.fewshot import FewShotModel, generate, refine  # noqa: E402
+from equigen_core.evaluation.evaluate import augment_shots, protocol_data, report  # noqa: E402
+from equigen_core.generation.fewshot import FewShotModel, generate, refine  # noqa: E402
 from equigen_core.train import FinetuneConfig, finetune  # noqa: E402
 
 ADAPT = {  # name → FinetuneConfig overrides

@@ -18,13 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from equigen_core.denoiser import build_denoiser, get_preset  # noqa: E402
-from equigen_core.diffusion import DiffusionConfig, WeightDiffusion  # noqa: E402
-from equigen_core.encoder import EncoderConfig, WeightEncoder  # noqa: E402
-from equigen_core.fewshot import FewShotModel, generate  # noqa: E402
-from equigen_core.inr import PRESETS, siren_init  # noqa: E402
+from equigen_core.nets.denoiser import build_denoiser, get_preset  # noqa: E402
+from equigen_core.generation.diffusion import DiffusionConfig, WeightDiffusion  # noqa: E402
+from equigen_core.nets.encoder import EncoderConfig, WeightEncoder  # noqa: E402
+from equigen_core.generation.fewshot import FewShotModel, generate  # noqa: E402
+from equigen_core.weightspace.inr import PRESETS, siren_init  # noqa: E402
 from peak import matmul_peak  # noqa: E402  (bench/peak.py; the script's folder is on sys.path)
-from equigen_core.weights import NormStats  # noqa: E402
+from equigen_core.weightspace.weights import NormStats  # noqa: E402
 
 
 def stand_in(preset: str) -> FewShotModel:

@@ -20,17 +20,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as `pyt
 
 import torch  # noqa: E402
 
-from equigen_core.inr import PRESETS, SirenSpec, siren_init  # noqa: E402
-from equigen_core.smooth import (  # noqa: E402
-    canonicalize,
-    neuron_features,
-    pairwise_l1,
-    path_length,
-    solve_with_elkai,
-    solve_with_fast_tsp,
-    total_variation,
-)
-from equigen_core.weights import WeightSpace  # noqa: E402
+from equigen_core.weightspace.inr import PRESETS, SirenSpec, siren_init  # noqa: E402
+from equigen_core.weightspace.smooth import (  # noqa: E402
+                                             canonicalize,
+                                             neuron_features,
+                                             pairwise_l1,
+                                             path_length,
+                                             solve_with_elkai,
+                                             solve_with_fast_tsp,
+                                             total_variation,
+                                             )
+from equigen_core.weightspace.weights import WeightSpace  # noqa: E402
 
 
 def load_weights(args) -> tuple[SirenSpec, torch.Tensor]:

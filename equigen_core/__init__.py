@@ -12,9 +12,9 @@ Public façade: the most used names are re-exported here; everything else lives 
 """
 __version__ = "0.1.0"
 
-from equigen_core.inr import PRESETS as INR_PRESETS
-from equigen_core.inr import SirenSpec, siren_forward, siren_init, render_images
-from equigen_core.weights import NormStats, WeightSpace
+from equigen_core.weightspace.inr import PRESETS as INR_PRESETS
+from equigen_core.weightspace.inr import SirenSpec, siren_forward, siren_init, render_images
+from equigen_core.weightspace.weights import NormStats, WeightSpace
 
 __all__ = [
     "__version__",

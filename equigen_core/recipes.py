@@ -42,7 +42,7 @@ def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | No
 def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tuple[int, ...], shots, shots_name,
                     seed: int, lambda_func: float = 0.0, ft_eval_every: int = 50) -> None:
     """Stage 2 on the base classes, then stage 3 on the shots (both saved at half size, as shipped)."""
-    from equigen_core.denoiser import get_preset as denoiser_preset
+    from equigen_core.nets.denoiser import get_preset as denoiser_preset
     from equigen_core.train import DiffusionTrainConfig, FinetuneConfig, finetune, train_diffusion
 
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p.diff_steps, classes=base, seed=seed, save_every=1000,
@@ -61,11 +61,11 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int, k: int, 
     from equigen_core.data import load_mnist
     from equigen_core.data.mnist import balanced_index
     from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.encoder import get_preset as encoder_preset
-    from equigen_core.evaluate import protocol_data
-    from equigen_core.fit import FitConfig
-    from equigen_core.inr import get_preset
-    from equigen_core.metainit import MetaInitConfig
+    from equigen_core.nets.encoder import get_preset as encoder_preset
+    from equigen_core.evaluation.evaluate import protocol_data
+    from equigen_core.weightspace.fit import FitConfig
+    from equigen_core.weightspace.inr import get_preset
+    from equigen_core.weightspace.metainit import MetaInitConfig
     from equigen_core.train import EncoderTrainConfig, train_encoder
 
     t0 = time.perf_counter()
@@ -99,10 +99,10 @@ def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: 
                       reuse_zoo: bool) -> Path:
     from equigen_core.data.shapes import CATEGORIES
     from equigen_core.data.zoo import build_shape_zoo, load_zoo, save_zoo
-    from equigen_core.encoder import EncoderConfig
-    from equigen_core.fit import FitConfig
-    from equigen_core.protocol3d import shots_3d
-    from equigen_core.roots import RootError
+    from equigen_core.nets.encoder import EncoderConfig
+    from equigen_core.weightspace.fit import FitConfig
+    from equigen_core.evaluation.protocol3d import shots_3d
+    from equigen_core.storage.roots import RootError
     from equigen_core.train import EncoderTrainConfig, train_encoder
 
     names = list(CATEGORIES)

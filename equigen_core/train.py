@@ -1,11 +1,11 @@
 """The training API in one import (kept for old code; new code imports the stage modules in equigen_core.training,
-the checkpoint I/O from equigen_core.models and kNN / t-SNE from equigen_core.features).
+the checkpoint I/O from equigen_core.storage.models and kNN / t-SNE from equigen_core.evaluation.features).
 
     from equigen_core.train import train_encoder, train_diffusion, finetune, load_encoder
 """
-from equigen_core.features import knn_accuracy, tsne_2d, write_tsne
-from equigen_core.models import (DIFFUSION_KIND, ENCODER_KIND, encoder_fingerprint, load_encoder, save_diffusion,
-                                 save_encoder)
+from equigen_core.evaluation.features import knn_accuracy, tsne_2d, write_tsne
+from equigen_core.storage.models import (DIFFUSION_KIND, ENCODER_KIND, encoder_fingerprint, load_encoder,
+                                         save_diffusion, save_encoder)
 from equigen_core.training.common import (TrainingDiverged, _save_state_atomic, encode, make_accelerator,
                                           train_state_dir)
 from equigen_core.training.stage1 import EncoderTrainConfig, EncoderTrainResult, train_encoder

@@ -12,49 +12,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
-import torch
 
 from equigen_studio import figures
-from equigen_core import studio as core
-from equigen_core.access import AccessPolicy, name_under
-from equigen_core.checkpoint import CheckpointError
-from equigen_core.data import DataError
-from equigen_core.jobs import Done, check, stream
+from equigen_studio.errors import errors as _errors
+from equigen_studio.train_callbacks import TrainCallbacks, device_text  # noqa: F401 (device_text: used by ui)
+from equigen_core.service import studio as core
+from equigen_core.service.access import AccessPolicy, name_under
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_core.service.jobs import Done, stream
 
 ADAPTED = "(adapted in this session)"
 CHECKPOINT_ENCODER = "the checkpoint's encoder"
 SMOOTH_ENCODER = "encoder trained with smooth augmentation"
 GRID_SCALE = 4  # nearest-neighbour upscale of 28-px renders, so the browser shows crisp pixels
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _errors(fn):
-    """Library errors → gr.Error with the message (the UI shows it; the API returns it)."""
-    import functools
-    import inspect
-
-    expected = (core.StudioError, DataError, CheckpointError, ValueError, FileNotFoundError)
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def gen(*a, **k):
-            try:
-                yield from fn(*a, **k)
-            except gr.Error:
-                raise
-            except expected as e:
-                raise gr.Error(str(e)) from e
-        return gen
-
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        try:
-            return fn(*a, **k)
-        except gr.Error:
-            raise
-        except expected as e:
-            raise gr.Error(str(e)) from e
-    return wrapper
 
 
 def parse_selection(text: str, available: int) -> list[int]:
@@ -79,25 +49,9 @@ def format_selection(idx: list[int]) -> str:
     return ",".join(str(i) for i in sorted(set(idx)))
 
 
-def _kept_out(keep_out) -> tuple[int, ...]:
-    """The Train tab's "class kept out" dropdown → () or (c,)."""
-    return () if keep_out in (None, "", "none") else (int(keep_out),)
+class Callbacks(TrainCallbacks):
+    """The Generate, Trade-off, Feature-space and About tabs (the Train tab's callbacks: train_callbacks.py)."""
 
-
-def _base_classes(zoo, keep_out) -> tuple[int, ...] | None:
-    """The zoo's classes minus the kept-out one (None: all of them)."""
-    out = _kept_out(keep_out)
-    return tuple(int(c) for c in zoo.labels.unique() if int(c) not in out) if out else None
-
-
-def device_text() -> str:
-    if torch.cuda.is_available():
-        n = torch.cuda.device_count()
-        return f"**Device:** CUDA — {torch.cuda.get_device_name(0)}" + (f" (×{n})" if n > 1 else "")
-    return f"**Device:** CPU ({torch.get_num_threads()} threads) — small presets train in minutes"
-
-
-class Callbacks:
     def __init__(self, studio: core.Studio, work_dir: str | Path = "runs/studio", *, frame_interval: float = 0.03,
                  allow_paths: bool = False, data_root: str | Path | None = None):
         self.studio = studio
@@ -149,7 +103,7 @@ class Callbacks:
         return self._gallery_items(imgs, uploads, len(w)), format_selection(k), *self._selection_view(k, imgs)
 
     def _gallery_items(self, imgs, uploads, n):
-        from equigen_core.render import grid_image
+        from equigen_core.reporting.render import grid_image
 
         n_up = 0 if uploads is None else len(uploads["weights"])
         return [(grid_image(imgs[i:i + 1], 1, 4), f"#{i}" + (" (upload)" if i >= n - n_up else ""))
@@ -158,7 +112,7 @@ class Callbacks:
     @staticmethod
     def _selection_view(idx, imgs):
         """(summary markdown, thumbnails of the selected targets) — the gallery itself highlights only one item."""
-        from equigen_core.render import grid_image
+        from equigen_core.reporting.render import grid_image
 
         md = f"**K = {len(idx)}** selected of {len(imgs)} candidates: {format_selection(idx) or '—'}"
         return md, [(grid_image(imgs[i:i + 1], 1, 2), f"#{i}") for i in sorted(idx)]
@@ -208,7 +162,7 @@ class Callbacks:
     def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted,
                  set_level=False):
         """Stream x̂0 grids for every DDIM step, then the final grid, readouts and the weights file."""
-        from equigen_core.render import grid_image
+        from equigen_core.reporting.render import grid_image
 
         model = self._model(checkpoint, adapted)
         w, timgs = self._candidates(cls, uploads)
@@ -250,8 +204,8 @@ class Callbacks:
     @_errors
     def rerender(self, last, res):
         """The last samples at another resolution: an INR is a continuous function."""
-        from equigen_core.inr import render_images
-        from equigen_core.render import grid_image
+        from equigen_core.weightspace.inr import render_images
+        from equigen_core.reporting.render import grid_image
 
         if not last:
             raise core.StudioError("generate samples first")
@@ -334,7 +288,7 @@ class Callbacks:
     # -- About: the equivariance check ------------------------------------------------------------------------------
     @_errors
     def verify(self, checkpoint, cls, index, seed, uploads, adapted):
-        from equigen_core.render import grid_image
+        from equigen_core.reporting.render import grid_image
 
         model = self._model(checkpoint, adapted)
         w, _ = self._candidates(cls, uploads)
@@ -348,166 +302,3 @@ class Callbacks:
               f"| encoder features ψ (max abs, of max abs {chk.feature_scale:.2f}) | **{chk.feature_change:.2e}** |\n\n"
               "Different weights, the same function, the same features: ψ is permutation-invariant by construction.")
         return grid_image(chk.images, 2, 4), figures.weights_figure(chk, model.spec), md
-
-    # -- Train tab ------------------------------------------------------------------------------------------------
-    def zoos(self) -> list[str]:
-        found = core.list_zoos(self.work / "zoos", Path("runs"), self.studio.root)
-        return list(dict.fromkeys(name_under(p, self.access.zoos) for p in found))
-
-    def encoders(self) -> list[str]:
-        found = core.list_checkpoints(self.work / "encoders", self.studio.root, kind="encoder")
-        return [name_under(p, self.access.encoders) for p in found]
-
-    def _out(self, kind: str, name: str) -> Path:
-        if not NAME_RE.match(name or ""):
-            raise core.StudioError(f"output name {name!r}: use letters, digits, '_', '-' or '.' (≤ 64 characters)")
-        return self.work / kind / name
-
-    def _train_loop(self, fn, title, total, finish, progress, ylabel="loss"):
-        """Run fn(emit, stop), which emits (step, value) pairs, in a worker; yield (plot, status, 4 dropdown
-        updates) at most 4 times a second (every item is still a chance to cancel), then finish(result) as the
-        status with refreshed dropdowns."""
-        steps, vals = [], []
-        last = 0.0
-        for item in stream(fn):
-            if isinstance(item, Done):
-                yield gr.skip(), finish(item.value), *self._refresh()
-                return
-            steps.append(item[0])
-            vals.append(item[1])
-            progress(min(1.0, item[0] / max(1, total)), desc=title)
-            now = time.perf_counter()
-            if now - last > 0.25:
-                last = now
-                yield (figures.loss_figure(steps, vals, title=title, ylabel=ylabel),
-                       f"{title}: step {item[0]}/{total}, {ylabel} {item[1]:.4f}", *(gr.skip(),) * 4)
-            else:
-                yield (gr.skip(),) * 6
-
-    def _data_dir(self, dataset, data_dir, archive):
-        """The training-data folder for folder / cifar10: an uploaded .zip (extracted, checked), a folder name under
-        the operator's data root, or (allow_paths) any folder."""
-        from equigen_core.data.images import extract_image_zip
-
-        if dataset == "mnist":
-            return None
-        if archive:
-            path = Path(getattr(archive, "name", archive))
-            if path.suffix.lower() != ".zip":
-                raise core.StudioError(f"{path.name}: upload a .zip of image folders (one folder per class)")
-            if dataset != "folder":
-                raise core.StudioError("uploads are read as image folders: pick the source 'folder'")
-            return extract_image_zip(path, tempfile.mkdtemp(prefix="equigen_data_"))
-        return self.access.data_dir(data_dir)
-
-    @_errors
-    def train_data(self, dataset, data_dir, limit, target_psnr, name, init="meta", keep_out="9", archive=None,
-                   progress=gr.Progress()):
-        from equigen_core.data.sources import load_source
-        from equigen_core.data.zoo import build_zoo, save_zoo
-        from equigen_core.fit import FitConfig, default_lr
-        from equigen_core.inr import get_preset
-
-        out = self._out("zoos", name)
-        spec = get_preset("cifar" if dataset == "cifar10" else "mnist")
-        data, index, source = load_source(dataset, self._data_dir(dataset, data_dir, archive),
-                                          limit=int(limit) if limit else None, channels=spec.out_dim)
-        cfg = FitConfig(target_psnr=float(target_psnr), init=init, lr=default_lr(init))
-        total = len(data)
-
-        def work(emit, stop):
-            def cb(p):
-                emit((p.done, p.mean_psnr_done if p.done else 0.0))
-                check(stop)
-            zoo = build_zoo(data, spec=spec, fit_cfg=cfg, source=source, index=index, progress=False, callback=cb,
-                            meta_exclude=_kept_out(keep_out))
-            zoo.meta["path"] = str(out)
-            return save_zoo(out, zoo), zoo
-
-        def finish(value):
-            path, zoo = value
-            return (f"Wrote **{path}**: {len(zoo)} INRs, mean PSNR {zoo.psnr.mean():.2f} dB in "
-                    f"{zoo.meta['fit_seconds']:.1f} s. It is now in the zoo lists.")
-
-        yield from self._train_loop(work, "fitting INRs", total, finish, progress, ylabel="mean PSNR (dB)")
-
-    @_errors
-    def train_encoder(self, zoo_path, preset, steps, batch_size, lr, smooth, name, keep_out="9",
-                      progress=gr.Progress()):
-        from equigen_core.data.zoo import load_zoo
-        from equigen_core.encoder import get_preset
-        from equigen_core.train import EncoderTrainConfig, train_encoder
-
-        out = self._out("encoders", name)
-        zoo = load_zoo(self.access.zoo(zoo_path))
-        enc_cfg = get_preset(preset)  # as the shipped encoders (train all) at that size
-        cfg = EncoderTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr), smooth=bool(smooth),
-                                 log_every=max(1, int(steps) // 100), supervised=1.0,
-                                 classes=_base_classes(zoo, keep_out))
-
-        def work(emit, stop):
-            return train_encoder(zoo, cfg, enc_cfg, out=out, progress=False, callback=lambda s, l: emit((s, l)),
-                                 should_stop=stop, tsne=None)
-
-        def finish(r):
-            return (f"Wrote **{r.path}** in {r.seconds:.1f} s: kNN accuracy of ψ {r.knn_accuracy:.3f} "
-                    f"(raw weights {r.knn_accuracy_raw:.3f}).")
-
-        yield from self._train_loop(work, "stage 1: InfoNCE", int(steps), finish, progress)
-
-    @_errors
-    def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name, space="pca",
-                        keep_out="9", condition="probe", progress=gr.Progress()):
-        from equigen_core.data.zoo import load_zoo
-        from equigen_core.denoiser import get_preset
-        from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
-
-        out = self._out("diffusion", name)
-        zoo = load_zoo(self.access.zoo(zoo_path))
-        encoder_path = self.access.encoder(encoder_path)
-        encoder = load_encoder(encoder_path, zoo.spec)
-        cfg = DiffusionTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr),
-                                   lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0,
-                                   space=space, classes=_base_classes(zoo, keep_out),
-                                   condition=condition if encoder.cfg.probe_res else "features")
-
-        def work(emit, stop):
-            return train_diffusion(zoo, encoder, cfg, get_preset(preset), out=out, progress=False,
-                                   callback=lambda s, l: emit((s, l)), should_stop=stop,
-                                   encoder_path=Path(encoder_path).resolve())
-
-        def finish(r):
-            return f"Wrote **{r.path}** in {r.seconds:.1f} s; pick it in the Generate tab's checkpoint list."
-
-        yield from self._train_loop(work, "stage 2: L_recon + λ·L_eq", int(steps), finish, progress)
-
-    @_errors
-    def train_finetune(self, base, zoo_path, cls, k, steps, lambda_eq, name, progress=gr.Progress()):
-        from equigen_core.data.zoo import load_zoo
-        from equigen_core.train import FinetuneConfig, finetune
-
-        out = self._out("diffusion", name)
-        base = self._checkpoint(base).path  # a listed name ("diffusion"), or a path with allow_paths
-        zoo = load_zoo(self.access.zoo(zoo_path))
-        pool = zoo.train().select(zoo.train().labels == int(cls))
-        if len(pool) < int(k) or int(k) < 3:
-            raise core.StudioError(f"K must be in 3–{len(pool)} (the zoo has {len(pool)} training INRs of class "
-                                   f"{int(cls)}), got {int(k)}")
-        shots = pool.weights[: int(k)]
-        cfg = FinetuneConfig(steps=int(steps), lambda_eq=float(lambda_eq), eval_every=max(5, int(steps) // 20))
-
-        def work(emit, stop):
-            return finetune(base, shots, zoo, cfg, out=out, progress=False, callback=lambda s, h: emit((s, h)),
-                            should_stop=stop)
-
-        def finish(r):
-            return (f"Wrote **{r.path}** in {r.seconds:.1f} s; early stopping kept step {r.best_step}. Pick it in "
-                    "the Generate tab.")
-
-        yield from self._train_loop(work, "stage 3: held-aside shots' loss", int(steps), finish, progress)
-
-    def _refresh(self):
-        """New choices for the dropdowns that list what training writes: (checkpoints, zoos, encoders, bases)."""
-        ck = self.checkpoints()
-        return (gr.update(choices=ck), gr.update(choices=self.zoos()), gr.update(choices=self.encoders()),
-                gr.update(choices=ck))

@@ -1,4 +1,4 @@
-"""Thin adapters for the 3D mode: widget values → one equigen_core.studio3d call → images, meshes, plots, tables.
+"""Thin adapters for the 3D mode: widget values → one service.studio3d call → images, meshes, plots, tables.
 
 Wired in app/ui3d.py. The 3D studio (checkpoints/shapes) is loaded once and read-only; the last samples of a user
 (their weights and GLB files) travel in gr.State.
@@ -13,17 +13,17 @@ import gradio as gr
 
 from equigen_studio import figures
 from equigen_studio.callbacks import _errors, format_selection, parse_selection
-from equigen_core import studio3d as core3d
-from equigen_core.access import AccessPolicy
-from equigen_core.checkpoint import CheckpointError
-from equigen_core.jobs import Done
-from equigen_core.studio import Studio, StudioError
+from equigen_core.service import studio3d as core3d
+from equigen_core.service.access import AccessPolicy
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_core.service.jobs import Done
+from equigen_core.service.studio import Studio, StudioError
 
 STARTS = ["noise (EquiGen)", "the targets, augmented (EquiGen refine: SDEdit from t0)"]
 
 
 def _pil(views, ncol=None, scale=1):
-    from equigen_core.render import grid_image
+    from equigen_core.reporting.render import grid_image
 
     return grid_image(views, ncol, scale)
 
@@ -190,7 +190,7 @@ class Callbacks3D:
 
     @_errors
     def tsne(self, checkpoint, category, selection, last):
-        from equigen_core.studio import feature_map
+        from equigen_core.service.studio import feature_map
 
         studio = self._studio()
         model = self._model(checkpoint)

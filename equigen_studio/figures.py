@@ -17,8 +17,8 @@ def loss_figure(steps: list[int], values: list[float], *, title: str, ylabel: st
 
 def tradeoff_figure(tr) -> go.Figure:
     """The γ sweep, the SDEdit refinement and the cheap baselines on the frontier axes — the same figure code as
-    docs/RESULTS.md (equigen_core.report.frontier_figure)."""
-    from equigen_core.report import frontier_figure
+    docs/RESULTS.md (equigen_core.reporting.report.frontier_figure)."""
+    from equigen_core.reporting.report import frontier_figure
 
     return frontier_figure(tr.summary(), "this selection (one seed)")
 
@@ -48,7 +48,7 @@ def tsne_figure(fm, title: str, *, names: list[str] | None = None) -> go.Figure:
 
 def weights_figure(check, spec) -> go.Figure:
     """The hidden-to-hidden weight matrix W_2 of the target before and after the permutation, as heatmaps."""
-    from equigen_core.weights import WeightSpace
+    from equigen_core.weightspace.weights import WeightSpace
 
     ws = WeightSpace.from_flat(spec, check.weights[None]).weights
     wp = WeightSpace.from_flat(spec, check.permuted[None]).weights

@@ -13,10 +13,10 @@ import gradio as gr
 from equigen_studio import ui3d
 from equigen_studio.callbacks import ADAPTED, Callbacks, device_text
 from equigen_studio.callbacks3d import Callbacks3D
-from equigen_core import studio as core
-from equigen_core.checkpoint import CheckpointError
+from equigen_core.service import studio as core
+from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import DataError
-from equigen_core.denoiser import PRESETS as DENOISER_PRESETS
+from equigen_core.nets.denoiser import PRESETS as DENOISER_PRESETS
 from equigen_core.presets import IMAGES, SHAPES
 
 DOMAINS = ["2D images", "3D shapes"]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from equigen_core import studio3d as core3d
+from equigen_core.service import studio3d as core3d
 from equigen_core.data.shapes import CATEGORIES
 from equigen_core.data.zoo import load_zoo
-from equigen_core.fewshot import FewShotModel
-from equigen_core.protocol3d import shots_3d
-from equigen_core.render import save_grid
+from equigen_core.generation.fewshot import FewShotModel
+from equigen_core.evaluation.protocol3d import shots_3d
+from equigen_core.reporting.render import save_grid
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ import socket
 import pytest
 import torch
 
-from equigen_core.inr import PRESETS, siren_init
+from equigen_core.weightspace.inr import PRESETS, siren_init
 
 
 @pytest.fixture
@@ -30,10 +30,10 @@ def tiny_studio(tmp_path_factory):
     → (Studio, FewShotModel)."""
     from equigen_core.data import load_mnist
     from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.denoiser import DenoiserConfig
-    from equigen_core.encoder import EncoderConfig
-    from equigen_core.fit import FitConfig
-    from equigen_core.studio import Studio
+    from equigen_core.nets.denoiser import DenoiserConfig
+    from equigen_core.nets.encoder import EncoderConfig
+    from equigen_core.weightspace.fit import FitConfig
+    from equigen_core.service.studio import Studio
     from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
 
     root = tmp_path_factory.mktemp("studio")
@@ -59,10 +59,10 @@ def tiny_studio3d(tmp_path_factory):
     fitting steps) as the gallery, a 2-channel encoder and a small denoiser trained on car and table.
     → (Studio, FewShotModel)."""
     from equigen_core.data.zoo import build_shape_zoo, save_zoo
-    from equigen_core.denoiser import DenoiserConfig
-    from equigen_core.encoder import EncoderConfig
-    from equigen_core.fit import FitConfig
-    from equigen_core.studio import Studio
+    from equigen_core.nets.denoiser import DenoiserConfig
+    from equigen_core.nets.encoder import EncoderConfig
+    from equigen_core.weightspace.fit import FitConfig
+    from equigen_core.service.studio import Studio
     from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
 
     root = tmp_path_factory.mktemp("studio3d")

@@ -7,10 +7,10 @@ from safetensors.torch import save_file
 
 from equigen_core.data import load_mnist
 from equigen_core.data.zoo import build_zoo
-from equigen_core.denoiser import DenoiserConfig
-from equigen_core.encoder import EncoderConfig, WeightEncoder
-from equigen_core.fit import FitConfig
-from equigen_core.inr import PRESETS
+from equigen_core.nets.denoiser import DenoiserConfig
+from equigen_core.nets.encoder import EncoderConfig, WeightEncoder
+from equigen_core.weightspace.fit import FitConfig
+from equigen_core.weightspace.inr import PRESETS
 from equigen_core.train import DiffusionTrainConfig, make_accelerator, train_diffusion
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from equigen_core.access import AccessError, AccessPolicy, name_under
+from equigen_core.service.access import AccessError, AccessPolicy, name_under
 from tests.conftest import free_port
 
 
@@ -15,7 +15,7 @@ from tests.conftest import free_port
 def layout(tiny_studio, tmp_path_factory):
     """A copy of the tiny studio's root (so symlinks added here touch no other test), a copy of its checkpoint
     outside every root, a symlink inside the root to that copy, and a work dir."""
-    from equigen_core.studio import Studio
+    from equigen_core.service.studio import Studio
 
     st, _ = tiny_studio
     base = tmp_path_factory.mktemp("access")

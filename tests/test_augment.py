@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from equigen_core.augment import AugmentConfig, color_affine, random_augment, rotate_scale_translate
-from equigen_core.augment import bias_jitter, weight_noise
-from equigen_core.inr import PRESETS, siren_forward
-from equigen_core.weights import WeightSpace
+from equigen_core.weightspace.augment import AugmentConfig, color_affine, random_augment, rotate_scale_translate
+from equigen_core.weightspace.augment import bias_jitter, weight_noise
+from equigen_core.weightspace.inr import PRESETS, siren_forward
+from equigen_core.weightspace.weights import WeightSpace
 from tests.conftest import random_sirens
 
 COORDS = torch.rand(400, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -28,7 +28,7 @@ def test_rotation_scale_translation_are_exact(mnist_spec):
 
 def test_quarter_turn_rotates_the_rendered_grid(mnist_spec):
     """On the pixel grid, a 90° rotation of coordinates is an exact rotation of the image array."""
-    from equigen_core.inr import render_images
+    from equigen_core.weightspace.inr import render_images
 
     flat = random_sirens(mnist_spec, 2)
     aug = rotate_scale_translate(WeightSpace.from_flat(mnist_spec, flat), torch.full((2,), math.pi / 2),
@@ -76,9 +76,9 @@ def test_random_augment_is_deterministic_per_generator_and_exact_without_noise(m
 
 
 def test_3d_turn_about_y_scale_and_shift_are_exact():
-    from equigen_core.augment import rotate_y_scale_translate
-    from equigen_core.inr import PRESETS, siren_forward, siren_init
-    from equigen_core.weights import WeightSpace
+    from equigen_core.weightspace.augment import rotate_y_scale_translate
+    from equigen_core.weightspace.inr import PRESETS, siren_forward, siren_init
+    from equigen_core.weightspace.weights import WeightSpace
 
     spec = PRESETS["shape3d"]
     w = siren_init(spec, 2, generator=torch.Generator().manual_seed(0))

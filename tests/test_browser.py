@@ -126,7 +126,7 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
             pytest.fail(f"the browser test must run under CI: {e}")
         pytest.skip(str(e))
     st, _ = tiny_studio
-    from equigen_core import studio3d as core3d
+    from equigen_core.service import studio3d as core3d
 
     monkeypatch.setattr(core3d, "FINAL_RES", 24)  # the tiny 3D studio: small final meshes
     demo = build_demo(st, studio3d=tiny_studio3d[0], work_dir=tmp_path / "work", frame_interval=0.05)

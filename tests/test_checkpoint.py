@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import equigen_core
-from equigen_core import checkpoint as ckpt_mod
-from equigen_core.checkpoint import (SCHEMA_VERSION, CheckpointError, config_to_dict, load_checkpoint,
-                                     load_into_module, module_tensors, save_checkpoint)
+from equigen_core.storage import checkpoint as ckpt_mod
+from equigen_core.storage.checkpoint import (SCHEMA_VERSION, CheckpointError, config_to_dict, load_checkpoint,
+                                             load_into_module, module_tensors, save_checkpoint)
 
 
 @dataclass(frozen=True)

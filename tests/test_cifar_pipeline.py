@@ -3,11 +3,11 @@ import torch
 
 from equigen_core.data import load_cifar10
 from equigen_core.data.zoo import build_zoo, save_zoo
-from equigen_core.denoiser import DenoiserConfig
-from equigen_core.encoder import EncoderConfig
-from equigen_core.fewshot import FewShotModel, generate
-from equigen_core.fit import FitConfig
-from equigen_core.inr import PRESETS
+from equigen_core.nets.denoiser import DenoiserConfig
+from equigen_core.nets.encoder import EncoderConfig
+from equigen_core.generation.fewshot import FewShotModel, generate
+from equigen_core.weightspace.fit import FitConfig
+from equigen_core.weightspace.inr import PRESETS
 from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune, train_diffusion,
                                 train_encoder)
 from tests.test_data import _write_bin

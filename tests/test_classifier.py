@@ -1,8 +1,8 @@
 import torch
 
-from equigen_core.classifier import default_classifier_path, load_classifier
+from equigen_core.nets.classifier import default_classifier_path, load_classifier
 from equigen_core.data import load_mnist
-from equigen_core.metrics import midpoint_test
+from equigen_core.evaluation.metrics import midpoint_test
 
 
 def test_shipped_classifier_reaches_95_percent_on_held_out_digits():
@@ -15,7 +15,7 @@ def test_shipped_classifier_reaches_95_percent_on_held_out_digits():
 def test_midpoint_test_separates_aligned_from_unaligned_weights(mnist_spec):
     """Identical twins have midpoints equal to themselves (accuracy = endpoints); INRs fitted from independent inits
     are not aligned, so their midpoints stop looking like the digit."""
-    from equigen_core.fit import FitConfig, fit_images
+    from equigen_core.weightspace.fit import FitConfig, fit_images
 
     clf = load_classifier(default_classifier_path())
     digits = load_mnist(split="test")

@@ -4,12 +4,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from equigen_core.denoiser import PRESETS as DENOISERS
-from equigen_core.denoiser import DenoiserConfig, build_denoiser, get_preset
-from equigen_core.diffusion import DiffusionConfig, WeightDiffusion, make_scheduler
-from equigen_core.encoder import EncoderConfig, WeightEncoder
-from equigen_core.inr import PRESETS
-from equigen_core.weights import NormStats
+from equigen_core.nets.denoiser import PRESETS as DENOISERS
+from equigen_core.nets.denoiser import DenoiserConfig, build_denoiser, get_preset
+from equigen_core.generation.diffusion import DiffusionConfig, WeightDiffusion, make_scheduler
+from equigen_core.nets.encoder import EncoderConfig, WeightEncoder
+from equigen_core.weightspace.inr import PRESETS
+from equigen_core.weightspace.weights import NormStats
 from tests.conftest import random_sirens
 
 SPEC = PRESETS["mnist"]
@@ -78,7 +78,7 @@ def test_l_eq_back_propagates_into_the_denoiser():
 
 
 def test_principal_subspace_codec_whitens_and_projects():
-    from equigen_core.weights import PCAStats, codec_from_tensors
+    from equigen_core.weightspace.weights import PCAStats, codec_from_tensors
 
     flat = random_sirens(SPEC, 64, noise=0.5)
     pca = PCAStats.fit(flat, k=16)
@@ -96,9 +96,9 @@ def test_principal_subspace_codec_whitens_and_projects():
 
 
 def test_pca_space_trains_samples_inside_the_subspace_and_refuses_the_transformer(tmp_path):
-    from equigen_core.fewshot import FewShotModel, generate
+    from equigen_core.generation.fewshot import FewShotModel, generate
     from equigen_core.train import DiffusionTrainConfig, train_diffusion
-    from equigen_core.weights import PCAStats
+    from equigen_core.weightspace.weights import PCAStats
     from equigen_core.data.zoo import Zoo
 
     n = torch.arange(40)
@@ -135,8 +135,8 @@ def random_zoo_and_probed_encoder(b: int, classes: int, probe_res: int):
 
 
 def test_probe_condition_is_the_function_part_of_psi_and_round_trips_through_a_checkpoint(tmp_path):
-    from equigen_core.encoder import ProbeCondition, condition_encoder
-    from equigen_core.fewshot import FewShotModel
+    from equigen_core.nets.encoder import ProbeCondition, condition_encoder
+    from equigen_core.generation.fewshot import FewShotModel
     from equigen_core.train import DiffusionTrainConfig, encoder_fingerprint, train_diffusion
 
     zoo, enc = random_zoo_and_probed_encoder(24, 3, probe_res=5)
@@ -156,7 +156,7 @@ def test_probe_condition_is_the_function_part_of_psi_and_round_trips_through_a_c
 
 def test_zoo_augmentation_feeds_augmented_inrs_with_their_own_condition(monkeypatch):
     """augment > 0: part of every batch is exact augmentations of zoo INRs, each conditioned on its own ψ."""
-    import equigen_core.diffusion as diffusion_mod
+    import equigen_core.generation.diffusion as diffusion_mod
     from equigen_core.train import DiffusionTrainConfig, train_diffusion
 
     zoo, enc = random_zoo_and_probed_encoder(16, 2, probe_res=4)
@@ -183,9 +183,9 @@ def test_zoo_augmentation_feeds_augmented_inrs_with_their_own_condition(monkeypa
 
 def test_latent_codec_learns_reconstructions_and_round_trips_through_a_checkpoint(tmp_path):
     from equigen_core.data.zoo import Zoo
-    from equigen_core.fewshot import FewShotModel, generate
-    from equigen_core.inr import render_images
-    from equigen_core.latent import LatentCodec, LatentConfig, fit_latent_codec
+    from equigen_core.generation.fewshot import FewShotModel, generate
+    from equigen_core.weightspace.inr import render_images
+    from equigen_core.weightspace.latent import LatentCodec, LatentConfig, fit_latent_codec
     from equigen_core.train import DiffusionTrainConfig, train_diffusion
 
     n = torch.arange(48)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from equigen_core.encoder import EncoderConfig, NPLayer, WeightEncoder, info_nce
-from equigen_core.inr import PRESETS
-from equigen_core.weights import WeightSpace, random_permutations
+from equigen_core.nets.encoder import EncoderConfig, NPLayer, WeightEncoder, info_nce
+from equigen_core.weightspace.inr import PRESETS
+from equigen_core.weightspace.weights import WeightSpace, random_permutations
 from tests.conftest import random_sirens
 
 SMALL = EncoderConfig(channels=8, n_layers=4, feature_dim=16, proj_dim=8)
@@ -68,7 +68,7 @@ def test_encoder_features_are_permutation_invariant(mnist_spec):
 def test_probe_features_are_the_function_values_and_permutation_invariant(mnist_spec):
     from dataclasses import replace
 
-    from equigen_core.inr import render_images
+    from equigen_core.weightspace.inr import render_images
 
     enc, flat, f, fp = features_and_permuted(mnist_spec, replace(SMALL, probe_res=7), 4)
     assert enc.out_dim == 16 + 49 and f.shape == (5, 65)

@@ -2,14 +2,14 @@
 import pytest
 import torch
 
-from equigen_core.checkpoint import CheckpointError
+from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import load_mnist
 from equigen_core.data.zoo import build_zoo
-from equigen_core.denoiser import DenoiserConfig
-from equigen_core.encoder import EncoderConfig
-from equigen_core.fewshot import FewShotModel, generate
-from equigen_core.fit import FitConfig
-from equigen_core.inr import PRESETS
+from equigen_core.nets.denoiser import DenoiserConfig
+from equigen_core.nets.encoder import EncoderConfig
+from equigen_core.generation.fewshot import FewShotModel, generate
+from equigen_core.weightspace.fit import FitConfig
+from equigen_core.weightspace.inr import PRESETS
 from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, TrainingDiverged, train_diffusion,
                                 train_encoder)
 
@@ -40,7 +40,7 @@ def test_diffusion_loss_falls(trained):
 
 def test_trained_x0_prediction_beats_an_untrained_twin_at_mid_t(trained):
     """At t = 500 half the signal is noise, so the preconditioning alone cannot give x0: only a trained network can."""
-    from equigen_core.denoiser import build_denoiser
+    from equigen_core.nets.denoiser import build_denoiser
 
     zoo, enc, res, root = trained
     model = FewShotModel.load(root / "diffusion")
@@ -60,8 +60,8 @@ def test_trained_x0_prediction_beats_an_untrained_twin_at_mid_t(trained):
 def test_an_oracle_denoiser_makes_ddim_return_the_true_x0():
     """A network whose x̂0 is the true x0 at every step: deterministic DDIM must land exactly on it, whatever τ, and
     every x_t on the way must carry the same implied noise ε̂ = (x_t − √ᾱ_t·x0)/√(1 − ᾱ_t) (η = 0: no fresh noise)."""
-    from equigen_core.diffusion import DiffusionConfig, WeightDiffusion
-    from equigen_core.weights import NormStats
+    from equigen_core.generation.diffusion import DiffusionConfig, WeightDiffusion
+    from equigen_core.weightspace.weights import NormStats
 
     target = torch.randn(3, 5, generator=torch.Generator().manual_seed(1))
     proc = WeightDiffusion(DiffusionConfig(), weight_norm=NormStats(torch.zeros(5), torch.ones(5)))
@@ -116,7 +116,7 @@ def test_temperature_and_cfg_scale_do_what_they_say(trained):
 
 def _sample_masked(proc, net, cond, *, steps, generator):
     """DDIM with every row's condition masked (the null branch), written out with the scheduler directly."""
-    from equigen_core.diffusion import make_scheduler
+    from equigen_core.generation.diffusion import make_scheduler
 
     sched = make_scheduler(proc.cfg)
     sched.set_timesteps(steps)

@@ -1,8 +1,8 @@
 import torch
 
 from equigen_core.data import load_mnist
-from equigen_core.fit import FitConfig, _forward_backward, fit_images, psnr_from_mse
-from equigen_core.inr import PRESETS, make_grid, render_images, siren_forward
+from equigen_core.weightspace.fit import FitConfig, _forward_backward, fit_images, psnr_from_mse
+from equigen_core.weightspace.inr import PRESETS, make_grid, render_images, siren_forward
 from tests.conftest import random_sirens
 
 

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from equigen_core.evaluate import augment_shots, interpolate_shots, noise_shots
-from equigen_core.frontier import METRICS, dominated_by, meets_goal, summarize
-from equigen_core.inr import render_images
+from equigen_core.evaluation.evaluate import augment_shots, interpolate_shots, noise_shots
+from equigen_core.evaluation.frontier import METRICS, dominated_by, meets_goal, summarize
+from equigen_core.weightspace.inr import render_images
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_cheap_baselines_make_valid_inrs(tiny):
 
 
 def test_refine_stays_near_its_starts_at_small_t0_and_drifts_at_large(tiny):
-    from equigen_core.fewshot import refine
+    from equigen_core.generation.fewshot import refine
 
     _, model, shots = tiny
     starts = shots[torch.arange(8) % len(shots)]
@@ -52,7 +52,7 @@ def test_refine_stays_near_its_starts_at_small_t0_and_drifts_at_large(tiny):
 def test_plain_and_unconditional_finetuning_run_and_sample(tiny):
     import dataclasses
 
-    from equigen_core.fewshot import generate, sample_unconditional
+    from equigen_core.generation.fewshot import generate, sample_unconditional
     from equigen_core.train import FinetuneConfig, finetune
 
     st, model, shots = tiny
@@ -86,7 +86,7 @@ def test_goal_and_domination_on_a_toy_summary():
 
 
 def test_summarize_gives_mean_and_std_over_seeds():
-    from equigen_core.frontier import Point
+    from equigen_core.evaluation.frontier import Point
 
     pts = [Point("m", "equigen", "γ", 0.3, s, {k: float(s) for k in METRICS}, 0.1) for s in (0, 2)]
     (row,) = summarize(pts)
@@ -121,10 +121,10 @@ def test_evaluate_quick_writes_every_field(quick_json):
 
 
 def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
-    from equigen_core.ablations import AblationConfig, run
-    from equigen_core.classifier import default_classifier_path, load_classifier
+    from equigen_core.evaluation.ablations import AblationConfig, run
+    from equigen_core.nets.classifier import default_classifier_path, load_classifier
     from equigen_core.cli import main
-    from equigen_core.report import render_results
+    from equigen_core.reporting.report import render_results
 
     st, model, _ = tiny
     out_dir = quick_json.parent.parent

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from equigen_core.inr import (PRESETS, SirenModule, SirenSpec, get_preset, make_grid, render_images, siren_forward,
-                              siren_init)
-from equigen_core.weights import flat_to_state_dict
+from equigen_core.weightspace.inr import (PRESETS, SirenModule, SirenSpec, get_preset, make_grid, render_images,
+                                          siren_forward, siren_init)
+from equigen_core.weightspace.weights import flat_to_state_dict
 from tests.conftest import random_sirens
 
 

@@ -3,9 +3,9 @@ import torch
 
 from equigen_core.data import load_mnist
 from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
-from equigen_core.fit import FitConfig, fit_images, shared_init
-from equigen_core.inr import siren_init
-from equigen_core.metainit import MetaInitConfig, meta_learn_init
+from equigen_core.weightspace.fit import FitConfig, fit_images, shared_init
+from equigen_core.weightspace.inr import siren_init
+from equigen_core.weightspace.metainit import MetaInitConfig, meta_learn_init
 
 
 @pytest.fixture(scope="module")

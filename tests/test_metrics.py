@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from equigen_core.metrics import (background_speckle, diversity, frechet_distance, nearest_shot_distance,
-                                  novelty_ratio, prdc)
+from equigen_core.evaluation.metrics import (background_speckle, diversity, frechet_distance, nearest_shot_distance,
+                                             novelty_ratio, prdc)
 
 
 def gaussian(n, d, shift=0.0, seed=0):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from equigen_core.roots import RootError, class_index, held_out_class, resolve
+from equigen_core.storage.roots import RootError, class_index, held_out_class, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ def test_balanced_subset_is_exact_and_spread_over_classes():
 
 def test_limit_bounds_a_shape_zoo(tmp_path):
     from equigen_core.data.zoo import build_shape_zoo
-    from equigen_core.fit import FitConfig
+    from equigen_core.weightspace.fit import FitConfig
 
     zoo = build_shape_zoo(["airplane", "car", "chair"], 100, limit=8, points=256, rounds=1, iou_res=8,
                           progress=False, fit_cfg=FitConfig(loss="bce", target_psnr=None, max_steps=2, pool=8))

@@ -7,8 +7,8 @@ import torch
 
 from equigen_core.data import DataError
 from equigen_core.data.shapes import BOX, CATEGORIES, CYLINDER, ELLIPSOID, FRUSTUM, ShapeSet, load_shapes, make_shapes
-from equigen_core.inr import PRESETS, make_grid
-from equigen_core.metrics import chamfer_distance, chamfer_matrix, normalize_clouds, shape_set_metrics
+from equigen_core.weightspace.inr import PRESETS, make_grid
+from equigen_core.evaluation.metrics import chamfer_distance, chamfer_matrix, normalize_clouds, shape_set_metrics
 
 SPEC3 = PRESETS["shape3d"]
 
@@ -91,9 +91,9 @@ def test_metrics_on_known_sets():
 
 
 def test_occupancy_fitting_reaches_a_good_iou_and_renders(tmp_path, monkeypatch):
-    from equigen_core.fit import FitConfig, fit_shapes, occupancy_iou
-    from equigen_core.render import grid_to_mesh, occupancy_grid, raycast_views, sample_surface, turntable_gif, \
-        write_glb
+    from equigen_core.weightspace.fit import FitConfig, fit_shapes, occupancy_iou
+    from equigen_core.reporting.render import (grid_to_mesh, occupancy_grid, raycast_views, sample_surface,
+                                               turntable_gif, write_glb)
 
     s = load_shapes(["car", "table"], per_category=1)
     res = fit_shapes(SPEC3, s, FitConfig(loss="bce", target_psnr=None, max_steps=200, lr=1e-3, pool=4),
@@ -113,7 +113,7 @@ def test_occupancy_fitting_reaches_a_good_iou_and_renders(tmp_path, monkeypatch)
     assert how == "raycast" and path.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     assert grid_to_mesh(torch.full((8, 8, 8), -1.0)) is None  # empty level set
 
-    import equigen_core.render as render
+    import equigen_core.reporting.render as render
 
     def no_gl(*a, **k):
         raise RuntimeError("no offscreen GL context (simulated)")
@@ -143,11 +143,11 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     """Zoo → encoder → diffusion → evaluate_3d, each a few steps: every method gives finite MMD / COV / 1-NNA and
     copies of the shots have a novelty near 0."""
     from equigen_core.data.zoo import build_shape_zoo
-    from equigen_core.denoiser import DenoiserConfig
-    from equigen_core.encoder import EncoderConfig
-    from equigen_core.fewshot import FewShotModel
-    from equigen_core.fit import FitConfig
-    from equigen_core.protocol3d import evaluate_3d
+    from equigen_core.nets.denoiser import DenoiserConfig
+    from equigen_core.nets.encoder import EncoderConfig
+    from equigen_core.generation.fewshot import FewShotModel
+    from equigen_core.weightspace.fit import FitConfig
+    from equigen_core.evaluation.protocol3d import evaluate_3d
     from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
 
     zoo = build_shape_zoo(["airplane", "car", "table"], 6, fit_cfg=FitConfig(loss="bce", target_psnr=None,

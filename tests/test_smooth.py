@@ -4,19 +4,19 @@ import itertools
 import pytest
 import torch
 
-from equigen_core.inr import PRESETS, SirenSpec, siren_forward, siren_init
-from equigen_core.smooth import (
-    SmoothResult,
-    canonicalize,
-    neuron_features,
-    pairwise_l1,
-    path_length,
-    solve_shortest_path,
-    solve_with_elkai,
-    solve_with_fast_tsp,
-    total_variation,
-)
-from equigen_core.weights import WeightSpace, random_permutations
+from equigen_core.weightspace.inr import PRESETS, SirenSpec, siren_forward, siren_init
+from equigen_core.weightspace.smooth import (
+                                             SmoothResult,
+                                             canonicalize,
+                                             neuron_features,
+                                             pairwise_l1,
+                                             path_length,
+                                             solve_shortest_path,
+                                             solve_with_elkai,
+                                             solve_with_fast_tsp,
+                                             total_variation,
+                                             )
+from equigen_core.weightspace.weights import WeightSpace, random_permutations
 
 SPEC = PRESETS["mnist"]
 

@@ -1,4 +1,4 @@
-"""The app's service layer (equigen_core.studio, equigen_core.jobs): streaming, cancellation, upload checks, the
+"""The app's service layer (service.studio, service.jobs): streaming, cancellation, upload checks, the
 equivariance check and the γ sweep, on a tiny trained pipeline."""
 import threading
 import time
@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from equigen_core import studio as core
-from equigen_core.jobs import Done, stream
+from equigen_core.service import studio as core
+from equigen_core.service.jobs import Done, stream
 
 
 def test_stream_yields_progress_then_the_result():
@@ -123,7 +123,7 @@ def test_uploads_are_checked_by_content_size_and_count(tmp_path):
 
 def test_uploads_fit_to_targets_aligned_with_the_gallery(tiny_studio, tmp_path):
     st, _ = tiny_studio
-    from equigen_core.inr import render_images
+    from equigen_core.weightspace.inr import render_images
 
     _, imgs = st.candidates(9)
     Image.fromarray((imgs[0, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "nine.png")
@@ -164,7 +164,7 @@ def test_feature_map_places_zoo_targets_and_samples(tiny_studio):
 
 
 def test_missing_gallery_and_checkpoints_are_clear_errors(tiny_studio, tmp_path):
-    from equigen_core.checkpoint import CheckpointError
+    from equigen_core.storage.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match="gallery"):
         core.Studio.load(tmp_path)

@@ -7,9 +7,9 @@ import pytest
 import torch
 import trimesh
 
-from equigen_core import studio3d as core3d
-from equigen_core.jobs import Done
-from equigen_core.studio import StudioError
+from equigen_core.service import studio3d as core3d
+from equigen_core.service.jobs import Done
+from equigen_core.service.studio import StudioError
 
 
 def test_candidates_are_rendered_views_of_one_category(tiny_studio3d):

@@ -3,12 +3,12 @@ import json
 import pytest
 import torch
 
-from equigen_core.checkpoint import CheckpointError
+from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import load_mnist
 from equigen_core.data.zoo import build_zoo, canonicalize_zoo, load_zoo, save_zoo
-from equigen_core.encoder import EncoderConfig
-from equigen_core.fit import FitConfig
-from equigen_core.inr import PRESETS
+from equigen_core.nets.encoder import EncoderConfig
+from equigen_core.weightspace.fit import FitConfig
+from equigen_core.weightspace.inr import PRESETS
 from equigen_core.train import EncoderTrainConfig, encode, load_encoder, train_encoder
 
 SMALL = EncoderConfig(channels=8, feature_dim=16, proj_dim=16)
@@ -64,7 +64,7 @@ def test_canonicalisation_cannot_change_invariant_features(tiny_zoo):
     assert canon.meta["smooth"]["tv_after"] < canon.meta["smooth"]["tv_before"]
     assert (canon.weights - tiny_zoo.weights).abs().max() > 1e-3  # the weights really were reordered
     torch.manual_seed(0)
-    from equigen_core.encoder import WeightEncoder
+    from equigen_core.nets.encoder import WeightEncoder
 
     enc = WeightEncoder(PRESETS["mnist"], SMALL)
     enc.set_input_scale(tiny_zoo.weights)
@@ -87,8 +87,8 @@ def test_resume_restores_optimizer_and_ema_state(tmp_path):
     from safetensors.torch import load_file
 
     from equigen_core.data.zoo import Zoo
-    from equigen_core.denoiser import DenoiserConfig
-    from equigen_core.encoder import WeightEncoder
+    from equigen_core.nets.denoiser import DenoiserConfig
+    from equigen_core.nets.encoder import WeightEncoder
     from equigen_core.train import DiffusionTrainConfig, train_diffusion
     from tests.conftest import random_sirens
 

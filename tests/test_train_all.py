@@ -6,8 +6,8 @@ import torch
 
 from equigen_core.cli import main
 from equigen_core.data.zoo import load_zoo
-from equigen_core.fewshot import FewShotModel
-from equigen_core.weights import PCAStats
+from equigen_core.generation.fewshot import FewShotModel
+from equigen_core.weightspace.weights import PCAStats
 
 
 def test_train_all_tiny_makes_a_consistent_set_of_checkpoints(tmp_path):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from equigen_core.inr import PRESETS, siren_forward
-from equigen_core.weights import (NormStats, WeightSpace, flat_to_state_dict, load_siren_state_dict, random_permutations,
-                                  random_signs, state_dict_to_flat)
+from equigen_core.weightspace.inr import PRESETS, siren_forward
+from equigen_core.weightspace.weights import (NormStats, WeightSpace, flat_to_state_dict, load_siren_state_dict,
+                                              random_permutations, random_signs, state_dict_to_flat)
 from tests.conftest import random_sirens
 
 

@@ -156,7 +156,7 @@ class MeshSet:
 
     def training_points(self, n: int, *, near_share: float = 0.5, sigma: float = 0.02, seed: int = 0
                         ) -> tuple[Tensor, Tensor]:
-        from equigen_core.render import sample_surface
+        from equigen_core.reporting.render import sample_surface
 
         g = torch.Generator().manual_seed(seed)
         n_near = int(round(n * near_share))

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from equigen_core.data.types import DataError
-from equigen_core.inr import SirenSpec
+from equigen_core.weightspace.inr import SirenSpec
 
 ZOO_FORMAT = "equigen-zoo"
 ZOO_SCHEMA = 1
@@ -135,8 +135,8 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     fit_cfg.init = "meta": first meta-learn the shared init (metainit.meta_learn_init, `meta_cfg`) on the training
     split only, leaving out the classes in `meta_exclude` (the few-shot class must never shape it). `init` (P,)
     fits every INR from a given w0 instead (e.g. the init of an existing zoo)."""
-    from equigen_core.checkpoint import config_to_dict
-    from equigen_core.fit import FitConfig, fit_images, shared_init
+    from equigen_core.storage.checkpoint import config_to_dict
+    from equigen_core.weightspace.fit import FitConfig, fit_images, shared_init
 
     fit_cfg = fit_cfg or FitConfig()
     if images.images.shape[1] != spec.out_dim:
@@ -145,7 +145,7 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     index = torch.arange(len(images)) if index is None else index
     extra = {}
     if init is None and fit_cfg.init == "meta":
-        from equigen_core.metainit import MetaInitConfig, meta_learn_init
+        from equigen_core.weightspace.metainit import MetaInitConfig, meta_learn_init
 
         meta_cfg = meta_cfg or MetaInitConfig(seed=fit_cfg.seed)
         base = (index % test_every != 0) & ~torch.isin(images.labels, torch.tensor(list(meta_exclude), dtype=torch.long))
@@ -173,7 +173,7 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
     """Smooth-canonicalise every INR of the zoo (functions unchanged); records TV before / after in meta."""
     import time
 
-    from equigen_core.smooth import canonicalize
+    from equigen_core.weightspace.smooth import canonicalize
 
     t0 = time.perf_counter()
     res = canonicalize(zoo.spec, zoo.weights)
@@ -228,9 +228,9 @@ def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg
                         progress: bool = True, callback=None) -> Zoo:
     """Fit occupancy INRs to any shape set with the ShapeSet interface (labels, class_names, training_points,
     occupancy, select) and measure their IoU."""
-    from equigen_core.checkpoint import config_to_dict
-    from equigen_core.fit import FitConfig, fit_shapes, occupancy_iou
-    from equigen_core.inr import get_preset
+    from equigen_core.storage.checkpoint import config_to_dict
+    from equigen_core.weightspace.fit import FitConfig, fit_shapes, occupancy_iou
+    from equigen_core.weightspace.inr import get_preset
 
     spec = spec or get_preset("shape3d")
     fit_cfg = fit_cfg or FitConfig(loss="bce", target_psnr=None, max_steps=800, lr=1e-3, pool=16)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from equigen_core.encoder import WeightEncoder
+from equigen_core.nets.encoder import WeightEncoder
 
 
 class TrainingDiverged(RuntimeError):

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from equigen_core.augment import AugmentConfig, random_augment
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
 from equigen_core.data.zoo import Zoo
-from equigen_core.encoder import EncoderConfig, WeightEncoder, info_nce, sup_con
+from equigen_core.nets.encoder import EncoderConfig, WeightEncoder, info_nce, sup_con
 
-from equigen_core.features import knn_accuracy, write_tsne
-from equigen_core.models import save_encoder
+from equigen_core.evaluation.features import knn_accuracy, write_tsne
+from equigen_core.storage.models import save_encoder
 from equigen_core.training.common import TrainingDiverged, encode, make_accelerator
 
 
@@ -53,7 +53,7 @@ class EncoderTrainResult:
 def _canonical(zoo: Zoo, smooth: bool, progress: bool) -> Tensor:
     if not smooth or zoo.meta.get("canonicalized"):
         return zoo.weights
-    from equigen_core.smooth import canonicalize
+    from equigen_core.weightspace.smooth import canonicalize
 
     if progress:
         print(f"smooth-canonicalising {len(zoo)} INRs for stage 1 ...")

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from equigen_core.augment import AugmentConfig, random_augment
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
 from equigen_core.data.zoo import Zoo
-from equigen_core.encoder import WeightEncoder
+from equigen_core.nets.encoder import WeightEncoder
 
-from equigen_core.models import save_diffusion
+from equigen_core.storage.models import save_diffusion
 from equigen_core.training.common import (TrainingDiverged, _save_state_atomic, encode, make_accelerator,
                                           train_state_dir)
 
@@ -83,7 +83,7 @@ class _Progress:
 
 def diffusion_config(cfg: DiffusionTrainConfig, **overrides):
     """The process config (diffusion.DiffusionConfig) a stage-2 training config implies, with `overrides`."""
-    from equigen_core.diffusion import DiffusionConfig
+    from equigen_core.generation.diffusion import DiffusionConfig
 
     return DiffusionConfig(**{"lambda_eq": cfg.lambda_eq, "lambda_func": cfg.lambda_func, "condition": cfg.condition,
                               **overrides})
@@ -114,10 +114,10 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
 
     from tqdm.auto import tqdm
 
-    from equigen_core.denoiser import DenoiserConfig, build_denoiser
-    from equigen_core.diffusion import WeightDiffusion
-    from equigen_core.encoder import condition_encoder
-    from equigen_core.weights import NormStats, PCAStats
+    from equigen_core.nets.denoiser import DenoiserConfig, build_denoiser
+    from equigen_core.generation.diffusion import WeightDiffusion
+    from equigen_core.nets.encoder import condition_encoder
+    from equigen_core.weightspace.weights import NormStats, PCAStats
 
     diffusion_cfg = diffusion_cfg or diffusion_config(cfg)
     encoder = condition_encoder(encoder, diffusion_cfg.condition)
@@ -136,7 +136,7 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         wnorm = PCAStats.fit(weights, min(cfg.pca_dim, *weights.shape))
         denoiser_cfg = replace(denoiser_cfg, data_dim=wnorm.dim)
     elif cfg.space == "latent":
-        from equigen_core.latent import LatentConfig, fit_latent_codec
+        from equigen_core.weightspace.latent import LatentConfig, fit_latent_codec
 
         wnorm, _ = fit_latent_codec(zoo.spec, weights, LatentConfig(dim=cfg.latent_dim, steps=cfg.latent_steps,
                                                                      seed=cfg.seed), device=acc.device,

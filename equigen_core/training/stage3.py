@@ -11,12 +11,12 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from equigen_core.augment import AugmentConfig, random_augment
-from equigen_core.checkpoint import (config_to_dict, load_checkpoint, module_tensors,
-                                     save_checkpoint)
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
+from equigen_core.storage.checkpoint import (config_to_dict, load_checkpoint, module_tensors,
+                                             save_checkpoint)
 from equigen_core.data.zoo import Zoo
 
-from equigen_core.models import DIFFUSION_KIND
+from equigen_core.storage.models import DIFFUSION_KIND
 from equigen_core.training.stage2 import diffusion_data
 from equigen_core.training.common import TrainingDiverged
 
@@ -79,7 +79,7 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
 
     from tqdm.auto import tqdm
 
-    from equigen_core.fewshot import FewShotModel
+    from equigen_core.generation.fewshot import FewShotModel
 
     base = FewShotModel.load(model_path)
     if shots.shape[1] != base.spec.num_params or len(shots) < 2:

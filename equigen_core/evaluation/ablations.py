@@ -1,0 +1,253 @@
+"""The ablations at equal CPU time, in one JSON (issues 7 and 15).
+
+    python -m equigen_core ablate --zoo runs/mnist/zoo --zoo-shared runs/mnist/zoo_shared --seconds 150 \
+        --json docs/data/ablations.json
+
+- zoo: the structure of the zoo per init (zoo_structure: midpoints, principal-subspace reconstruction of the held-out
+  class, distance from the shared init), for the main zoo and, with --zoo-shared, the same digits from a random
+  shared init;
+- encoder: kNN accuracy of ψ (base classes, all ten), how separable the held-out class is, silhouette — for the
+  shipped encoder, the one trained on the smooth-canonicalised zoo, any --extra-encoders, and the raw weights;
+- stage 2, each variant trained for the same wall time on classes 0–8 with the `cpu` denoiser preset, then measured by
+  held-in conditional accuracy (one sample per held-out INR of classes 0–8) and on the held-out class (no adaptation):
+  the shipped recipe (principal subspace, probe condition) against the whole ψ as the condition, the weight space,
+  a random shared init, the function-space loss, L_eq off and no condition; on request (--variants) the earlier
+  levers: class-label condition, independent inits (with and without smooth canonicalisation), the transformer;
+- sampling: per-target vs set-level conditioning, with the shipped base model (held-in accuracy).
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from equigen_core.presets import IMAGES
+
+STAGE2_VARIANTS = ("default (shipped recipe)", "whole ψ as the condition", "weight space (no PCA)",
+                   "latent space (weight autoencoder)", "random shared init", "function-space loss", "L_eq off",
+                   "no condition", "v-prediction loss", "ε-prediction", "lr schedule fitted to the budget")
+# extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time),
+# and the earlier foundation's levers
+EXTRA_VARIANTS = ("L_eq off, equal steps", "class label", "independent inits", "independent + smooth canonicalisation",
+                  "transformer denoiser")
+
+
+class LabelEncoder(nn.Module):
+    """ψ = one-hot of the classifier's label for the INR's 28×28 render (the 'class label' condition, read from the
+    weights so it plugs in wherever an encoder does; not differentiable, so L_eq must be off)."""
+
+    def __init__(self, spec, classifier, num_classes: int = 10):
+        super().__init__()
+        self.spec, self.classifier, self.out_dim = spec, classifier, num_classes
+
+    @torch.no_grad()
+    def forward(self, flat: Tensor) -> Tensor:
+        from equigen_core.weightspace.inr import render_images
+
+        labels = self.classifier.predict(render_images(self.spec, flat, 28))
+        return torch.nn.functional.one_hot(labels, self.out_dim).float()
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    seconds: float = 150.0  # wall time per stage-2 variant
+    cls: int = 9
+    k: int = 10
+    n: int = 64  # held-out-class samples per variant
+    per_class: int = 20  # held-in conditions per base class
+    temperature: float = IMAGES.temperature  # the protocol's sampler: presets.IMAGES without guidance
+    steps: int = IMAGES.steps
+    variants: tuple[str, ...] = STAGE2_VARIANTS
+    seed: int = 0
+    space: str = "pca"  # the default variant's diffusion space and condition (the shipped cpu preset's)
+    pca_dim: int = 256
+    condition: str = "probe"
+
+    @classmethod
+    def quick(cls, **kw) -> "AblationConfig":
+        return cls(**{**dict(seconds=3.0, n=16, per_class=2, steps=5, variants=("default (shipped recipe)",
+                                                                               "class label")), **kw})
+
+
+def zoo_structure(zoo, classifier, *, cls: int = 9, k: int = 128, pairs: int = 1000, seed: int = 0) -> dict:
+    """How learnable a zoo's weight space is (docs/RESULTS.md, "Zoo structure"): fit PSNR and time; same-class weight
+    midpoints (share read as the class, their border speckle); principal-subspace reconstruction — PCA with k
+    components of the per-entry standardised training INRs of the base classes, then the PSNR of the renders of the
+    held-out class's INRs projected onto it (can a few directions express a class they never saw?); mean ‖w − w0‖
+    from the shared init."""
+    from equigen_core.weightspace.inr import render_images
+    from equigen_core.evaluation.metrics import midpoint_test
+    from equigen_core.weightspace.weights import PCAStats
+
+    base = zoo.train().select(zoo.train().labels != cls)
+    novel = zoo.select(zoo.labels == cls)
+    mid = midpoint_test(zoo.spec, base.weights, base.labels, classifier, n_pairs=pairs, seed=seed)
+    pca = PCAStats.fit(base.weights, min(k, len(base) - 1))
+    true, rec = (render_images(zoo.spec, w, 28) for w in (novel.weights, pca.project(novel.weights)))  # [0, 1]
+    psnr = -10 * torch.log10((true - rec).pow(2).flatten(1).mean(1).clamp_min(1e-12))
+    init = zoo.init
+    return {"init": zoo.meta.get("init"), "n": len(zoo), "mean_psnr": float(zoo.psnr.mean()),
+            "fit_seconds": zoo.meta.get("fit_seconds"), "meta_init_seconds": (zoo.meta.get("meta_init") or {}).get(
+                "seconds"), "midpoint_accuracy": mid.accuracy,
+            "midpoint_speckle": mid.speckle,
+            f"pca{k}_psnr_class_{cls}": float(psnr.mean()),
+            "mean_dist_to_init": float((zoo.weights - init).norm(dim=1).mean()) if init is not None else None}
+
+
+def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> list[dict]:
+    """Per feature set (each encoder's ψ, and the raw flat weights): kNN accuracy (k = 5, cosine; train → held-out
+    split) over the base classes and over all ten, silhouette (cosine) of the held-out INRs, and how separable the
+    held-out class `cls` is — balanced accuracy of a logistic-regression probe of cls-vs-rest (fitted on the train
+    split's features, scored on the held-out split; the encoders never saw cls)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, silhouette_score
+
+    from equigen_core.train import encode, knn_accuracy
+
+    train, test = zoo.train(), zoo.test()
+    btr, bte = train.labels != cls, test.labels != cls
+    rows = []
+    feats = {name: (encode(e, train.weights), encode(e, test.weights)) for name, e in encoders.items()}
+    feats["raw flat weights (no encoder)"] = (train.weights, test.weights)
+    for name, (ftr, fte) in feats.items():
+        probe = LogisticRegression(max_iter=2000, class_weight="balanced").fit(ftr.numpy(), (train.labels == cls))
+        rows.append({"features": name,
+                     "knn_accuracy": knn_accuracy(ftr[btr], train.labels[btr], fte[bte], test.labels[bte]),
+                     "knn_accuracy_all": knn_accuracy(ftr, train.labels, fte, test.labels),
+                     f"{cls}_vs_rest": float(balanced_accuracy_score(test.labels == cls, probe.predict(fte.numpy()))),
+                     "silhouette": float(silhouette_score(fte.numpy(), test.labels.numpy(), metric="cosine"))})
+    return rows
+
+
+def _measure(model, zoo, classifier, cfg: AblationConfig) -> dict:
+    from equigen_core.evaluation.evaluate import held_in_accuracy, protocol_data, report
+    from equigen_core.generation.fewshot import generate
+
+    classes = [c for c in range(10) if c != cfg.cls]
+    held = held_in_accuracy(model, zoo, classifier, classes=classes, per_class=cfg.per_class, steps=cfg.steps,
+                            temperature=cfg.temperature, seed=cfg.seed)
+    shots, shot_img, real = protocol_data(zoo, cfg.cls, cfg.k, seed=cfg.seed)
+    out = generate(model, shots, cfg.n, gamma=0.3, guidance=0.0, steps=cfg.steps, temperature=cfg.temperature,
+                   seed=cfg.seed)
+    r = report("", out.images, cfg.cls, shot_img, real, classifier)
+    return {"held_in_accuracy": held, "heldout_accuracy": r.accuracy, "heldout_aligned_novelty": r.aligned_novelty,
+            "heldout_fd": r.fd, "heldout_speckle": r.speckle, "heldout_diversity": r.diversity}
+
+
+def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str], object], space: dict):
+    """→ (zoo, encoder, DiffusionTrainConfig overrides, DiffusionConfig overrides, denoiser preset) for a variant.
+    `space` holds the default's recipe ({"space": "pca", "pca_dim": 256, "condition": "probe"}); other_zoo(init)
+    gives the same digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
+    from equigen_core.data.zoo import canonicalize_zoo
+
+    weights = {**space, "space": "weights"}
+    if name == "default (shipped recipe)":
+        return zoo, encoder, space, {}, "cpu"
+    if name == "whole ψ as the condition":
+        return zoo, encoder, {**space, "condition": "features"}, {}, "cpu"
+    if name == "weight space (no PCA)":
+        return zoo, encoder, weights, {}, "cpu"
+    if name == "random shared init":
+        return other_zoo("shared"), encoder, space, {}, "cpu"
+    if name == "function-space loss":
+        return zoo, encoder, {**space, "lambda_func": 10.0}, {}, "cpu"
+    if name == "no condition":
+        return zoo, encoder, {**space, "lambda_eq": 0.0}, {"cond_drop": 1.0}, "cpu"
+    if name == "class label":
+        return zoo, LabelEncoder(zoo.spec, classifier), {**space, "lambda_eq": 0.0, "condition": "features"}, {}, "cpu"
+    if name == "lr schedule fitted to the budget":  # the cosine decay ends at the default's step count
+        return zoo, encoder, space, {}, "cpu"
+    if name in ("L_eq off", "L_eq off, equal steps"):
+        return zoo, encoder, {**space, "lambda_eq": 0.0}, {}, "cpu"
+    if name == "independent inits":
+        return other_zoo("independent"), encoder, space, {}, "cpu"
+    if name == "independent + smooth canonicalisation":
+        return canonicalize_zoo(other_zoo("independent")), encoder, space, {}, "cpu"
+    if name == "latent space (weight autoencoder)":  # the autoencoder's training counts in the time budget
+        return zoo, encoder, {**space, "space": "latent", "latent_steps": 600}, {}, "cpu"
+    if name == "v-prediction loss":
+        return zoo, encoder, space, {"prediction": "v"}, "cpu"
+    if name == "ε-prediction":
+        return zoo, encoder, space, {"prediction": "eps"}, "cpu"
+    if name == "transformer denoiser":  # reads weights by neuron: the weight space only
+        return zoo, encoder, weights, {}, "cpu-transformer"
+    raise ValueError(f"unknown ablation variant {name!r}; expected one of {STAGE2_VARIANTS + EXTRA_VARIANTS}")
+
+
+def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo: Callable[[str], object],
+                    progress: bool = True, earlier: list[dict] | None = None) -> list[dict]:
+    """Train every variant for cfg.seconds and measure it (see the module docstring). "… equal steps" variants stop
+    at the step count the default variant reached (in this run or in `earlier` rows) instead of the wall time."""
+    from tqdm.auto import tqdm
+
+    from equigen_core.nets.denoiser import get_preset
+    from equigen_core.generation.fewshot import FewShotModel
+    from equigen_core.train import DiffusionTrainConfig, diffusion_config, train_diffusion
+
+    rows = []
+    space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}
+    for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
+        vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, other_zoo, space)
+        limit = {"max_seconds": cfg.seconds}
+        if name.endswith("equal steps") or name == "lr schedule fitted to the budget":
+            ref = next((r for r in rows + (earlier or []) if r["variant"] == "default (shipped recipe)"), None)
+            if ref is None:
+                raise ValueError(f"{name!r} needs the 'default (shipped recipe)' variant's step count; run it first")
+            limit = ({"max_steps": ref["steps"]} if name.endswith("equal steps") else
+                     {"max_seconds": cfg.seconds, "steps": ref["steps"]})
+        tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **{**limit, **tr_kw})
+        dcfg = diffusion_config(tcfg, **diff_kw)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "diffusion"
+            t0 = time.perf_counter()
+            r = train_diffusion(vzoo, venc, tcfg, get_preset(preset), dcfg, out=out, progress=False)
+            seconds = time.perf_counter() - t0
+            model = FewShotModel.load(out, venc)
+        k = min(50, len(r.losses))
+        rows.append({"variant": name, "steps": len(r.losses), "seconds": round(seconds, 1),
+                     "loss_first": sum(r.losses[:k]) / k, "loss_last": sum(r.losses[-k:]) / k,
+                     **_measure(model, vzoo, classifier, cfg)})
+    return rows
+
+
+def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
+    """Held-in accuracy when each sample is conditioned on one target (per-target) or on the mean ψ of 10 targets of
+    its class (set-level)."""
+    from equigen_core.generation.fewshot import generate
+
+    test = zoo.test()
+    rows = []
+    for mode in ("per-target", "set"):
+        hits, total = 0, 0
+        for c in (c for c in range(10) if c != cfg.cls):
+            targets = test.select(test.labels == c).weights[: cfg.k]
+            out = generate(model, targets, cfg.per_class, gamma=0.0, guidance=0.0, steps=cfg.steps, seed=cfg.seed + c,
+                           temperature=cfg.temperature, mode=mode)
+            hits += int((classifier.predict(out.images) == c).sum())
+            total += cfg.per_class
+        rows.append({"mode": mode, "held_in_accuracy": hits / total})
+    return rows
+
+
+def run(cfg: AblationConfig, *, zoo, encoder, encoder_smooth, base_model, classifier,
+        other_zoo: Callable[[str], object], progress: bool = True, command: str = "",
+        zoo_inits: dict | None = None, extra_encoders: dict | None = None) -> dict:
+    from equigen_core.evaluation.frontier import run_meta
+
+    t0 = time.perf_counter()
+    encoders = {"encoder, raw zoo (no smooth augmentation)": encoder,
+                "encoder, smooth-canonicalised zoo": encoder_smooth, **(extra_encoders or {})}
+    out = {"encoder": encoder_ablation(zoo, encoders, cls=cfg.cls),
+           "mode": mode_ablation(base_model, zoo, classifier, cfg),
+           "stage2": stage2_ablation(cfg, zoo, encoder, classifier, other_zoo=other_zoo, progress=progress)}
+    if zoo_inits:  # the structure of the zoo fitted from each init (name → Zoo)
+        out["zoo"] = [{"zoo": name, **zoo_structure(z, classifier, cls=cfg.cls)} for name, z in zoo_inits.items()]
+    out["meta"] = {**run_meta(command), "config": dataclasses.asdict(cfg),
+                   "seconds": round(time.perf_counter() - t0, 1)}
+    return out

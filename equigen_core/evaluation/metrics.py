@@ -1,0 +1,218 @@
+"""Offline metrics. 2D: classifier accuracy of renders, the midpoint (alignment) test, and — in later issues —
+Fréchet distance / PRDC in the project classifier's features and novelty ratios."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from equigen_core.weightspace.inr import SirenSpec, render_images
+
+
+@torch.no_grad()
+def render_accuracy(spec: SirenSpec, flat: Tensor, labels: Tensor, classifier, res: int = 28) -> float:
+    """Share of INRs whose render the classifier assigns to `labels`."""
+    return float((classifier.predict(render_images(spec, flat, res)) == labels).float().mean())
+
+
+@dataclass
+class MidpointResult:
+    accuracy: float  # share of same-class weight midpoints still classified as the class
+    endpoint_accuracy: float  # the same for the INRs themselves (the ceiling)
+    n_pairs: int
+    speckle: float = float("nan")  # background_speckle of the midpoint renders
+
+
+@torch.no_grad()
+def midpoint_test(spec: SirenSpec, flat: Tensor, labels: Tensor, classifier, *, n_pairs: int = 1000,
+                  seed: int = 0) -> MidpointResult:
+    """Alignment of a zoo: the weight midpoint (w_i + w_j) / 2 of two random same-class INRs renders as that class
+    only if their weights are aligned (same neuron order / basin). Pairs are drawn uniformly within classes."""
+    gen = torch.Generator().manual_seed(seed)
+    a_idx, b_idx = [], []
+    classes = labels.unique()
+    by_class = [(labels == c).nonzero().squeeze(1) for c in classes]  # (members of each class), once
+    for k in range(n_pairs):
+        members = by_class[k % len(classes)]
+        if len(members) < 2:
+            continue
+        i, j = members[torch.randperm(len(members), generator=gen)[:2]]
+        a_idx.append(i)
+        b_idx.append(j)
+    a, b = torch.stack(a_idx), torch.stack(b_idx)
+    mid = render_images(spec, 0.5 * (flat[a] + flat[b]), 28)  # (pairs, 1, 28, 28)
+    acc = float((classifier.predict(mid) == labels[a]).float().mean())
+    ends = render_accuracy(spec, torch.cat([flat[a], flat[b]]), torch.cat([labels[a], labels[b]]), classifier)
+    return MidpointResult(acc, ends, len(a), background_speckle(mid))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Sample quality and novelty (images (B, 1, H, W) in [0, 1]; distances are pixel RMS at 28×28)
+
+
+def _flat28(x: Tensor) -> Tensor:
+    if x.shape[-1] != 28:
+        x = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+    return x.reshape(len(x), -1)
+
+
+def rms_distances(a: Tensor, b: Tensor) -> Tensor:
+    """Pixel RMS distance between every image of a (A, C, H, W) and b (B, C, H, W) → (A, B)."""
+    fa, fb = _flat28(a), _flat28(b)
+    # the direct kernel, not the matrix-product shortcut: identical images are then at distance exactly 0 on every
+    # machine (the shortcut's ||a||² + ||b||² − 2a·b leaves rounding noise that depends on the BLAS)
+    return torch.cdist(fa, fb, compute_mode="donot_use_mm_for_euclid_dist") / fa.shape[1] ** 0.5
+
+
+def diversity(images: Tensor) -> float:
+    """Mean pairwise pixel RMS distance, self-pairs excluded."""
+    d = rms_distances(images, images)
+    n = len(images)
+    return float(d.sum() / (n * (n - 1))) if n > 1 else 0.0
+
+
+def affine_variants(images: Tensor, *, angles=(-15, -7.5, 0, 7.5, 15), scales=(0.9, 1.0, 1.1),
+                    shifts=(-2, -1, 0, 1, 2)) -> Tensor:
+    """Every image under a grid of rotations (deg), scales and pixel shifts → (B, V, C, H, W)."""
+    import math
+
+    import torch.nn.functional as F
+
+    b, c, h, w = images.shape
+    mats = []
+    for a in angles:
+        for s in scales:
+            for dx in shifts:
+                for dy in shifts:
+                    r = math.radians(a)
+                    mats.append([[math.cos(r) / s, -math.sin(r) / s, 2 * dx / w],
+                                 [math.sin(r) / s, math.cos(r) / s, 2 * dy / h]])
+    theta = torch.tensor(mats, dtype=images.dtype)  # (V, 2, 3)
+    v = len(theta)
+    grid = F.affine_grid(theta.repeat(b, 1, 1), (b * v, c, h, w), align_corners=False)
+    out = F.grid_sample(images.repeat_interleave(v, 0), grid, align_corners=False, padding_mode="zeros")
+    out = out.view(b, v, c, h, w).clone()
+    for i, m in enumerate(mats):  # the identity is the image itself, not a resampling of it (copies: distance 0)
+        if m == [[1.0, -0.0, 0.0], [0.0, 1.0, 0.0]]:
+            out[:, i] = images
+    return out
+
+
+def nearest_shot_distance(samples: Tensor, shots: Tensor, *, aligned: bool = False) -> Tensor:
+    """Distance of each sample to its nearest shot (B,); aligned: each shot first moved by the best rotation / scale /
+    shift from a small grid, so tilted or shifted copies count as copies."""
+    if not aligned:
+        return rms_distances(samples, shots).min(dim=1).values
+    variants = affine_variants(shots)  # (K, V, C, H, W)
+    return rms_distances(samples, variants.flatten(0, 1)).min(dim=1).values
+
+
+@dataclass
+class NoveltyResult:
+    novelty: float  # median nearest-shot distance of samples / the same for real held-out images of the class
+    aligned_novelty: float
+    sample_median: float
+    real_median: float
+
+
+def novelty_ratio(samples: Tensor, shots: Tensor, real: Tensor) -> NoveltyResult:
+    """0 = copies of the shots; ≈ 1 = as far from the shots as real unseen images of the class (docs/RESULTS.md)."""
+    s, r = nearest_shot_distance(samples, shots), nearest_shot_distance(real, shots)
+    sa, ra = nearest_shot_distance(samples, shots, aligned=True), nearest_shot_distance(real, shots, aligned=True)
+    if float(r.median()) == 0 or float(ra.median()) == 0:
+        raise ValueError("the real images' median distance to the shots is 0 (they are copies of the shots); the "
+                         "novelty ratio needs real images of the class that are not shots")
+    return NoveltyResult(float(s.median() / r.median()), float(sa.median() / ra.median()), float(s.median()),
+                         float(r.median()))
+
+
+def background_speckle(images: Tensor, border: int = 4) -> float:
+    """Mean |pixel| (×100) in the outer `border`-pixel ring of 28×28 renders: MNIST digits sit in the central 20×20
+    box, so anything here is background speckle (or an INR's extrapolation brought into view by a shift)."""
+    x = _flat28(images).view(len(images), 28, 28)
+    ring = torch.ones(28, 28, dtype=torch.bool)
+    ring[border:-border, border:-border] = False
+    return float(x[:, ring].abs().mean()) * 100
+
+
+def frechet_distance(f1: Tensor, f2: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (B, D) ("FD": in our classifier's features)."""
+    import numpy as np
+    from scipy import linalg
+
+    a, b = f1.double().numpy(), f2.double().numpy()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = covmean.real
+    return max(0.0, float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)))  # ≥ 0 up to rounding
+
+
+def prdc(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density, coverage (Naeem et al. 2020) of fake vs real features (B, D)."""
+    def kth(x):
+        d = torch.cdist(x, x)
+        return d.kthvalue(k + 1, dim=1).values  # k-th neighbour, self excluded
+
+    r_rad, f_rad = kth(real), kth(fake)
+    d_rf = torch.cdist(real, fake)  # (R, F)
+    precision = (d_rf <= r_rad[:, None]).any(0).float().mean()
+    recall = (d_rf <= f_rad[None, :]).any(1).float().mean()
+    density = (d_rf <= r_rad[:, None]).float().sum(0).mean() / k
+    coverage = (d_rf.min(1).values <= r_rad).float().mean()
+    return {"precision": float(precision), "recall": float(recall), "density": float(density),
+            "coverage": float(coverage)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 3D: point-cloud metrics (PointFlow / HyperDiffusion conventions: 2,048 points per shape, each cloud centred and
+# scaled, Chamfer distance on squared L2)
+
+
+def normalize_clouds(clouds: Tensor) -> Tensor:
+    """Centre every cloud (B, N, 3) on its mean and scale it into the unit ball (max norm 1)."""
+    c = clouds - clouds.mean(dim=1, keepdim=True)
+    return c / c.norm(dim=-1).amax(dim=1).clamp_min(1e-9)[:, None, None]
+
+
+def chamfer_matrix(a: Tensor, b: Tensor, *, budget: int = 1 << 24) -> Tensor:
+    """Chamfer distance (squared L2; mean nearest-neighbour term each way, summed) between every cloud of a (A, N, 3)
+    and b (B, M, 3) → (A, B). Pairs are computed in blocks of at most `budget` point-to-point distances."""
+    out = torch.empty(len(a), len(b))
+    per = max(1, budget // (a.shape[1] * b.shape[1]))  # pairs per block
+    cb = min(len(b), per)
+    ca = max(1, per // cb)
+    for i in range(0, len(a), ca):
+        for j in range(0, len(b), cb):
+            d = torch.cdist(a[i : i + ca, None], b[None, j : j + cb]).pow(2)  # (ca, cb, N, M)
+            out[i : i + ca, j : j + cb] = d.min(dim=3).values.mean(2) + d.min(dim=2).values.mean(2)
+    return out
+
+
+def chamfer_distance(a: Tensor, b: Tensor) -> Tensor:
+    """Chamfer distance between paired clouds a[i] and b[i] (B, N, 3) → (B,)."""
+    d = torch.cdist(a, b).pow(2)
+    return d.min(dim=2).values.mean(1) + d.min(dim=1).values.mean(1)
+
+
+@dataclass
+class ShapeSetMetrics:
+    mmd: float  # mean over reference shapes of the Chamfer distance to the nearest generated shape (lower is better)
+    cov: float  # share of reference shapes that are the nearest reference of some generated shape (higher is better)
+    nna: float  # 1-NN classifier accuracy, generated vs reference, leave-one-out (50 % is ideal)
+
+
+def shape_set_metrics(generated: Tensor, reference: Tensor, *, normalize: bool = True) -> ShapeSetMetrics:
+    """MMD-CD, COV-CD and 1-NNA-CD of generated clouds (G, N, 3) against reference clouds (R, N, 3)."""
+    g, r = (normalize_clouds(generated), normalize_clouds(reference)) if normalize else (generated, reference)
+    d_gr = chamfer_matrix(g, r)  # (G, R)
+    mmd = float(d_gr.min(dim=0).values.mean())
+    cov = float(d_gr.argmin(dim=1).unique().numel() / len(r))
+    d_gg, d_rr = chamfer_matrix(g, g), chamfer_matrix(r, r)
+    n_g = len(g)
+    full = torch.cat([torch.cat([d_gg, d_gr], 1), torch.cat([d_gr.T, d_rr], 1)], 0)  # (G+R, G+R)
+    full.fill_diagonal_(float("inf"))
+    labels = torch.cat([torch.zeros(n_g), torch.ones(len(r))])
+    nna = float((labels[full.argmin(dim=1)] == labels).float().mean())
+    return ShapeSetMetrics(mmd, cov, nna)

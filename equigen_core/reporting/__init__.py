@@ -1,0 +1,3 @@
+"""Pictures and documents: image grids, meshes and turntables; docs/RESULTS.md from the JSON results
+(docs/ARCHITECTURE.md).
+"""

@@ -1,0 +1,435 @@
+"""What the app does, as plain functions over the library (no Gradio here): the app's callbacks call exactly one of
+these each and only turn widget values into arguments and results into widgets.
+
+    studio = Studio.load("checkpoints/mnist")                      # shipped models, loaded once, read-only
+    w, imgs = studio.candidates(9)                                   # targets of the held-out class
+    for item in generate_stream(studio.model("diffusion"), w[:10], n=16, gamma=0.3, steps=50, seed=0):
+        ...                                                          # Frame per DDIM step, then Done(GenerationResult)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_core.data import DataError
+from equigen_core.data.zoo import Zoo, load_zoo
+from equigen_core.generation.fewshot import FewShotModel, generate, refine, save_samples  # noqa: F401 (save_samples: re-exported)
+from equigen_core.weightspace.inr import SirenSpec, render_images
+from equigen_core.service.jobs import Cancelled, Done, check, stream
+from equigen_core.presets import IMAGES
+
+MAX_TARGETS = 32  # K ≤ 32 in the app
+MAX_UPLOAD_BYTES = 10_000_000  # 10 MB per uploaded image
+MAX_SIDE = 4096  # pixels per side of an uploaded image
+
+
+class StudioError(ValueError):
+    """Bad input to a studio function; the message says what to change (the UI shows it as is)."""
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Models and checkpoints
+
+
+def _files_under(roots, name: str) -> list[Path]:
+    """Files called `name` one or two directory levels below each existing root, in order, without repeats."""
+    found = []
+    for root in map(Path, roots):
+        if root.is_dir():
+            found += sorted(list(root.glob(f"*/{name}")) + list(root.glob(f"*/*/{name}")))
+    return list(dict.fromkeys(found))
+
+
+def list_checkpoints(*roots: str | Path, kind: str = "diffusion") -> list[Path]:
+    """Checkpoint directories of one kind under the roots (one level deep, and the roots' children's children)."""
+    found = []
+    for cfg in _files_under(roots, "config.json"):
+        try:
+            if json.loads(cfg.read_text()).get("kind") == kind:
+                found.append(cfg.parent)
+        except (OSError, ValueError):
+            continue  # unreadable config: not offered (loading it directly gives the precise error)
+    return found
+
+
+def list_zoos(*roots: str | Path) -> list[Path]:
+    """Zoo directories (holding zoo.json) under the roots, as list_checkpoints looks for checkpoints."""
+    return [f.parent for f in _files_under(roots, "zoo.json")]
+
+
+@dataclass
+class Studio:
+    """The shipped (or given) models for one INR domain, loaded once and used read-only by every session."""
+
+    root: Path  # where the shipped checkpoints live (e.g. checkpoints/mnist)
+    gallery: Zoo  # a few target INRs per class
+    classifier: torch.nn.Module | None = None  # the yardstick (labels, confidences, FD); None: readouts without labels
+    _models: dict = field(default_factory=dict, repr=False)  # path → FewShotModel, read-only once loaded
+    cache: dict = field(default_factory=dict, repr=False)  # renders / clouds derived from the gallery (studio3d)
+
+    @classmethod
+    def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default") -> "Studio":
+        from equigen_core.nets.classifier import default_classifier_path, load_classifier
+
+        root = Path(root)
+        if not (root / "gallery").is_dir():
+            raise CheckpointError(f"{root / 'gallery'}: no gallery zoo; run `python -m equigen_core train all "
+                                  f"--preset cpu --out {root}` or point the app at a checkpoint directory")
+        clf = None
+        if classifier is not None:
+            path = default_classifier_path() if classifier == "default" else Path(classifier)
+            if path.is_dir():
+                clf = load_classifier(path)
+        return cls(root, load_zoo(root / "gallery"), clf)
+
+    @property
+    def spec(self) -> SirenSpec:
+        return self.gallery.spec
+
+    def checkpoints(self) -> list[str]:
+        """The shipped diffusion checkpoints, as names under root (e.g. "diffusion"); `model()` also takes paths."""
+        return [str(p.relative_to(self.root)) for p in list_checkpoints(self.root)]
+
+    def model(self, path: str | Path) -> FewShotModel:
+        """A diffusion checkpoint by path (or by name under root), loaded once."""
+        p = Path(path)
+        if not p.is_dir() and (self.root / p).is_dir():
+            p = self.root / p
+        key = str(p.resolve())
+        if key not in self._models:
+            if not (p / "config.json").is_file():
+                raise CheckpointError(f"{p}: not a checkpoint directory (no config.json)")
+            m = FewShotModel.load(p)
+            if m.spec != self.spec:
+                raise CheckpointError(f"{p / 'config.json'}: INR spec {m.spec} does not match the gallery's "
+                                      f"{self.spec}")
+            self._models[key] = m
+        return self._models[key]
+
+    def fit_config(self):
+        """The fitting recipe the gallery (and so the training zoo) was made with: uploads are fitted alike."""
+        from equigen_core.weightspace.fit import FitConfig
+
+        saved = dict(self.gallery.meta.get("fit") or {})
+        if "betas" in saved:
+            saved["betas"] = tuple(saved["betas"])
+        known = FitConfig.__dataclass_fields__
+        return FitConfig(**{k: v for k, v in saved.items() if k in known})
+
+    @property
+    def fit_init(self) -> Tensor | None:
+        """The shared init w0 (P,) the gallery's zoo was fitted from (None for old galleries: then the fitting recipe's
+        seeded SIREN init is the same draw)."""
+        return self.gallery.init
+
+    def classes(self) -> list[int]:
+        return sorted(int(c) for c in self.gallery.labels.unique())
+
+    def candidates(self, cls: int, uploads: dict | None = None) -> tuple[Tensor, Tensor]:
+        """Gallery INRs of one class, then the user's fitted uploads ({"weights", "images"}) if any
+        → (weights (M, P), renders (M, C, 28, 28))."""
+        sel = self.gallery.select(self.gallery.labels == int(cls))
+        if len(sel) == 0:
+            raise StudioError(f"the gallery has no INRs of class {cls}; pick one of {self.classes()}")
+        w, imgs = sel.weights, render_images(self.spec, sel.weights, 28)
+        if uploads is not None and len(uploads["weights"]):
+            w, imgs = torch.cat([w, uploads["weights"]]), torch.cat([imgs, uploads["images"]])
+        return w, imgs
+
+    def add_uploads(self, uploads: dict | None, weights: Tensor) -> dict:
+        """Append fitted upload INRs (K, P) to a session's uploads → the new {"weights", "images"}."""
+        imgs = render_images(self.spec, weights, 28)
+        if uploads is None or not len(uploads["weights"]):
+            return {"weights": weights, "images": imgs}
+        return {"weights": torch.cat([uploads["weights"], weights]), "images": torch.cat([uploads["images"], imgs])}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Targets from uploads
+
+
+def images_from_files(paths: Sequence[str | Path], *, channels: int = 1, size: int = 28,
+                      invert: str = "auto") -> Tensor:
+    """Uploaded image files → (K, C, size, size) in [0, 1]; checked by content (PIL decodes them), ≤ 10 MB each,
+    ≤ 4096² px, K ≤ 32. invert: "auto" makes light-background images white-on-black like MNIST."""
+    from PIL import Image, UnidentifiedImageError
+
+    from equigen_core.data.images import EXTENSIONS, _decode
+
+    if not paths:
+        raise StudioError("no images uploaded")
+    if len(paths) > MAX_TARGETS:
+        raise StudioError(f"{len(paths)} images uploaded; at most {MAX_TARGETS} targets")
+    imgs = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:  # reads the header only
+                if max(im.size) > MAX_SIDE:
+                    raise StudioError(f"{Path(p).name}: {im.size[0]}×{im.size[1]} pixels; at most "
+                                      f"{MAX_SIDE}×{MAX_SIDE}")
+        except (UnidentifiedImageError, OSError) as e:
+            raise StudioError(f"{Path(p).name}: not an image PIL can read ({type(e).__name__}); upload PNG or "
+                              "JPEG files") from e
+        try:
+            imgs.append(_decode(Path(p), size=size, channels=channels, max_bytes=MAX_UPLOAD_BYTES))
+        except DataError as e:
+            raise StudioError(f"{Path(p).name}: {e} (accepted: images PIL can read, e.g. {sorted(EXTENSIONS)})") from e
+    x = torch.stack(imgs)
+    if invert == "auto":
+        light = x.flatten(1).median(dim=1).values > 0.5  # mostly-light image: a dark digit on paper
+        x[light] = 1 - x[light]
+    return x
+
+
+def fit_targets(spec: SirenSpec, images: Tensor, *, fit_cfg=None, init: Tensor | None = None,
+                on_progress: Callable[[int, int, float], None] | None = None) -> Tensor:
+    """Fit one INR per image with the zoo's recipe (`Studio.fit_config()`) from the zoo's shared init w0
+    (`Studio.fit_init`, random or meta-learned), so the targets are aligned with the training zoo → weights (K, P).
+    on_progress(done, total, mean PSNR of the done ones)."""
+    from equigen_core.weightspace.fit import FitConfig, fit_images
+
+    def cb(p):
+        if on_progress is not None:
+            on_progress(p.done, p.total, float(p.mean_psnr_done))
+
+    return fit_images(spec, images, fit_cfg or FitConfig(), progress=False, callback=cb,
+                      init_weights=None if init is None else init.reshape(1, -1)).weights
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Generation, streamed
+
+
+@dataclass
+class Frame:
+    """One DDIM step's current prediction x̂0, rendered."""
+
+    step: int  # 1-based
+    total: int
+    images: Tensor  # (n, C, res, res)
+
+
+def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: int, temperature: float = 1.0) -> None:
+    if k < 1:
+        raise StudioError("select at least one target (K = 0)")
+    if k > MAX_TARGETS:
+        raise StudioError(f"{k} targets selected; at most {MAX_TARGETS}")
+    if not 1 <= n <= 64:
+        raise StudioError(f"number of samples must be in 1–64, got {n}")
+    if not 0 <= gamma <= 2:
+        raise StudioError(f"γ must be in 0–2, got {gamma}")
+    if not 0 <= guidance <= 1:
+        raise StudioError(f"λ (guidance) must be in 0–1, got {guidance}")
+    if not 1 <= steps <= 200:
+        raise StudioError(f"DDIM steps must be in 1–200, got {steps}")
+    if not 0 < temperature <= 2:
+        raise StudioError(f"temperature τ must be in (0, 2], got {temperature}")
+
+
+def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float = IMAGES.gamma,
+                    guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0, res: int = 28,
+                    temperature: float = IMAGES.temperature,
+                    every: int = 1, mode: str = "per-target") -> Iterator[Frame | Done]:
+    """Frames of x̂0 (every `every` steps), then Done(GenerationResult). Closing the iterator stops the sampler.
+    mode: "per-target" (each sample from one target's ψ) or "set" (all from the targets' mean ψ)."""
+    check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
+    spec = model.spec
+
+    def work(emit, should_stop):
+        def on_step(i, total, w):
+            check(should_stop)
+            if (i + 1) % every == 0 or i + 1 == total:
+                emit(Frame(i + 1, total, render_images(spec, w, res)))
+
+        try:
+            return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed, res=res,
+                            temperature=temperature, on_step=on_step, mode=mode)
+        except Cancelled:
+            return None
+
+    yield from stream(work)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Readouts and the weights file
+
+
+@dataclass
+class Readout:
+    label: int | None  # the classifier's class (None without a classifier)
+    confidence: float | None
+    nearest_shot: float  # pixel RMS at 28×28 to the nearest target render (0: a copy)
+
+
+@torch.no_grad()
+def readouts(images: Tensor, target_images: Tensor, classifier=None) -> list[Readout]:
+    from equigen_core.evaluation.metrics import nearest_shot_distance
+
+    d = nearest_shot_distance(images, target_images)  # compared at 28×28 whatever the render size
+    if classifier is None:
+        return [Readout(None, None, float(x)) for x in d]
+    conf, lab = classifier.probabilities(images).max(dim=1)
+    return [Readout(int(a), float(b), float(x)) for a, b, x in zip(lab, conf, d)]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The γ sweep (Trade-off tab)
+
+
+@dataclass
+class Tradeoff:
+    gammas: list[float]
+    samples: list  # SampleReport per γ (evaluate.report)
+    baselines: list  # SampleReport per cheap baseline
+    verdict: str  # whether this run agrees with the paper's claim (coverage up, quality down as γ grows)
+    refine_t0: list[int] = field(default_factory=list)
+    refined: list = field(default_factory=list)  # SampleReport per SDEdit start step t0 (fewshot.refine)
+
+    def summary(self) -> list[dict]:
+        """The sweep as frontier rows (frontier.summarize's format, one seed: std 0), for report.frontier_figure."""
+        from equigen_core.evaluation.frontier import METRICS
+
+        def row(method, family, knob, value, rep):
+            return {"method": method, "family": family, "knob": knob, "value": value, "seeds": [0],
+                    "mean": {m: float(getattr(rep, m)) for m in METRICS}, "std": {m: 0.0 for m in METRICS}}
+
+        rows = [row("EquiGen", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
+        rows += [row("EquiGen refine (SDEdit from augmented targets)", "equigen", "t0", t, r)
+                 for t, r in zip(self.refine_t0, self.refined)]
+        return rows + [row(b.name, "baseline", "", None, b) for b in self.baselines]
+
+
+def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
+        0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
+             refine_t0: Sequence[int] = (100, 200, 300),
+             on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
+    """Sweep γ for the given targets of class `cls`: faithfulness (accuracy, FD) against aligned novelty and coverage,
+    beside the cheap baselines on the same targets. Real reference: the held-out MNIST images of the class."""
+    from equigen_core.data import load_mnist
+    from equigen_core.evaluation.evaluate import augment_shots, cheap_baselines, report
+
+    if classifier is None:
+        raise StudioError("the trade-off needs the MNIST classifier (checkpoints/mnist_classifier)")
+    if len(targets) < 2:
+        raise StudioError("the trade-off needs at least 2 targets (the baselines interpolate between them)")
+    if not gammas or any(g < 0 for g in gammas):
+        raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
+    real = load_mnist(split="test", classes=[int(cls)]).images
+    shots = render_images(model.spec, targets, 28)
+    total = len(gammas) + len(refine_t0) + 1
+    rows = []
+    for i, g in enumerate(gammas):
+        if on_progress:
+            on_progress(i, total, f"γ = {g:g}")
+        out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed)
+        rows.append(report(f"γ={g:g}", out.images, int(cls), shots, real, classifier))
+    starts = augment_shots(model.spec, targets[torch.arange(n) % len(targets)], 1.0,
+                           torch.Generator().manual_seed(seed))
+    refined = []
+    for i, t0 in enumerate(refine_t0):
+        if on_progress:
+            on_progress(len(gammas) + i, total, f"refine t0 = {t0}")
+        out = refine(model, starts, start_t=int(t0), guidance=guidance, steps=steps, seed=seed)
+        refined.append(report(f"refine t0={t0}", out.images, int(cls), shots, real, classifier))
+    if on_progress:
+        on_progress(total - 1, total, "baselines")
+    base = [report(name, render_images(model.spec, w, 28), int(cls), shots, real, classifier)
+            for name, w in cheap_baselines(model.spec, targets, n, seed=seed).items()]
+    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), [int(t) for t in refine_t0], refined)
+
+
+def _verdict(rows) -> str:
+    if len(rows) < 3:
+        return "too few γ values to judge a trend"
+    from scipy.stats import spearmanr
+
+    g = list(range(len(rows)))
+
+    def rho(values):
+        return float("nan") if len(set(values)) < 2 else float(spearmanr(g, values).statistic)
+
+    cov, acc, fd = (rho([getattr(r, k) for r in rows]) for k in ("coverage", "accuracy", "fd"))
+
+    def trend(rho, up, down):
+        if rho != rho:  # nan: constant
+            return "flat"
+        return up if rho > 0.3 else down if rho < -0.3 else "flat"
+
+    c, a, f = trend(cov, "rises", "falls"), trend(acc, "rises", "falls"), trend(fd, "rises", "falls")
+    agrees = c == "rises" and (a == "falls" or f == "rises")
+    return (f"As γ grows, coverage {c} (Spearman ρ = {cov:.2f}), accuracy {a} (ρ = {acc:.2f}) and FD {f} "
+            f"(ρ = {fd:.2f}): this run {'agrees' if agrees else 'does not agree'} with the paper's claim.")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Feature space (t-SNE) and the equivariance check
+
+
+@dataclass
+class FeatureMap:
+    xy: Tensor  # (B, 2) t-SNE coordinates
+    labels: list[str]  # class of each point ("?" when unknown)
+    kinds: list[str]  # "zoo" | "target" | "sample"
+    hover: list[str]
+
+
+def feature_map(encoder, gallery: Zoo, targets: Tensor | None = None, samples: Tensor | None = None, *,
+                target_class: int | None = None, sample_labels: Sequence[int] | None = None,
+                seed: int = 0) -> FeatureMap:
+    """t-SNE of encoder features ψ for the gallery INRs (all classes), the targets and the generated samples."""
+    from equigen_core.train import encode, tsne_2d
+
+    parts = [gallery.weights]
+    labels = [str(int(c)) for c in gallery.labels]
+    kinds = ["zoo"] * len(gallery)
+    hover = [f"zoo INR #{i}, class {int(c)}" for i, c in enumerate(gallery.labels)]
+    if targets is not None and len(targets):
+        parts.append(targets)
+        labels += [str(target_class) if target_class is not None else "?"] * len(targets)
+        kinds += ["target"] * len(targets)
+        hover += [f"target #{i}" for i in range(len(targets))]
+    if samples is not None and len(samples):
+        parts.append(samples)
+        sl = [str(int(c)) for c in sample_labels] if sample_labels is not None else ["?"] * len(samples)
+        labels += sl
+        kinds += ["sample"] * len(samples)
+        hover += [f"sample #{i}, classified {c}" for i, c in enumerate(sl)]
+    feats = encode(encoder, torch.cat(parts))
+    return FeatureMap(torch.as_tensor(tsne_2d(feats, seed=seed)), labels, kinds, hover)
+
+
+@dataclass
+class EquivarianceCheck:
+    weights: Tensor  # (P,) the target's weights
+    permuted: Tensor  # (P,) after a random hidden-neuron permutation
+    images: Tensor  # (2, C, res, res) renders of both
+    weight_change: float  # RMS difference of the raw weight vectors
+    render_change: float  # max |difference| of the renders
+    feature_change: float  # max |difference| of the encoder features ψ
+    feature_scale: float  # max |ψ| (for scale)
+
+
+@torch.no_grad()
+def equivariance_check(encoder, spec: SirenSpec, weights: Tensor, *, seed: int = 0, res: int = 64) -> EquivarianceCheck:
+    """Permute a target's hidden neurons at random: raw weights change a lot, the function (render) and the
+    invariant features ψ do not."""
+    from equigen_core.weightspace.weights import WeightSpace, random_permutations
+
+    w = weights.reshape(1, -1)
+    if w.shape[1] != spec.num_params:
+        raise StudioError(f"expected one INR of {spec.num_params} weights, got {tuple(weights.shape)}")
+    gen = torch.Generator().manual_seed(seed)
+    perms = random_permutations(spec, 1, generator=gen)
+    wp = WeightSpace.from_flat(spec, w).permute(perms).to_flat()
+    imgs = render_images(spec, torch.cat([w, wp]), res, clamp=False)
+    encoder.eval()
+    f = encoder(torch.cat([w, wp]))
+    return EquivarianceCheck(w[0], wp[0], imgs.clamp(0, 1), float((w - wp).pow(2).mean().sqrt()),
+                             float((imgs[0] - imgs[1]).abs().max()), float((f[0] - f[1]).abs().max()),
+                             float(f.abs().max()))

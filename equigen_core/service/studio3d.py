@@ -1,0 +1,367 @@
+"""What the app does in 3D, as plain functions over the library (no Gradio here): the 3D counterpart of studio.py.
+
+    studio = Studio.load("checkpoints/shapes", classifier=None)      # shape gallery + occupancy diffusion models
+    w, thumbs = shape_candidates(studio, 0)                          # targets of the held-out category (airplane)
+    for item in generate_stream_3d(studio.model("diffusion_airplane"), w[:10], n=8, steps=50):
+        ...                                                          # ShapeFrame (low-res x̂0 views), then Done
+    final = finish_samples(studio.spec, item.value.weights, "out/")  # views, GLB files, empty flags
+
+Shapes are occupancy INRs (3→…→1 logits, inside > 0). Every picture comes from the GL-free ray caster over an
+occupancy grid (render.raycast_views), so nothing here needs OpenGL; the turntable tries pyrender first.
+Readouts replace the 2D classifier by a nearest-neighbour one in Chamfer distance: the category of the nearest
+gallery shape, and the distance to the nearest target (a copy scores ≈ 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from equigen_core.generation.fewshot import FewShotModel, generate, refine
+from equigen_core.weightspace.inr import SirenSpec
+from equigen_core.service.jobs import Cancelled, Done, check, stream
+from equigen_core.presets import SHAPES
+from equigen_core.service.studio import Studio, StudioError, check_generation_args
+
+PREVIEW_RES = 24  # side of the occupancy grid of the live x̂0 previews (a low-resolution mesh)
+PREVIEW_SIZE = 96  # px per preview view
+FINAL_RES = 64  # side of the occupancy grid of the final samples (marching cubes → GLB), as in the metrics
+VIEW_SIZE = 128  # px per final view / thumbnail
+READOUT_RES, READOUT_POINTS = 40, 1024  # clouds for the app's Chamfer readouts (the protocol uses 64³ / 2,048)
+
+
+def is_3d(spec: SirenSpec) -> bool:
+    return spec.in_dim == 3 and spec.out_dim == 1
+
+
+def _check_3d(studio: Studio) -> None:
+    if not is_3d(studio.spec):
+        raise StudioError(f"{studio.root}: not a shape gallery (INR spec {studio.spec}); load checkpoints/shapes")
+
+
+def category_names(studio: Studio) -> list[str]:
+    """The names the gallery's labels index (data.shapes.CATEGORIES for procedural zoos)."""
+    from equigen_core.data.shapes import CATEGORIES
+
+    return list(studio.gallery.meta.get("class_names") or CATEGORIES)
+
+
+def category_index(studio: Studio, category: str | int) -> int:
+    names = category_names(studio)
+    if isinstance(category, str) and not category.isdigit():
+        if category not in names:
+            raise StudioError(f"unknown category {category!r}; expected one of {names}")
+        return names.index(category)
+    c = int(category)
+    if not 0 <= c < len(names):
+        raise StudioError(f"category index {c} out of range 0–{len(names) - 1}")
+    return c
+
+
+def categories(studio: Studio) -> list[str]:
+    """Names of the categories the gallery has shapes of."""
+    names = category_names(studio)
+    return [names[c] for c in studio.classes()]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Pictures
+
+
+@torch.no_grad()
+def grids(spec: SirenSpec, weights: Tensor, res: int) -> Tensor:
+    """Occupancy logits of B INRs on a res³ grid, 16 INRs at a time → (B, res, res, res)."""
+    from equigen_core.reporting.render import occupancy_grid
+
+    return torch.cat([occupancy_grid(spec, weights[i : i + 16], res) for i in range(0, len(weights), 16)])
+
+
+@torch.no_grad()
+def views(spec: SirenSpec, weights: Tensor, *, res: int = FINAL_RES, size: int = VIEW_SIZE) -> Tensor:
+    """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit)."""
+    from equigen_core.reporting.render import raycast_views
+
+    g = grids(spec, weights, res)
+    return torch.cat([raycast_views(g[i : i + 8], size=size) for i in range(0, len(g), 8)])
+
+
+def shape_candidates(studio: Studio, category: str | int) -> tuple[Tensor, Tensor]:
+    """Gallery INRs of one category → (weights (M, P), thumbnails (M, 3, S, S)); rendered once per category."""
+    _check_3d(studio)
+    c = category_index(studio, category)
+    sel = studio.gallery.select(studio.gallery.labels == c)
+    if len(sel) == 0:
+        raise StudioError(f"the gallery has no shapes of {category_names(studio)[c]!r}; pick one of "
+                          f"{categories(studio)}")
+    key = ("thumbs", c)
+    if key not in studio.cache:
+        studio.cache[key] = views(studio.spec, sel.weights)
+    return sel.weights, studio.cache[key]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Generation, streamed
+
+
+@dataclass
+class ShapeFrame:
+    """One DDIM step's current prediction x̂0, as views of a low-resolution occupancy grid."""
+
+    step: int  # 1-based
+    total: int
+    views: Tensor  # (n, 3, PREVIEW_SIZE, PREVIEW_SIZE)
+
+
+def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0) -> Tensor:
+    """n exact augmentations of the targets, round robin → (n, P)."""
+    from equigen_core.weightspace.augment import random_augment
+    from equigen_core.evaluation.protocol3d import shape_augment_config
+
+    g = torch.Generator().manual_seed(seed + 7919)
+    return random_augment(spec, targets[torch.arange(n) % len(targets)], shape_augment_config(), generator=g)
+
+
+def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float = SHAPES.gamma,
+                  guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
+                  temperature: float = SHAPES.temperature, mode: str = "per-target",
+                  start_t: int = 0, on_step=None):
+    """n occupancy INRs from K targets → fewshot.GenerationResult. start_t = 0: EquiGen from noise (ψ̃ = ψ + γ·ε);
+    start_t > 0: EquiGen refine, i.e. SDEdit from exact augmentations of the targets noised to step start_t."""
+    if start_t:
+        if not 0 < start_t < 1000:
+            raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {start_t}")
+        starts = augmented_starts(model.spec, targets, n, seed=seed)
+        out = refine(model, starts, start_t=int(start_t), gamma=gamma, guidance=guidance, steps=steps, seed=seed,
+                     temperature=temperature, on_step=on_step)
+        out.target_index = torch.arange(n) % len(targets)
+        return out
+    return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
+                    temperature=temperature, mode=mode, on_step=on_step)
+
+
+def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, gamma: float = SHAPES.gamma,
+                       guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
+                       temperature: float = SHAPES.temperature, mode: str = "per-target",
+                       start_t: int = 0, previews: int = 10, preview_res: int = PREVIEW_RES,
+                       preview_size: int = PREVIEW_SIZE) -> Iterator[ShapeFrame | Done]:
+    """About `previews` ShapeFrames of x̂0, evenly over the DDIM steps that run (fewer than `steps` under SDEdit),
+    always including the last; then Done(GenerationResult). Closing the iterator stops the sampler."""
+    if not is_3d(model.spec):
+        raise StudioError(f"{model.path}: a {model.spec.in_dim}D model; pick a shape (3D) checkpoint")
+    check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
+    if n > 32:
+        raise StudioError(f"at most 32 shapes per run in 3D, got {n}")
+    spec = model.spec
+
+    def work(emit, should_stop):
+        def on_step(i, total, w):
+            check(should_stop)
+            if (i + 1) % max(1, total // previews) == 0 or i + 1 == total:
+                emit(ShapeFrame(i + 1, total, views(spec, w, res=preview_res, size=preview_size)))
+
+        try:
+            return sample_shapes(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
+                                 temperature=temperature, mode=mode, start_t=start_t, on_step=on_step)
+        except Cancelled:
+            return None
+
+    yield from stream(work)
+
+
+@dataclass
+class ShapeSamples:
+    views: Tensor  # (n, 3, S, S) ray-cast views of the FINAL_RES³ occupancy
+    glbs: list[Path | None]  # one GLB per sample (None: no surface at all)
+    faces: list[int]  # triangles per mesh (0: empty)
+
+
+@torch.no_grad()
+def finish_samples(spec: SirenSpec, weights: Tensor, out_dir: str | Path, *, res: int = FINAL_RES,
+                   size: int = VIEW_SIZE) -> ShapeSamples:
+    """Final samples → views, and marching cubes → sample_{i}.glb under out_dir."""
+    from equigen_core.reporting.render import grid_to_mesh, raycast_views, write_glb
+
+    out_dir = Path(out_dir)
+    g = grids(spec, weights, res)
+    v = torch.cat([raycast_views(g[i : i + 8], size=size) for i in range(0, len(g), 8)])
+    glbs, faces = [], []
+    for i, grid in enumerate(g):
+        mesh = grid_to_mesh(grid, 0.0)
+        glbs.append(write_glb(mesh, out_dir / f"sample_{i:02d}.glb") if mesh is not None else None)
+        faces.append(0 if mesh is None else len(mesh[1]))
+    return ShapeSamples(v, glbs, faces)
+
+
+def turntable(spec: SirenSpec, weights: Tensor, path: str | Path, *, res: int = FINAL_RES, frames: int = 24,
+              size: int = 160, use_gl: bool = True) -> tuple[Path, str]:
+    """A turntable GIF of one occupancy INR (P,) → (path, renderer used: "pyrender" or "raycast")."""
+    from equigen_core.reporting.render import turntable_gif
+
+    return turntable_gif(grids(spec, weights.reshape(1, -1), res)[0], path, frames=frames, size=size, use_gl=use_gl)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Readouts: nearest neighbours in Chamfer distance
+
+
+def clouds(spec: SirenSpec, weights: Tensor, *, res: int = READOUT_RES, n: int = READOUT_POINTS) -> Tensor:
+    """Surface point clouds (B, n, 3), normalised (centred, unit ball); an empty shape gives zeros."""
+    from equigen_core.evaluation.metrics import normalize_clouds
+    from equigen_core.evaluation.protocol3d import clouds_from_weights
+
+    return normalize_clouds(clouds_from_weights(spec, weights, res=res, n=n))
+
+
+def gallery_clouds(studio: Studio) -> Tensor:
+    if "clouds" not in studio.cache:
+        studio.cache["clouds"] = clouds(studio.spec, studio.gallery.weights)
+    return studio.cache["clouds"]
+
+
+@dataclass
+class ShapeReadout:
+    category: str | None  # the category of the nearest gallery shape (None: no surface)
+    nearest_target: float  # Chamfer ×10³ to the nearest target (≈ 0: a copy)
+    empty: bool
+
+
+@dataclass
+class ShapeReadouts:
+    rows: list[ShapeReadout]
+    reference: float | None  # median Chamfer ×10³ of the category's other gallery shapes to the nearest target
+
+    def summary(self, category: str) -> str:
+        full = [r for r in self.rows if not r.empty]
+        hits = sum(r.category == category for r in full)
+        s = f"nearest gallery shape: {category} for {hits}/{len(self.rows)}"
+        if len(full) < len(self.rows):
+            s += f" ({len(self.rows) - len(full)} empty)"
+        if full:
+            med = sorted(r.nearest_target for r in full)[len(full) // 2]
+            s += f"; median Chamfer×10³ to the nearest target {med:.1f}"
+            if self.reference:
+                s += f" (unseen {category}s of the gallery: {self.reference:.1f}; a copy: ≈ 0)"
+        return s
+
+
+@torch.no_grad()
+def _is_one_of(weights: Tensor, targets: Tensor) -> Tensor:
+    """(N,) bool: which rows of weights (N, P) equal a row of targets (K, P). Compared directly, not with the matmul
+    form of torch.cdist, whose rounding at P ≈ 9k puts identical vectors ~1e-3 apart."""
+    hit = torch.zeros(len(weights), dtype=torch.bool)
+    for t in targets:  # one target at a time: N × P memory, not N × K × P
+        hit |= (weights - t).abs().amax(-1) < 1e-6
+    return hit
+
+
+def shape_readouts(studio: Studio, weights: Tensor, targets: Tensor, category: str | int) -> ShapeReadouts:
+    """Per sample: the category of its nearest gallery shape, and its Chamfer distance to the nearest target."""
+    from equigen_core.evaluation.metrics import chamfer_matrix
+
+    _check_3d(studio)
+    c = category_index(studio, category)
+    names = category_names(studio)
+    cs, ct, cg = clouds(studio.spec, weights), clouds(studio.spec, targets), gallery_clouds(studio)
+    empty = (cs.abs().amax(dim=(1, 2)) == 0).tolist()
+    nearest = chamfer_matrix(cs, cg).argmin(1)
+    d_t = chamfer_matrix(cs, ct).min(1).values * 1000
+    # the category's gallery shapes that are not targets: how far unseen members are from the targets
+    same = studio.gallery.labels == c
+    is_target = _is_one_of(studio.gallery.weights, targets)
+    others = cg[same & ~is_target]
+    ref = float((chamfer_matrix(others, ct).min(1).values * 1000).median()) if len(others) else None
+    rows = [ShapeReadout(None if e else names[int(studio.gallery.labels[j])], float(d), bool(e))
+            for e, j, d in zip(empty, nearest, d_t)]
+    return ShapeReadouts(rows, ref)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The γ sweep in 3D (Trade-off tab)
+
+
+@dataclass
+class Tradeoff3D:
+    rows: list[dict]  # {"method", "knob", "value", "mmd", "cov", "nna", "novelty", "empty"} per point
+    reference: str  # what the metrics compare against
+    verdict: str
+
+
+def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: str | int, *,
+                gammas: Sequence[float] = (0.0, 0.3, 0.6, 1.0), n: int = 16, steps: int = 25, seed: int = 0,
+                refine_t0: Sequence[int] = (100, 200, 300), reference: int = 16, res: int = READOUT_RES,
+                points: int = READOUT_POINTS,
+                on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff3D:
+    """MMD / COV / 1-NNA (against shapes of the category that are not targets) and Chamfer novelty for EquiGen at
+    each γ, EquiGen refine at each t0, and the cheap baselines on the same targets (protocol3d.report_3d)."""
+    from dataclasses import asdict
+
+    from equigen_core.evaluation.evaluate import interpolate_shots
+    from equigen_core.evaluation.protocol3d import clouds_from_shapes, report_3d
+
+    _check_3d(studio)
+    c = category_index(studio, category)
+    name = category_names(studio)[c]
+    if len(targets) < 2:
+        raise StudioError("the trade-off needs at least 2 targets (a baseline interpolates between them)")
+    if not gammas or any(g < 0 for g in gammas):
+        raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
+    if studio.gallery.meta.get("shapes"):  # procedural: fresh exact shapes of the category, never in the zoo
+        from equigen_core.data.shapes import make_shapes
+
+        ref = clouds_from_shapes(make_shapes(name, reference, seed=10_000 + seed), res=res, n=points)
+        ref_text = f"{reference} fresh procedural {name}s (exact geometry, not in the zoo)"
+    else:
+        same = studio.gallery.select(studio.gallery.labels == c)
+        keep = ~_is_one_of(same.weights, targets)
+        if int(keep.sum()) < 2:
+            raise StudioError(f"the gallery has fewer than 2 {name} shapes that are not targets: deselect some")
+        ref = clouds(studio.spec, same.weights[keep], res=res, n=points)
+        ref_text = f"the gallery's {int(keep.sum())} other {name} shapes"
+    spec = model.spec
+    shot_clouds = clouds(spec, targets, res=res, n=points)
+    g = torch.Generator().manual_seed(seed)
+    pick = targets[torch.randint(0, len(targets), (n,), generator=g)]
+    jobs = [(f"γ = {x:g}", "EquiGen", "γ", float(x), lambda x=x: sample_shapes(
+        model, targets, n=n, gamma=float(x), steps=steps, seed=seed).weights) for x in gammas]
+    jobs += [(f"refine t0 = {t}", "EquiGen refine (SDEdit from augmented targets)", "t0", int(t),
+              lambda t=t: sample_shapes(model, targets, n=n, gamma=0.0, steps=steps, seed=seed,
+                                        start_t=int(t)).weights) for t in refine_t0]
+    jobs += [("baselines", "copies of the targets", "", None, lambda: pick),
+             ("baselines", "interpolation of two targets", "", None, lambda: interpolate_shots(targets, n, g)),
+             ("baselines", "exact augmentations", "", None, lambda: augmented_starts(spec, targets, n, seed=seed))]
+    rows = []
+    for i, (what, method, knob, value, make) in enumerate(jobs):
+        if on_progress:
+            on_progress(i, len(jobs), what)
+        rep = report_3d(method, clouds(spec, make(), res=res, n=points), shot_clouds, ref)
+        rows.append({"method": method, "knob": knob, "value": value, **{k: v for k, v in asdict(rep).items()
+                                                                         if k not in ("name", "n")}})
+    return Tradeoff3D(rows, ref_text, _verdict_3d([r for r in rows if r["knob"] == "γ"]))
+
+
+def _verdict_3d(rows: list[dict]) -> str:
+    if len(rows) < 3:
+        return "too few γ values to judge a trend"
+    from scipy.stats import spearmanr
+
+    def rho(key):
+        vals = [r[key] for r in rows]
+        return float("nan") if len(set(vals)) < 2 else float(spearmanr(range(len(rows)), vals).statistic)
+
+    cov, mmd, nov = rho("cov"), rho("mmd"), rho("novelty")
+
+    def trend(x):
+        return "flat" if x != x else "rises" if x > 0.3 else "falls" if x < -0.3 else "flat"
+
+    agrees = trend(nov) == "rises" and trend(mmd) == "rises"
+    return (f"As γ grows, novelty {trend(nov)} (Spearman ρ = {nov:.2f}), MMD {trend(mmd)} (ρ = {mmd:.2f}; higher is "
+            f"worse) and COV {trend(cov)} (ρ = {cov:.2f}): this run {'agrees' if agrees else 'does not agree'} with "
+            "the paper's claim that γ trades quality for diversity.")
+
+
+__all__ = ["ShapeFrame", "ShapeReadout", "ShapeReadouts", "ShapeSamples", "Tradeoff3D", "augmented_starts",
+           "categories", "category_index", "category_names", "finish_samples", "generate_stream_3d", "is_3d",
+           "sample_shapes", "shape_candidates", "shape_readouts", "tradeoff_3d", "turntable", "views", "Done"]
