@@ -209,3 +209,16 @@ def test_half_storage_round_trips_within_float16_precision(tmp_path):
     back = load_checkpoint(tmp_path / "h", kind="k").tensors["model.w"]
     assert back.dtype == torch.float32
     torch.testing.assert_close(back, t["model.w"], atol=2e-3, rtol=1e-3)
+
+
+def test_atomic_writer_keeps_the_old_file_when_a_write_fails(tmp_path):
+    from equigen_core.storage.atomic import atomic_path, atomic_write_text
+
+    path = atomic_write_text(tmp_path / "sub" / "result.json", '{"ok": 1}')
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_path(path) as tmp:
+            tmp.write_text('{"ok": ')  # half written, then the writer dies
+            raise RuntimeError("disk full")
+    assert path.read_text() == '{"ok": 1}' and sorted(p.name for p in path.parent.iterdir()) == ["result.json"]
+    atomic_write_text(path, '{"ok": 2}')
+    assert path.read_text() == '{"ok": 2}' and len(list(path.parent.iterdir())) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 from equigen_core.presets import sampling_for
+from equigen_core.storage.atomic import atomic_write_text
 
 
 def load_images(args):
@@ -60,8 +61,5 @@ def command_line() -> str:
 
 def write_json(path: Path, result: dict) -> None:
     """Write a result atomically (a temp file, then rename), so an interrupted run never leaves half a JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(result, indent=1))
     print(f"wrote {path}")

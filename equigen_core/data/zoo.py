@@ -10,7 +10,6 @@ Files are written to temporary names and renamed into place, so a failed build n
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from torch import Tensor
 
 from equigen_core.data.types import DataError
 from equigen_core.weightspace.inr import SirenSpec
+from equigen_core.storage.atomic import atomic_path, atomic_write_text
 
 ZOO_FORMAT = "equigen-zoo"
 ZOO_SCHEMA = 1
@@ -60,7 +60,7 @@ class Zoo:
 
 
 def save_zoo(path: str | Path, zoo: Zoo) -> Path:
-    """Write DIR/zoo.safetensors and DIR/zoo.json (each to a temporary name, then renamed)."""
+    """Write DIR/zoo.safetensors and DIR/zoo.json (each through storage.atomic: a temporary name, then renamed)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tensors = {"weights": zoo.weights.float(), "labels": zoo.labels.long(), "psnr": zoo.psnr.float(),
@@ -70,15 +70,9 @@ def save_zoo(path: str | Path, zoo: Zoo) -> Path:
     meta = {**zoo.meta, "format": ZOO_FORMAT, "schema_version": ZOO_SCHEMA, "spec": zoo.spec.to_dict(),
             "n": len(zoo), "mean_psnr": float(zoo.psnr.mean()), "min_psnr": float(zoo.psnr.min()),
             "psnr": [round(float(p), 3) for p in zoo.psnr]}
-    tmp_t, tmp_j = path / ".zoo.safetensors.tmp", path / ".zoo.json.tmp"
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp_t))
-        tmp_j.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp_t, path / "zoo.safetensors")
-        os.replace(tmp_j, path / "zoo.json")
-    finally:
-        for t in (tmp_t, tmp_j):
-            t.unlink(missing_ok=True)
+    with atomic_path(path / "zoo.safetensors") as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    atomic_write_text(path / "zoo.json", json.dumps(meta, indent=1))
     return path
 
 

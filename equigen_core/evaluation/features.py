@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from equigen_core.storage.atomic import atomic_path
 
 
 def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 5) -> float:
@@ -33,26 +34,25 @@ def write_tsne(path: Path, features: Tensor, labels: Tensor, *, title: str = "t-
     xy = tsne_2d(features, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix == ".png":
-        import matplotlib
+    with atomic_path(path) as tmp:
+        if path.suffix == ".png":
+            import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
-        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels.numpy(), cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
-        fig.colorbar(sc, ax=ax, ticks=range(10), label="class")
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([]), ax.set_yticks([])
-        fig.tight_layout()
-        fig.savefig(tmp, format="png")
-        plt.close(fig)
-    else:
-        import plotly.express as px
+            fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+            sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels.numpy(), cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
+            fig.colorbar(sc, ax=ax, ticks=range(10), label="class")
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([]), ax.set_yticks([])
+            fig.tight_layout()
+            fig.savefig(tmp, format="png")
+            plt.close(fig)
+        else:
+            import plotly.express as px
 
-        fig = px.scatter(x=xy[:, 0], y=xy[:, 1], color=[str(int(l)) for l in labels], title=title,
-                         labels={"x": "t-SNE 1", "y": "t-SNE 2", "color": "class"})
-        fig.write_html(str(tmp), include_plotlyjs=True)
-    tmp.replace(path)
+            fig = px.scatter(x=xy[:, 0], y=xy[:, 1], color=[str(int(l)) for l in labels], title=title,
+                             labels={"x": "t-SNE 1", "y": "t-SNE 2", "color": "class"})
+            fig.write_html(str(tmp), include_plotlyjs=True)
     return path

@@ -1,4 +1,4 @@
-"""The few-shot frontier: every method on the same shots, over several seeds, in one JSON (issue 7; docs/ARCHITECTURE.md, data flow).
+"""The few-shot frontier: every method on the same shots, over several seeds, in one JSON (issue 7).
 
     cfg = EvalConfig(cls=9, k=10, n=256, seeds=(0, 1, 2))
     result = evaluate(cfg, checkpoint="checkpoints/mnist/diffusion", zoo=load_zoo("runs/mnist/zoo"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from equigen_core.storage.atomic import atomic_path, atomic_write_bytes
 from torch import Tensor
 
 
@@ -40,11 +41,9 @@ def grid_image(images: Tensor, ncol: int | None = None, scale: int = 1):
 def save_grid(images: Tensor, path: str | Path, ncol: int | None = None, scale: int = 3) -> Path:
     """Write a PNG grid of images (B, C, H, W), upscaled `scale`× with nearest neighbour."""
     img = grid_image(images, ncol, scale)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+    return Path(path)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -88,10 +87,7 @@ def write_glb(mesh, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tm = trimesh.Trimesh(vertices=verts, faces=faces, process=False)
     tm.visual = trimesh.visual.ColorVisuals(tm, face_colors=np.tile([70, 100, 160, 255], (len(faces), 1)))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(tm.export(file_type="glb"))
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, tm.export(file_type="glb"))
 
 
 def sample_surface(mesh, n: int = 2048, *, seed: int = 0) -> Tensor:
@@ -217,9 +213,8 @@ def save_gif(frames: Tensor, path: str | Path, *, fps: int = 12) -> Path:
     imgs = [Image.fromarray((f.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()) for f in frames]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
     return path
 
 

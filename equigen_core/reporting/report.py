@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from equigen_core.evaluation.frontier import GOAL, curves, dominated_by, label, meets_goal, speckle_ratio
+from equigen_core.storage.atomic import atomic_write_text
 
 # The paper's reported figures (arXiv 2501.01601; ../shared/seeds). Different data, different metrics: see the note.
 PAPER = [("MNIST-INRs", "FID 121.24, LPIPS 0.4133"), ("CIFAR-10-INRs", "FID 164.14, LPIPS 0.4926"),
@@ -397,8 +398,4 @@ def render_results(out: str | Path) -> Path:
         text = log.read_text()
         body = text.split("\n", 1)[1] if text.startswith("# ") else text
         parts += ["", "# Earlier measurements (hand-written log)", body]
-    path = out / "RESULTS.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(parts).rstrip() + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(out / "RESULTS.md", "\n".join(parts).rstrip() + "\n")
