@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage sizes (equigen_core/presets.py); cpu / cpu3d make the shipped checkpoints")
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--work", type=Path, default=None, help="where the full zoo goes (default runs/NAME)")
-    a.add_argument("--class", dest="cls", type=int, default=9, help="the held-out class (2D presets)")
+    a.add_argument("--class", dest="cls", default="9", help="the held-out class, by number or name (2D presets)")
+    a.add_argument("--dataset", choices=["mnist", "cifar10", "folder"], default="mnist",
+                   help="2D: the images (cifar10 / folder need --data-dir; a classifier for them is trained into "
+                        "OUT/classifier)")
+    a.add_argument("--data-dir", type=Path, default=None, help="2D: the folder for --dataset cifar10 / folder")
     a.add_argument("--category", default="airplane", help="the held-out shape category (3D presets)")
     a.add_argument("--reuse-zoo", action="store_true", help="3D: reuse WORK/zoo when it exists")
     a.add_argument("--k", type=int, default=10)

@@ -69,6 +69,7 @@ class RunPreset:
     condition: str = "features"
     batch_size: int = 256
     eq_batch: int = 64
+    classifier_epochs: int = 12  # images other than MNIST: the root's own yardstick CNN
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -80,7 +81,7 @@ RUN_PRESETS: dict[str, RunPreset] = {
     # diffusion in the zoo's principal subspace, conditioned on ψ's function part (docs/RESULTS.md says why each)
     "tiny": RunPreset("images", encoder="tiny", denoiser="tiny", enc_steps=20, diff_steps=50, ft_steps=20,
                       gallery_per_class=2, limit=200, meta_steps=20, target_psnr=25.0, supervised=1.0, space="pca",
-                      pca_dim=64, condition="probe"),
+                      pca_dim=64, condition="probe", classifier_epochs=40),
     "cpu": RunPreset("images", encoder="cpu", denoiser="cpu", enc_steps=600, diff_steps=6000, ft_steps=800,
                      gallery_per_class=16, supervised=1.0, space="pca", pca_dim=256, condition="probe"),
     # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1

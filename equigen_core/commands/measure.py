@@ -50,7 +50,6 @@ def cmd_evaluate_encoder(args) -> int:
 
 
 def cmd_evaluate_fewshot(args) -> int:
-    from equigen_core.nets.classifier import default_classifier_path, load_classifier
     from equigen_core.data.zoo import load_zoo
     from equigen_core.evaluation.evaluate import (HEADER, cheap_baselines, held_in_accuracy, protocol_data, render,
                                                   report)
@@ -60,8 +59,8 @@ def cmd_evaluate_fewshot(args) -> int:
     if args.adapted is None and r.adapted is not None and r.adapted != r.checkpoint:
         args.adapted = r.adapted
         print(f"adapted model: {r.adapted}")
-    clf = load_classifier(args.classifier or default_classifier_path())
     zoo = load_zoo(r.zoo)
+    clf = domain_classifier(args, r, zoo)
     fill_sampling(args, zoo.spec.in_dim)
     args.cls = class_index(zoo, cls_name)
     shots, shot_img, real = protocol_data(zoo, args.cls, args.k, seed=args.seed)
@@ -126,7 +125,6 @@ def evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool 
 
 
 def cmd_evaluate_frontier(args) -> int:
-    from equigen_core.nets.classifier import default_classifier_path, load_classifier
     from equigen_core.data.zoo import load_zoo
     from equigen_core.evaluation.frontier import EvalConfig, evaluate, label
 
@@ -144,7 +142,7 @@ def cmd_evaluate_frontier(args) -> int:
     if args.seeds:
         kw["seeds"] = tuple(args.seeds)
     cfg = EvalConfig.quick(**kw) if args.quick else EvalConfig(n=args.n, **kw)
-    clf = load_classifier(args.classifier or default_classifier_path())
+    clf = domain_classifier(args, r, zoo)
     command = command_line()
     result = evaluate(cfg, checkpoint=args.checkpoint, zoo=zoo, classifier=clf, command=command)
     result["meta"]["zoo"] = str(zoo_path)
@@ -242,3 +240,19 @@ def cmd_report(args) -> int:
         return 2
     print(f"wrote {path}")
     return 0
+
+
+def domain_classifier(args, resolved, zoo):
+    """--classifier, else the yardstick of the zoo's image domain: the root's own (ROOT/classifier), or the shipped
+    MNIST CNN for MNIST zoos (domains.images)."""
+    from equigen_core.domains.images import ImageDomain
+    from equigen_core.nets.classifier import load_classifier
+    from equigen_core.storage.checkpoint import CheckpointError
+
+    if args.classifier:
+        return load_classifier(args.classifier)
+    clf = ImageDomain.of(zoo).classifier(resolved.root or resolved.checkpoint.parent)
+    if clf is None:
+        raise CheckpointError(f"no classifier for {zoo.meta.get('source', 'this zoo')}: pass --classifier (a "
+                              "checkpoint from `train classifier`, or the one `train all` writes to ROOT/classifier)")
+    return clf

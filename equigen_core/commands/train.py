@@ -129,7 +129,8 @@ def cmd_train_all(args) -> int:
     from equigen_core.recipes import train_all
 
     train_all(args.preset, out=args.out, work=args.work, cls=args.cls, category=args.category, k=args.k,
-              seed=args.seed, lambda_func=args.lambda_func, reuse_zoo=args.reuse_zoo)
+              seed=args.seed, lambda_func=args.lambda_func, reuse_zoo=args.reuse_zoo, dataset=args.dataset,
+              data_dir=args.data_dir)
     return 0
 
 

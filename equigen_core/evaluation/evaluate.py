@@ -97,15 +97,14 @@ def render(spec: SirenSpec, weights: Tensor) -> Tensor:
 
 def protocol_data(zoo, cls: int, k: int, *, seed: int = 0):
     """Shots: k INRs of class `cls` from the zoo's training split (seeded draw; a gallery of held-out INRs only: from
-    all of the class); real: the MNIST held-out (test split) images of the class, minus any image a shot was fitted
-    to. → (shot weights (k, P), shot renders, real images)."""
-    from equigen_core.data import load_mnist
+    all of the class); real: the domain's real examples of the class (domains.images: MNIST's held-out digits, or the
+    renders of the zoo's held-out INRs), minus any a shot was fitted to. → (shot weights (k, P), shot renders, real
+    images)."""
+    from equigen_core.domains.images import ImageDomain
 
     shots = draw_shots(zoo, cls, k, seed=seed)
-    data = load_mnist(split="all")
-    idx = torch.arange(len(data))
-    keep = (data.labels == cls) & (idx % 5 == 0) & ~torch.isin(idx, shots.index)  # load_mnist's test split
-    return shots.weights, render(zoo.spec, shots.weights), data.images[keep]
+    real = ImageDomain.of(zoo).real_images(zoo, cls, exclude_index=shots.index)
+    return shots.weights, render(zoo.spec, shots.weights), real
 
 
 def draw_shots(zoo, cls: int, k: int, *, seed: int = 0):

@@ -126,7 +126,9 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
     if cfg.held_in:
         from equigen_core.evaluation.evaluate import held_in_accuracy
 
-        classes = [c for c in range(10) if c != cfg.cls]
+        from equigen_core.domains.images import ImageDomain
+
+        classes = [c for c in ImageDomain.of(zoo).classes() if c != cfg.cls]
         held_in = held_in_accuracy(base, zoo, classifier, classes=classes, steps=cfg.steps, seed=cfg.seeds[0],
                                    temperature=cfg.temperature)
     meta = {**run_meta(command), "checkpoint": str(checkpoint), "zoo_inrs": len(zoo), "config": asdict(cfg),

@@ -129,11 +129,12 @@ def novelty_ratio(samples: Tensor, shots: Tensor, real: Tensor) -> NoveltyResult
 
 def background_speckle(images: Tensor, border: int = 4) -> float:
     """Mean |pixel| (×100) in the outer `border`-pixel ring of 28×28 renders: MNIST digits sit in the central 20×20
-    box, so anything here is background speckle (or an INR's extrapolation brought into view by a shift)."""
-    x = _flat28(images).view(len(images), 28, 28)
+    box, so anything here is background speckle (or an INR's extrapolation brought into view by a shift). Colour
+    images: every channel's ring."""
+    x = _flat28(images).view(len(images), -1, 28, 28)  # (B, C, 28, 28)
     ring = torch.ones(28, 28, dtype=torch.bool)
     ring[border:-border, border:-border] = False
-    return float(x[:, ring].abs().mean()) * 100
+    return float(x[:, :, ring].abs().mean()) * 100
 
 
 def frechet_distance(f1: Tensor, f2: Tensor) -> float:
@@ -150,7 +151,10 @@ def frechet_distance(f1: Tensor, f2: Tensor) -> float:
 
 
 def prdc(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, float]:
-    """Precision, recall, density, coverage (Naeem et al. 2020) of fake vs real features (B, D)."""
+    """Precision, recall, density, coverage (Naeem et al. 2020) of fake vs real features (B, D). With fewer than
+    k + 1 points in a set, k shrinks to what the smaller set allows (a small image zoo's held-out class)."""
+    k = max(1, min(k, len(real) - 1, len(fake) - 1))
+
     def kth(x):
         d = torch.cdist(x, x)
         return d.kthvalue(k + 1, dim=1).values  # k-th neighbour, self excluded

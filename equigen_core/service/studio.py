@@ -75,18 +75,22 @@ class Studio:
 
     @classmethod
     def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default") -> "Studio":
-        from equigen_core.nets.classifier import default_classifier_path, load_classifier
+        """classifier: "default" — the yardstick of the gallery's domain (domains.images: ROOT/classifier, or the
+        shipped MNIST CNN for MNIST galleries; none for shapes); a path; or None."""
+        from equigen_core.domains.images import ImageDomain
+        from equigen_core.nets.classifier import load_classifier
 
         root = Path(root)
         if not (root / "gallery").is_dir():
             raise CheckpointError(f"{root / 'gallery'}: no gallery zoo; run `python -m equigen_core train all "
                                   f"--preset cpu --out {root}` or point the app at a checkpoint directory")
+        gallery = load_zoo(root / "gallery")
         clf = None
-        if classifier is not None:
-            path = default_classifier_path() if classifier == "default" else Path(classifier)
-            if path.is_dir():
-                clf = load_classifier(path)
-        return cls(root, load_zoo(root / "gallery"), clf)
+        if classifier == "default":
+            clf = ImageDomain.of(gallery).classifier(root) if gallery.spec.in_dim == 2 else None
+        elif classifier is not None and Path(classifier).is_dir():
+            clf = load_classifier(classifier)
+        return cls(root, gallery, clf)
 
     @property
     def spec(self) -> SirenSpec:
@@ -307,20 +311,24 @@ class Tradeoff:
 
 def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
-             refine_t0: Sequence[int] = (100, 200, 300),
+             refine_t0: Sequence[int] = (100, 200, 300), real: Tensor | None = None,
              on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
     """Sweep γ for the given targets of class `cls`: faithfulness (accuracy, FD) against aligned novelty and coverage,
-    beside the cheap baselines on the same targets. Real reference: the held-out MNIST images of the class."""
-    from equigen_core.data import load_mnist
+    beside the cheap baselines on the same targets. real: the reference images of the class (default: MNIST's
+    held-out digits; domains.images.ImageDomain.real_images for any image zoo)."""
     from equigen_core.evaluation.evaluate import augment_shots, cheap_baselines, report
 
     if classifier is None:
-        raise StudioError("the trade-off needs the MNIST classifier (checkpoints/mnist_classifier)")
+        raise StudioError("the trade-off needs a classifier for this data (checkpoints/mnist_classifier for MNIST; "
+                          "`train all` writes ROOT/classifier for other image data)")
     if len(targets) < 2:
         raise StudioError("the trade-off needs at least 2 targets (the baselines interpolate between them)")
     if not gammas or any(g < 0 for g in gammas):
         raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
-    real = load_mnist(split="test", classes=[int(cls)]).images
+    if real is None:
+        from equigen_core.data import load_mnist
+
+        real = load_mnist(split="test", classes=[int(cls)]).images
     shots = render_images(model.spec, targets, 28)
     total = len(gammas) + len(refine_t0) + 1
     rows = []

@@ -151,6 +151,9 @@ class PCAStats:
         mean, std = flat.mean(0), flat.std(0).clamp_min(eps)
         x = ((flat - mean) / std).double()  # (B, P)
         _, sv, vh = torch.linalg.svd(x, full_matrices=False)  # vh (min(B,P), P)
+        # only directions the zoo actually spans: whitening a (numerically) zero-variance direction would blow any
+        # INR outside the zoo up by 1/eps along it (B centred INRs span at most B − 1 directions)
+        k = max(1, min(k, int((sv > sv[0] * 1e-5).sum())))
         scale = (sv[:k] / max(1, b - 1) ** 0.5).clamp_min(eps)
         return cls(mean, std, vh[:k].float().contiguous(), scale.float())
 

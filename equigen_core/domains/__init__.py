@@ -1,0 +1,3 @@
+"""Domains: what a kind of INR data needs beyond its weights — class names, the real examples a protocol compares
+samples with, and the classifier that reads them (docs/ARCHITECTURE.md). `images` covers every 2D image zoo (MNIST,
+CIFAR-10, folders); 3D shapes still have their own protocol (evaluation.protocol3d) and studio (service.studio3d)."""
