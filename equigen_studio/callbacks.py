@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from equigen_studio import figures
+from equigen_studio.common import default_checkpoint, paced, toggled
 from equigen_studio.errors import errors as _errors
 from equigen_studio.train_callbacks import TrainCallbacks, device_text  # noqa: F401 (device_text: used by ui)
 from equigen_core.service import studio as core
@@ -77,10 +78,7 @@ class Callbacks(TrainCallbacks):
         return self.studio.model(self.access.checkpoint(name))
 
     def default_checkpoint(self) -> str | None:
-        ck = self.checkpoints()  # the base model (measured better than the adapted one, docs/RESULTS.md), else
-        base = [c for c in ck if Path(c).name == "diffusion"]  # an adapted one, else any
-        adapted = [c for c in ck if Path(c).name.startswith("diffusion_")]
-        return (base or adapted or ck or [None])[0]
+        return default_checkpoint(self.checkpoints(), prefer_base=True)
 
     def default_class(self, checkpoint: str | None) -> int:
         """The class the checkpoint was adapted to, else the one its base training held out, else the first."""
@@ -122,10 +120,7 @@ class Callbacks(TrainCallbacks):
         """Click on a candidate: add it to / remove it from the selection."""
         w, imgs = self._candidates(cls, uploads)
         idx = parse_selection(selection, len(w))
-        i = int(evt.index)
-        idx = [j for j in idx if j != i] if i in idx else idx + [i]
-        if len(idx) > core.MAX_TARGETS:
-            raise gr.Error(f"at most {core.MAX_TARGETS} targets")
+        idx = toggled(idx, int(evt.index))
         return format_selection(idx), *self._selection_view(idx, imgs)
 
     @_errors
@@ -171,17 +166,14 @@ class Callbacks(TrainCallbacks):
         core.check_generation_args(len(targets), int(n), float(gamma), float(guidance), int(steps), float(temperature))
         res = int(res)
         scale = max(1, GRID_SCALE * 28 // res)
-        t0 = last_frame = time.perf_counter()
-        for item in core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
-                                         steps=int(steps), seed=int(seed), res=res, temperature=float(temperature),
-                                         mode="set" if set_level else "per-target"):
+        t0 = time.perf_counter()
+        stream_ = core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
+                                       steps=int(steps), seed=int(seed), res=res, temperature=float(temperature),
+                                       mode="set" if set_level else "per-target")
+        for item in paced(stream_, self.frame_interval):
             if isinstance(item, Done):
                 out = item.value
                 break
-            wait = self.frame_interval - (time.perf_counter() - last_frame)
-            if wait > 0:
-                time.sleep(wait)
-            last_frame = time.perf_counter()
             yield (grid_image(item.images, None, scale), f"DDIM step {item.step}/{item.total}: current x̂0",
                    gr.skip(), gr.skip(), gr.skip())
         dt = time.perf_counter() - t0

@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 
 from equigen_studio import figures
+from equigen_studio.common import default_checkpoint, paced, toggled
 from equigen_studio.callbacks import _errors, format_selection, parse_selection
 from equigen_core.service import studio3d as core3d
 from equigen_core.service.access import AccessPolicy
@@ -55,9 +56,7 @@ class Callbacks3D:
         return self.studio.checkpoints() if self.studio else []
 
     def default_checkpoint(self) -> str | None:
-        ck = self.checkpoints()
-        adapted = [c for c in ck if Path(c).name.startswith("diffusion_")]
-        return (adapted or ck or [None])[0]
+        return default_checkpoint(self.checkpoints(), prefer_base=False)
 
     def categories(self) -> list[str]:
         return core3d.categories(self.studio) if self.studio else []
@@ -92,8 +91,7 @@ class Callbacks3D:
     def toggle(self, selection, category, evt: gr.SelectData):
         w, thumbs = core3d.shape_candidates(self._studio(), category)
         idx = parse_selection(selection, len(w))
-        i = int(evt.index)
-        idx = [j for j in idx if j != i] if i in idx else idx + [i]
+        idx = toggled(idx, int(evt.index))  # K ≤ 32, as in 2D
         return format_selection(idx), *self._view(idx, thumbs)
 
     @_errors
@@ -119,18 +117,15 @@ class Callbacks3D:
         refine = start == STARTS[1]
         t0 = int(t0) if refine else 0
         n, steps = int(n), int(steps)
-        t_start = last_frame = time.perf_counter()
+        t_start = time.perf_counter()
         out = None
-        for item in core3d.generate_stream_3d(model, targets, n=n, gamma=float(gamma), guidance=float(guidance),
-                                              steps=steps, seed=int(seed), temperature=float(temperature),
-                                              mode="set" if set_level else "per-target", start_t=t0, previews=10):
+        stream_ = core3d.generate_stream_3d(model, targets, n=n, gamma=float(gamma), guidance=float(guidance),
+                                            steps=steps, seed=int(seed), temperature=float(temperature),
+                                            mode="set" if set_level else "per-target", start_t=t0, previews=10)
+        for item in paced(stream_, self.frame_interval):
             if isinstance(item, Done):
                 out = item.value
                 break
-            wait = self.frame_interval - (time.perf_counter() - last_frame)
-            if wait > 0:
-                time.sleep(wait)
-            last_frame = time.perf_counter()
             yield (_pil(item.views), f"DDIM step {item.step}/{item.total}: current x̂0 at "
                    f"{core3d.PREVIEW_RES}³", *(gr.skip(),) * 3)
         if out is None:

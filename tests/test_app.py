@@ -30,6 +30,15 @@ def test_demo_builds_with_every_named_endpoint(demo):
             "train_finetune", "fit_uploads"} <= names
 
 
+def test_a_click_toggles_a_target_and_k_stays_at_most_32():
+    from equigen_studio.common import toggled
+
+    assert toggled([0, 3], 3) == [0] and toggled([0], 5) == [0, 5]
+    assert len(toggled(list(range(31)), 40)) == 32
+    with pytest.raises(gr.Error, match="at most 32 targets"):  # the 2D and the 3D gallery share this bound
+        toggled(list(range(32)), 40)
+
+
 def test_selection_parsing():
     assert parse_selection("0, 3, 5-7", 10) == [0, 3, 5, 6, 7]
     assert parse_selection("", 10) == []

@@ -121,6 +121,8 @@ def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d,
         list(cb.generate("diffusion", "airplane", "0-40", 0.3, 0.0, 4, 3, 0, 1.0, STARTS[0], 200))
     with pytest.raises(gr.Error, match="no 3D checkpoints"):
         Callbacks3D(None).show_candidates("airplane")
+    sel, *_ = cb.toggle("0,1", "airplane", Sel())  # a click removes a selected target
+    assert sel == "0"
 
 
 def test_demo_has_a_2d_3d_switch_and_named_3d_endpoints(tiny_studio, tiny_studio3d, tmp_path):
