@@ -160,6 +160,9 @@ class TrainCallbacks:
                                    lambda_eq=float(lambda_eq), log_every=max(1, int(steps) // 100), save_every=0,
                                    space=space, classes=_base_classes(zoo, keep_out),
                                    condition=condition if encoder.cfg.probe_res else "features")
+        # an encoder without a function probe has no probe part to condition on: say so instead of switching silently
+        note = (f" The encoder has no function probe, so the model is conditioned on its whole ψ, not on "
+                f"'{condition}'." if cfg.condition != condition else "")
 
         def work(emit, stop):
             return train_diffusion(zoo, encoder, cfg, get_preset(preset), out=out, progress=False,
@@ -167,7 +170,7 @@ class TrainCallbacks:
                                    encoder_path=Path(encoder_path).resolve())
 
         def finish(r):
-            return f"Wrote **{r.path}** in {r.seconds:.1f} s; pick it in the Generate tab's checkpoint list."
+            return f"Wrote **{r.path}** in {r.seconds:.1f} s; pick it in the Generate tab's checkpoint list.{note}"
 
         yield from self._train_loop(work, "stage 2: L_recon + λ·L_eq", int(steps), finish, progress)
 
