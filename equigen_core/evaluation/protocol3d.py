@@ -92,13 +92,13 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     from tqdm.auto import tqdm
 
     from equigen_core.weightspace.augment import random_augment
-    from equigen_core.data.zoo import zoo_shapes
     from equigen_core.evaluation.evaluate import interpolate_shots
     from equigen_core.generation.fewshot import generate, refine
 
+    from equigen_core.domains.shapes import ShapeDomain
+
     spec = zoo.spec
-    test = zoo.test()
-    ref_shapes = zoo_shapes(test.select(test.labels == category))
+    ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)
     ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
     rows, t0 = [], time.perf_counter()
     models = [(label, model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])

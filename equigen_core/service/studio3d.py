@@ -43,22 +43,19 @@ def _check_3d(studio: Studio) -> None:
 
 
 def category_names(studio: Studio) -> list[str]:
-    """The names the gallery's labels index (data.shapes.CATEGORIES for procedural zoos)."""
-    from equigen_core.data.shapes import CATEGORIES
+    """The names the gallery's labels index (domains.shapes: data.shapes.CATEGORIES for procedural zoos)."""
+    from equigen_core.domains.shapes import ShapeDomain
 
-    return list(studio.gallery.meta.get("class_names") or CATEGORIES)
+    return list(ShapeDomain.of(studio.gallery).class_names)
 
 
 def category_index(studio: Studio, category: str | int) -> int:
-    names = category_names(studio)
-    if isinstance(category, str) and not category.isdigit():
-        if category not in names:
-            raise StudioError(f"unknown category {category!r}; expected one of {names}")
-        return names.index(category)
-    c = int(category)
-    if not 0 <= c < len(names):
-        raise StudioError(f"category index {c} out of range 0–{len(names) - 1}")
-    return c
+    from equigen_core.domains.shapes import ShapeDomain
+
+    try:
+        return ShapeDomain.of(studio.gallery).index(category)
+    except ValueError as e:
+        raise StudioError(str(e)) from e
 
 
 def categories(studio: Studio) -> list[str]:
