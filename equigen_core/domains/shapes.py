@@ -9,25 +9,21 @@ Shapes have no yardstick classifier: the 3D protocol (evaluation.protocol3d) com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+from equigen_core.domains.base import Domain
 
 
 @dataclass(frozen=True)
-class ShapeDomain:
-    class_names: tuple[str, ...]
-    labels: tuple[int, ...]  # the labels present in the zoo, sorted
-    source: str
+class ShapeDomain(Domain):
+    in_dim: ClassVar[int] = 3
+    kind: ClassVar[str] = "shape"
 
     @classmethod
-    def of(cls, zoo) -> "ShapeDomain":
+    def default_names(cls, zoo, present: tuple[int, ...]) -> list[str]:
         from equigen_core.data.shapes import CATEGORIES
 
-        if zoo.spec.in_dim != 3:
-            raise ValueError(f"a shape domain needs 3D INRs; this zoo's spec is {zoo.spec}")
-        present = tuple(sorted(int(c) for c in zoo.labels.unique()))
-        return cls(tuple(zoo.meta.get("class_names") or CATEGORIES), present, str(zoo.meta.get("source", "")))
-
-    def classes(self) -> list[int]:
-        return list(self.labels)
+        return list(CATEGORIES)
 
     def index(self, category: str | int) -> int:
         """A category by name ("airplane") or number ("0") → its label; ValueError naming the choices otherwise."""
