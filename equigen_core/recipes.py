@@ -61,8 +61,10 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
 
 def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k: int, seed: int,
                       lambda_func: float, dataset: str, data_dir) -> Path:
+    from equigen_core.data import ImageSet
     from equigen_core.data.sources import load_source
     from equigen_core.data.zoo import build_zoo, save_zoo
+    from equigen_core.domains.base import index_of
     from equigen_core.evaluation.evaluate import protocol_data
     from equigen_core.nets.encoder import get_preset as encoder_preset
     from equigen_core.storage.roots import RootError
@@ -72,18 +74,15 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k:
     from equigen_core.weightspace.metainit import MetaInitConfig
 
     t0 = time.perf_counter()
-    channels = 3 if dataset == "cifar10" else 1
-    if dataset == "folder" and data_dir is not None:  # a folder's colour decides the INR's outputs
-        from equigen_core.data.images import load_image_folder
-
-        probe = load_image_folder(data_dir, channels=3, max_files=64)
-        channels = 1 if bool((probe.images.amax(1) - probe.images.amin(1) < 1e-3).all()) else 3
-    data, index, source = load_source(dataset, data_dir, limit=p.limit, channels=channels)
+    data, index, source = load_source(dataset, data_dir, limit=p.limit, channels=1 if dataset == "mnist" else 3)
+    if dataset == "folder" and bool((data.images.amax(1) - data.images.amin(1) < 1e-3).all()):
+        data = ImageSet(data.images[:, :1].contiguous(), data.labels, data.class_names, data.source)  # grey
+    channels = data.images.shape[1]  # the images' colour decides the INR's outputs
     names = list(data.class_names)
-    text = str(cls)
-    held = int(text) if text.isdigit() else (names.index(text) if text in names else -1)
-    if not 0 <= held < len(names):
-        raise RootError(f"no class {text!r} in {source}; its classes are {names}")
+    try:
+        held = index_of(names, cls)
+    except ValueError as e:
+        raise RootError(f"{source}: {e}") from None
     spec = get_preset("mnist" if channels == 1 else "cifar")
     base = tuple(c for c in range(len(names)) if c != held)
     print(f"[1/4] zoo: fitting {len(data)} INRs of {source} from a {p.init} init"

@@ -12,6 +12,7 @@ class Domain:
     source: str
     in_dim: ClassVar[int] = 0  # the INR's input dimension the domain is for (2: images, 3: shapes)
     kind: ClassVar[str] = ""
+    noun: ClassVar[str] = "class"  # what its classes are called in messages
 
     @classmethod
     def default_names(cls, zoo, present: tuple[int, ...]) -> list[str]:
@@ -28,3 +29,19 @@ class Domain:
 
     def classes(self) -> list[int]:
         return list(self.labels)
+
+    def index(self, value: str | int) -> int:
+        """A class by number ("9") or name ("airplane") → its label; ValueError naming the choices otherwise."""
+        return index_of(self.class_names, value, noun=self.noun)
+
+
+def index_of(names, value: str | int, *, noun: str = "class") -> int:
+    """value: a name in `names` or a number in range → the index; ValueError naming the choices otherwise."""
+    names, text = list(names), str(value)
+    if not text.isdigit():
+        if text not in names:
+            raise ValueError(f"unknown {noun} {text!r}; expected one of {names}")
+        return names.index(text)
+    if not 0 <= int(text) < len(names):
+        raise ValueError(f"{noun} index {text} out of range 0–{len(names) - 1}")
+    return int(text)

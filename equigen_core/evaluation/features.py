@@ -33,7 +33,6 @@ def write_tsne(path: Path, features: Tensor, labels: Tensor, *, title: str = "t-
     (matplotlib) when `path` ends in .png."""
     xy = tsne_2d(features, seed)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         if path.suffix == ".png":
             import matplotlib

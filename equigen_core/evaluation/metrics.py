@@ -80,11 +80,13 @@ def affine_variants(images: Tensor, *, angles=(-15, -7.5, 0, 7.5, 15), scales=(0
     import torch.nn.functional as F
 
     b, c, h, w = images.shape
-    mats = []
+    mats, identity = [], []
     for a in angles:
         for s in scales:
             for dx in shifts:
                 for dy in shifts:
+                    if (a, s, dx, dy) == (0, 1, 0, 0):
+                        identity.append(len(mats))
                     r = math.radians(a)
                     mats.append([[math.cos(r) / s, -math.sin(r) / s, 2 * dx / w],
                                  [math.sin(r) / s, math.cos(r) / s, 2 * dy / h]])
@@ -93,9 +95,7 @@ def affine_variants(images: Tensor, *, angles=(-15, -7.5, 0, 7.5, 15), scales=(0
     grid = F.affine_grid(theta.repeat(b, 1, 1), (b * v, c, h, w), align_corners=False)
     out = F.grid_sample(images.repeat_interleave(v, 0), grid, align_corners=False, padding_mode="zeros")
     out = out.view(b, v, c, h, w).clone()
-    for i, m in enumerate(mats):  # the identity is the image itself, not a resampling of it (copies: distance 0)
-        if m == [[1.0, -0.0, 0.0], [0.0, 1.0, 0.0]]:
-            out[:, i] = images
+    out[:, identity] = images.unsqueeze(1)  # the identity is the image itself, not a resampling (copies: distance 0)
     return out
 
 

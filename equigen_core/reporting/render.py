@@ -83,8 +83,6 @@ def write_glb(mesh, path: str | Path) -> Path:
     import trimesh
 
     verts, faces = mesh
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tm = trimesh.Trimesh(vertices=verts, faces=faces, process=False)
     tm.visual = trimesh.visual.ColorVisuals(tm, face_colors=np.tile([70, 100, 160, 255], (len(faces), 1)))
     return atomic_write_bytes(path, tm.export(file_type="glb"))
@@ -212,7 +210,6 @@ def save_gif(frames: Tensor, path: str | Path, *, fps: int = 12) -> Path:
 
     imgs = [Image.fromarray((f.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()) for f in frames]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
     return path

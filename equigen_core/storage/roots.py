@@ -86,30 +86,28 @@ def resolve(path: str | Path, *, cls: str | int | None = None, zoo: str | Path |
     return Resolved(ckpt, zoo, base, adapted, root)
 
 
-def class_names(zoo) -> list[str]:
-    """The names a zoo's labels index: its stored class names (shapes), else the label numbers ("0"…"9")."""
-    names = zoo.meta.get("class_names")
-    if names:
-        return list(names)
-    return [str(c) for c in range(int(zoo.labels.max()) + 1 if len(zoo) else 0)]
-
-
 def class_index(zoo, cls: str | int) -> int:
-    """A class by number ("9") or name ("airplane") → the zoo's label; RootError when the zoo has no such class."""
-    names = class_names(zoo)
-    text = str(cls)
-    idx = int(text) if text.isdigit() else (names.index(text) if text in names else -1)
-    if not 0 <= idx < len(names) or not bool((zoo.labels == idx).any()):
-        raise RootError(f"the zoo has no INRs of class {text!r}; its classes are {names}")
+    """A class by number ("9") or name ("airplane") → the zoo's label (domains: the zoo's class names); RootError when
+    the zoo has no INRs of that class."""
+    from equigen_core.domains import domain_of
+
+    domain = domain_of(zoo)
+    try:
+        idx = domain.index(cls)
+    except ValueError:
+        idx = -1
+    if idx not in domain.labels:
+        raise RootError(f"the zoo has no INRs of class {str(cls)!r}; its classes are {list(domain.class_names)}")
     return idx
 
 
 def held_out_class(config: dict, zoo) -> str | None:
     """The first class of the zoo that the model's base training left out (its few-shot class), by name."""
+    from equigen_core.domains import domain_of
+
     trained = (config.get("train") or {}).get("classes")
     if not trained:
         return None
-    names = class_names(zoo)
-    present = sorted(int(c) for c in zoo.labels.unique())
-    held = [c for c in present if c not in trained]
-    return names[held[0]] if held else None
+    domain = domain_of(zoo)
+    held = [c for c in domain.labels if c not in trained]
+    return domain.class_names[held[0]] if held else None
