@@ -162,12 +162,15 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     model = FewShotModel.load(tmp_path / "diffusion")
     res = evaluate_3d(model, zoo, category=0, k=3, n=4, gammas=(0.0,), steps=2, n_points=128, res=24,
                       refine_t0=(100,), progress=False)
-    names = [r["name"] for r in res["rows"]]
-    assert names == ["copies of the shots", "interpolation of two shots", "exact augmentations", "EquiGen (base)",
-                     "EquiGen (base) refine, t0 = 100"]
-    for r in res["rows"]:
-        assert all(math.isfinite(r[k]) for k in ("mmd", "cov", "nna")) and 0 <= r["cov"] <= 1 and 0 <= r["nna"] <= 1
-    assert res["rows"][0]["novelty"] < 0.5  # copies: only the sampling of surface points differs
+    names = [(p["method"], p["knob"], p["value"]) for p in res["points"]]
+    assert names == [("copies of the shots", "", None), ("interpolation of two shots", "", None),
+                     ("exact augmentations", "", None), ("EquiGen (base)", "γ", 0.0),
+                     ("EquiGen (base) refine", "t0", 100)]
+    assert [r["method"] for r in res["summary"]] == [m for m, _, _ in names]  # the runner's format, as the frontier's
+    for p in res["points"]:
+        m = p["metrics"]
+        assert all(math.isfinite(m[k]) for k in ("mmd", "cov", "nna")) and 0 <= m["cov"] <= 1 and 0 <= m["nna"] <= 1
+    assert res["points"][0]["metrics"]["novelty"] < 0.5  # copies: only the sampling of surface points differs
     from equigen_core.cli import main
     from equigen_core.data.zoo import save_zoo
 
@@ -175,7 +178,7 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     out = tmp_path / "eval3d.json"
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--k", "3", "--n", "2", "--gammas", "0", "--steps", "2", "--refine", "200", "--json", str(out)]) == 0
-    assert len(json.loads(out.read_text())["rows"]) == 5
+    assert len(json.loads(out.read_text())["points"]) == 5
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--category", "spaceship"]) == 2
     assert main(["train", "finetune", "--base", str(tmp_path / "diffusion"), "--shots", "0", "--zoo",
@@ -187,4 +190,4 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
                  "--steps", "2", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["meta"]["category_name"] == "airplane" and res["meta"]["adapted"].endswith("diffusion_airplane")
-    assert [r["name"] for r in res["rows"]][3:] == ["EquiGen (base)", "EquiGen (adapted)"]
+    assert [p["method"] for p in res["points"]][3:] == ["EquiGen (base)", "EquiGen (adapted)"]

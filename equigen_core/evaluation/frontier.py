@@ -22,13 +22,15 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from equigen_core.evaluation.runner import (Curve, Point, Step, curves, row_label, run_protocol,  # noqa: F401
+                                            summarize)
 from equigen_core.presets import IMAGES
 
 METRICS = ("accuracy", "aligned_novelty", "novelty", "diversity", "fd", "precision", "recall", "density", "coverage",
@@ -67,22 +69,6 @@ class EvalConfig:
         return klass(**{**base, **kw})
 
 
-@dataclass
-class Point:
-    """One method at one knob value on one seed's shots."""
-
-    method: str
-    family: str  # "reference" | "baseline" | "equigen"
-    knob: str  # the swept parameter ("" when the method has none)
-    value: float | None
-    seed: int
-    metrics: dict[str, float]
-    seconds: float
-
-    def key(self) -> tuple:
-        return self.method, self.knob, self.value
-
-
 def run_meta(command: str = "") -> dict:
     """What every result JSON records about its run: the command, the date and the machine."""
     return {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine()}
@@ -105,23 +91,19 @@ def machine() -> str:
 
 def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progress: bool = True,
              on_point: Callable[[Point], None] | None = None, command: str = "") -> dict:
-    """Run every method on every seed → {"meta", "held_in_accuracy", "points", "summary"} (JSON-ready)."""
-    from tqdm.auto import tqdm
-
+    """Run every method on every seed (evaluation.runner) → {"meta", "held_in_accuracy", "points", "summary"}."""
     from equigen_core.generation.fewshot import FewShotModel
 
     t_start = time.perf_counter()
     base = FewShotModel.load(checkpoint)
     if base.spec != zoo.spec:
         raise ValueError(f"{checkpoint} is for INR spec {base.spec}, the zoo holds {zoo.spec}")
-    points: list[Point] = []
-    bar = tqdm(total=len(cfg.seeds) * _points_per_seed(cfg), desc="evaluate (all methods)", disable=not progress)
-    for seed in cfg.seeds:
-        for p in _run_seed(cfg, seed, base, checkpoint, zoo, classifier, bar):
-            points.append(p)
-            if on_point is not None:
-                on_point(p)
-    bar.close()
+
+    def plan(seed, status):
+        return _run_seed(cfg, seed, base, checkpoint, zoo, classifier, status)
+
+    points = run_protocol(plan, cfg.seeds, per_seed=_points_per_seed(cfg), desc="evaluate (all methods)",
+                          progress=progress, on_point=on_point)
     held_in = None
     if cfg.held_in:
         from equigen_core.evaluation.evaluate import held_in_accuracy
@@ -142,8 +124,8 @@ def _points_per_seed(cfg: EvalConfig) -> int:
             + len(cfg.gammas) + len(cfg.refine_t0) + len(cfg.finetune_gammas) + 1)
 
 
-def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar):
-    """Yield every method's Point for one seed's shots."""
+def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, status):
+    """Yield every method's Step (evaluation.runner) for one seed's shots."""
     from equigen_core.evaluation.evaluate import (augment_shots, interpolate_shots, noise_shots, protocol_data,
                                                   render, report)
     from equigen_core.generation.fewshot import generate, refine, sample_unconditional
@@ -157,14 +139,12 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar
     sampling = dict(steps=cfg.steps, temperature=cfg.temperature)
     plain = dict(sampling, guidance=0.0)  # the protocol's sampler: no guidance unless a row sweeps it
 
-    def point(method, family, knob, value, make: Callable[[], Tensor]) -> Point:
-        bar.set_postfix_str(f"seed {seed}: {method} {knob}={value}" if knob else f"seed {seed}: {method}")
-        t0 = time.perf_counter()
-        images = make()
-        rep = report(method, images, cfg.cls, shot_img, real, classifier)
-        m = {k: float(getattr(rep, k)) for k in METRICS}
-        bar.update(1)
-        return Point(method, family, knob, value, seed, m, round(time.perf_counter() - t0, 2))
+    def point(method, family, knob, value, make: Callable[[], Tensor]) -> Step:
+        def score():
+            rep = report(method, make(), cfg.cls, shot_img, real, classifier)
+            return {k: float(getattr(rep, k)) for k in METRICS}
+
+        return Step(method, family, knob, value, score)
 
     def weights_renderer(w: Tensor) -> Callable[[], Tensor]:
         return lambda: render(spec, w)
@@ -190,7 +170,7 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar
         yield point("EquiGen (base) + guidance, γ=0.3", "equigen", "λ_g", lam,
                     lambda: generate(base, shots, n, gamma=0.3, guidance=lam, seed=seed, **sampling).images)
     # stage 3 on this seed's shots
-    bar.set_postfix_str(f"seed {seed}: stage-3 adaptation")
+    status("stage-3 adaptation")
     ad = finetune(checkpoint, shots, zoo, FinetuneConfig(steps=cfg.adapt_steps, eval_every=max(1, cfg.adapt_steps
                                                                                                 // 12), seed=seed),
                   progress=False)
@@ -202,34 +182,18 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, bar
     for t0 in cfg.refine_t0:
         yield point("EquiGen refine (adapted, SDEdit from augmented shots)", "equigen", "t0", t0,
                     lambda: refine(adapted, starts, start_t=t0, seed=seed, **plain).images)
-    bar.set_postfix_str(f"seed {seed}: plain fine-tuning")
+    status("plain fine-tuning")
     plain_ft = finetune(checkpoint, shots, zoo, FinetuneConfig.plain(cfg.plain_steps, seed=seed), progress=False)
     plain_model = dataclasses.replace(base, denoiser=plain_ft.model)
     for gamma in cfg.finetune_gammas:
         yield point("plain fine-tuning on the shots", "baseline", "γ", gamma,
                     lambda: generate(plain_model, shots, n, gamma=gamma, seed=seed, **plain).images)
-    bar.set_postfix_str(f"seed {seed}: unconditional fine-tuning")
+    status("unconditional fine-tuning")
     unc = finetune(checkpoint, shots, zoo, FinetuneConfig(steps=cfg.uncond_steps, holdout=0, unconditional=True,
                                                           augment=None, seed=seed), progress=False)
     unc_model = dataclasses.replace(base, denoiser=unc.model)
     yield point("unconditional diffusion on base + shots", "baseline", "", None,
                 lambda: sample_unconditional(unc_model, n, seed=seed, **sampling).images)
-
-
-def summarize(points: Sequence[Point]) -> list[dict]:
-    """Mean and (population) std over seeds of every metric, one row per (method, knob, value), in run order."""
-    groups: dict[tuple, list[Point]] = {}
-    for p in points:
-        p = p if isinstance(p, Point) else Point(**p)
-        groups.setdefault(p.key(), []).append(p)
-    rows = []
-    for (method, knob, value), ps in groups.items():
-        vals = {m: torch.tensor([p.metrics[m] for p in ps], dtype=torch.float64) for m in METRICS}
-        rows.append({"method": method, "family": ps[0].family, "knob": knob, "value": value,
-                     "seeds": [p.seed for p in ps],
-                     "mean": {m: float(v.mean()) for m, v in vals.items()},
-                     "std": {m: float(v.std(unbiased=False)) for m, v in vals.items()}})
-    return rows
 
 
 def speckle_ratio(row: dict, summary: Sequence[dict]) -> float:
@@ -260,28 +224,4 @@ def dominated_by(row: dict, summary: Sequence[dict], family: str = "baseline") -
     return out
 
 
-def label(row: dict) -> str:
-    return f"{row['method']} ({row['knob']}={row['value']:g})" if row["knob"] else row["method"]
-
-
-@dataclass
-class Curve:
-    """One method's points in sweep order, for plotting (the app's Trade-off tab and the report share this)."""
-
-    method: str
-    family: str
-    knob: str
-    values: list = field(default_factory=list)
-    mean: dict = field(default_factory=dict)  # metric → list over the sweep
-    std: dict = field(default_factory=dict)
-
-
-def curves(summary: Sequence[dict]) -> list[Curve]:
-    out: dict[str, Curve] = {}
-    for r in summary:
-        c = out.setdefault(r["method"], Curve(r["method"], r["family"], r["knob"]))
-        c.values.append(r["value"])
-        for m in METRICS:
-            c.mean.setdefault(m, []).append(r["mean"][m])
-            c.std.setdefault(m, []).append(r["std"][m])
-    return list(out.values())
+label = row_label  # the frontier's name for it

@@ -81,56 +81,63 @@ def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor
     return Report3D(name, len(clouds), 1000 * m.mmd, m.cov, m.nna, nov, empty)
 
 
+METRICS_3D = ("mmd", "cov", "nna", "novelty", "empty")
+
+
 def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(0.0, 0.3, 0.6), seeds=(0,),
                 adapted=None, steps: int = SHAPES.steps, temperature: float = SHAPES.temperature,
                 n_points: int = 2048, res: int = 64, refine_t0=(), progress: bool = True,
-                label: str = "EquiGen (base)") -> dict:
+                label: str = "EquiGen (base)", command: str = "") -> dict:
     """Baselines (copies, interpolation, exact augmentations of the shots) and EquiGen at each γ (and the adapted
-    model's, when given) against the category's held-out shapes → JSON-ready dict with one row per method and seed.
-    refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0.
-    label: the rows' name for `model` ("EquiGen (adapted)" when the only model given is an adapted one)."""
-    from tqdm.auto import tqdm
-
-    from equigen_core.weightspace.augment import random_augment
+    model's, when given) against the category's held-out shapes, run by evaluation.runner → the same JSON as the
+    image frontier: {"meta", "points", "summary"} (metrics METRICS_3D), plus "category", "k", "n", "seeds",
+    "reference_shapes", "seconds". refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations
+    of the shots) at each t0. label: the method name for `model` ("EquiGen (adapted)" when the only model given is
+    an adapted one)."""
+    from equigen_core.domains.shapes import ShapeDomain
+    from equigen_core.evaluation.frontier import run_meta
+    from equigen_core.evaluation.runner import Step, run_protocol, summarize
     from equigen_core.evaluation.evaluate import interpolate_shots
     from equigen_core.generation.fewshot import generate, refine
-
-    from equigen_core.domains.shapes import ShapeDomain
+    from equigen_core.weightspace.augment import random_augment
 
     spec = zoo.spec
     ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)
     ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
-    rows, t0 = [], time.perf_counter()
+    t_start = time.perf_counter()
     models = [(label, model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
-    bar = tqdm(total=len(seeds) * (3 + len(models) * (len(gammas) + len(refine_t0))), desc="3D protocol",
-               disable=not progress)
-    for seed in seeds:
+
+    def plan(seed, status):
         g = torch.Generator().manual_seed(seed)
         shots = shots_3d(zoo, category, k, seed=seed)
         shot_clouds = clouds_from_weights(spec, shots, n=n_points, res=res)
+
+        def step(method, family, knob, value, make) -> Step:
+            def score():
+                rep = report_3d(method, clouds_from_weights(spec, make(), n=n_points, res=res), shot_clouds, ref)
+                return {m: getattr(rep, m) for m in METRICS_3D}
+
+            return Step(method, family, knob, value, score)
+
         pick = shots[torch.randint(0, len(shots), (n,), generator=g)]
-        aug = shape_augment_config()
-        augmented = random_augment(spec, pick, aug, generator=g)
-        methods = [("copies of the shots", pick), ("interpolation of two shots", interpolate_shots(shots, n, g)),
-                   ("exact augmentations", augmented)]
-        for name, w in methods:
-            clouds = clouds_from_weights(spec, w, n=n_points, res=res)
-            rows.append({"seed": seed, "gamma": None, **asdict(report_3d(name, clouds, shot_clouds, ref))})
-            bar.update(1)
-        for label, m in models:
+        augmented = random_augment(spec, pick, shape_augment_config(), generator=g)
+        interpolated = interpolate_shots(shots, n, g)
+        yield step("copies of the shots", "baseline", "", None, lambda: pick)
+        yield step("interpolation of two shots", "baseline", "", None, lambda: interpolated)
+        yield step("exact augmentations", "baseline", "", None, lambda: augmented)
+        for name, m in models:
             for gamma in gammas:
-                out = generate(m, shots, n, gamma=gamma, guidance=0.0, steps=steps, seed=seed,
-                               temperature=temperature)
-                rep = report_3d(label, clouds_from_weights(spec, out.weights, n=n_points, res=res), shot_clouds, ref)
-                rows.append({"seed": seed, "gamma": gamma, **asdict(rep)})
-                bar.update(1)
+                yield step(name, "equigen", "γ", float(gamma), lambda: generate(
+                    m, shots, n, gamma=gamma, guidance=0.0, steps=steps, seed=seed, temperature=temperature).weights)
             for t0 in refine_t0:  # SDEdit from the augmented shots (the baseline above), conditioned on each one
-                out = refine(m, augmented, start_t=int(t0), guidance=0.0, steps=steps, seed=seed,
-                             temperature=temperature)
-                rep = report_3d(f"{label} refine, t0 = {int(t0)}",
-                                clouds_from_weights(spec, out.weights, n=n_points, res=res), shot_clouds, ref)
-                rows.append({"seed": seed, "gamma": 0.0, **asdict(rep)})
-                bar.update(1)
-    bar.close()
-    return {"category": category, "k": k, "n": n, "seeds": list(seeds), "reference_shapes": len(ref_shapes),
-            "seconds": round(time.perf_counter() - t0, 1), "rows": rows}
+                yield step(f"{name} refine", "equigen", "t0", int(t0), lambda: refine(
+                    m, augmented, start_t=int(t0), guidance=0.0, steps=steps, seed=seed,
+                    temperature=temperature).weights)
+
+    per_seed = 3 + len(models) * (len(gammas) + len(refine_t0))
+    points = run_protocol(plan, seeds, per_seed=per_seed, desc="3D protocol", progress=progress)
+    seconds = round(time.perf_counter() - t_start, 1)
+    meta = {**run_meta(command), "category": category, "k": k, "n": n, "seconds": seconds}
+    return {"meta": meta, "category": category, "k": k, "n": n, "seeds": list(seeds),
+            "reference_shapes": len(ref_shapes), "seconds": seconds, "points": [asdict(p) for p in points],
+            "summary": summarize(points)}

@@ -334,12 +334,10 @@ def ablation_verdicts(rows: dict[str, dict], modes: list[dict]) -> list[str]:
 
 
 def shapes_section(data: dict, name: str, out_dir: Path) -> str:
-    """The 3D protocol (protocol3d.evaluate_3d JSON): mean over seeds per method and γ."""
+    """The 3D protocol (protocol3d.evaluate_3d JSON, evaluation.runner's format): mean (± std over seeds) per method
+    and knob value."""
     meta = data.get("meta", {})
     cat = meta.get("category_name", f"category {data['category']}")
-    groups: dict[tuple, list[dict]] = {}
-    for r in data["rows"]:
-        groups.setdefault((r["name"], r["gamma"]), []).append(r)
     lines = [f"## 3D few-shot protocol (`{name}`): held-out {cat}, K = {data['k']}, n = {data['n']} per method and "
              "seed", "",
              f"`{meta.get('command', 'python -m equigen_core evaluate shapes ...')}` — seeds {data['seeds']}, "
@@ -352,14 +350,15 @@ def shapes_section(data: dict, name: str, out_dir: Path) -> str:
              "the reference shapes, empty = share of samples with no surface. These are procedural shapes, not "
              "ShapeNet: the paper's airplane / car / chair MMD 3.4 / 3.5 / 4.2 and COV 35 / 31 / 41 % are on other "
              "data and another MMD scale.", "",
-             "| method | γ | MMD ×10³ | COV | 1-NNA | novelty | empty |", "|---|---|---|---|---|---|---|"]
-    for (method, gamma), rs in groups.items():
-        def mean(k):
-            return sum(r[k] for r in rs) / len(rs)
+             "| method | knob | MMD ×10³ | COV | 1-NNA | novelty | empty |", "|---|---|---|---|---|---|---|"]
+    for r in data["summary"]:
+        def cell(k, fmt=".2f"):
+            sd = f" ± {r['std'][k]:{fmt}}" if len(r["seeds"]) > 1 else ""
+            return f"{r['mean'][k]:{fmt}}{sd}"
 
-        g = "" if gamma is None else f"{gamma:g}"
-        lines.append(f"| {method} | {g} | {mean('mmd'):.2f} | {mean('cov'):.2f} | {mean('nna'):.2f} | "
-                     f"{mean('novelty'):.2f} | {mean('empty'):.2f} |")
+        knob = f"{r['knob']} = {r['value']:g}" if r["knob"] else ""
+        lines.append(f"| {r['method']} | {knob} | {cell('mmd')} | {cell('cov')} | {cell('nna')} | "
+                     f"{cell('novelty')} | {cell('empty')} |")
     img = f"img/{name}.png"
     if (out_dir / img).exists():  # a picture made alongside (scripts/shapes_figure.py), with its caption
         caption = out_dir / f"img/{name}.txt"
