@@ -5,7 +5,6 @@ data (uploaded targets, the adapted model, the last samples) travels in gr.State
 """
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from dataclasses import replace
@@ -14,12 +13,12 @@ from pathlib import Path
 import gradio as gr
 
 from equigen_studio import figures
-from equigen_studio.common import default_checkpoint, paced, toggled
+from equigen_studio.common import (TargetPicker, default_checkpoint, format_selection,  # noqa: F401
+                                   paced, parse_selection)
 from equigen_studio.errors import errors as _errors
 from equigen_studio.train_callbacks import TrainCallbacks, device_text  # noqa: F401 (device_text: used by ui)
 from equigen_core.service import studio as core
 from equigen_core.service.access import AccessPolicy, name_under
-from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.service.jobs import Done, stream
 
 ADAPTED = "(adapted in this session)"
@@ -28,30 +27,9 @@ SMOOTH_ENCODER = "encoder trained with smooth augmentation"
 GRID_SCALE = 4  # nearest-neighbour upscale of 28-px renders, so the browser shows crisp pixels
 
 
-def parse_selection(text: str, available: int) -> list[int]:
-    """"0, 3, 5-7" → [0, 3, 5, 6, 7]; indices into the candidate gallery."""
-    out: list[int] = []
-    for part in (text or "").replace(" ", "").split(","):
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise core.StudioError(f"selection {text!r}: use gallery indices like '0,1,2' or '0-9'")
-        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
-        out.extend(range(a, b + 1))
-    bad = [i for i in out if i >= available]
-    if bad:
-        raise core.StudioError(f"selection {text!r}: index {bad[0]} is out of range; the gallery has {available} "
-                               f"candidates (0–{available - 1})")
-    return sorted(set(out))
-
-
-def format_selection(idx: list[int]) -> str:
-    return ",".join(str(i) for i in sorted(set(idx)))
-
-
-class Callbacks(TrainCallbacks):
-    """The Generate, Trade-off, Feature-space and About tabs (the Train tab's callbacks: train_callbacks.py)."""
+class Callbacks(TargetPicker, TrainCallbacks):
+    """The Generate, Trade-off, Feature-space and About tabs (target picking: common.TargetPicker; the Train tab:
+    train_callbacks.py)."""
 
     def __init__(self, studio: core.Studio, work_dir: str | Path = "runs/studio", *, frame_interval: float = 0.03,
                  allow_paths: bool = False, data_root: str | Path | None = None):
@@ -80,54 +58,8 @@ class Callbacks(TrainCallbacks):
     def default_checkpoint(self) -> str | None:
         return default_checkpoint(self.checkpoints(), prefer_base=True)
 
-    def default_class(self, checkpoint: str | None) -> int:
-        """The class the checkpoint was adapted to, else the one its base training held out, else the first."""
-        classes = self.studio.classes()
-        try:
-            cfg = self._checkpoint(checkpoint).config if checkpoint else {}
-        except (CheckpointError, ValueError):
-            cfg = {}
-        held = [c for c in classes if c not in (cfg.get("train", {}).get("classes") or classes)]
-        return held[0] if held else classes[0]
-
-    def _candidates(self, cls, uploads):
-        return self.studio.candidates(int(cls), uploads)
-
-    @_errors
-    def show_candidates(self, cls, uploads):
-        """→ (gallery items, selection text, summary with the selected thumbnails)."""
-        w, imgs = self._candidates(cls, uploads)
-        k = list(range(min(10, len(w))))
-        return self._gallery_items(imgs, uploads, len(w)), format_selection(k), *self._selection_view(k, imgs)
-
-    def _gallery_items(self, imgs, uploads, n):
-        from equigen_core.reporting.render import grid_image
-
-        n_up = 0 if uploads is None else len(uploads["weights"])
-        return [(grid_image(imgs[i:i + 1], 1, 4), f"#{i}" + (" (upload)" if i >= n - n_up else ""))
-                for i in range(n)]
-
-    @staticmethod
-    def _selection_view(idx, imgs):
-        """(summary markdown, thumbnails of the selected targets) — the gallery itself highlights only one item."""
-        from equigen_core.reporting.render import grid_image
-
-        md = f"**K = {len(idx)}** selected of {len(imgs)} candidates: {format_selection(idx) or '—'}"
-        return md, [(grid_image(imgs[i:i + 1], 1, 2), f"#{i}") for i in sorted(idx)]
-
-    @_errors
-    def toggle(self, selection, cls, uploads, evt: gr.SelectData):
-        """Click on a candidate: add it to / remove it from the selection."""
-        w, imgs = self._candidates(cls, uploads)
-        idx = parse_selection(selection, len(w))
-        idx = toggled(idx, int(evt.index))
-        return format_selection(idx), *self._selection_view(idx, imgs)
-
-    @_errors
-    def set_selection(self, selection, cls, uploads):
-        w, imgs = self._candidates(cls, uploads)
-        idx = [i for i in parse_selection(selection, 10**6) if i < len(w)]  # "0-9" on a smaller gallery: all
-        return format_selection(idx), *self._selection_view(idx, imgs)
+    def _studio(self) -> core.Studio:
+        return self.studio
 
     @_errors
     def fit_uploads(self, files, cls, uploads, progress=gr.Progress()):
@@ -213,8 +145,7 @@ class Callbacks(TrainCallbacks):
         if checkpoint in (None, ADAPTED):
             raise core.StudioError("pick a trained checkpoint to adapt from")
         base = self._checkpoint(checkpoint)
-        w, _ = self._candidates(cls, uploads)
-        targets = w[parse_selection(selection, len(w))]
+        targets = self._targets(cls, selection, uploads)
         if len(targets) < 3:
             raise core.StudioError(f"Adapt needs K ≥ 3 targets (2 are held aside for early stopping); got "
                                    f"{len(targets)}")
@@ -239,8 +170,7 @@ class Callbacks(TrainCallbacks):
     def tradeoff(self, checkpoint, cls, selection, gammas_text, n, steps, seed, uploads, adapted,
                  progress=gr.Progress()):
         model = self._model(checkpoint, adapted)
-        w, _ = self._candidates(cls, uploads)
-        targets = w[parse_selection(selection, len(w))]
+        targets = self._targets(cls, selection, uploads)
         try:
             gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
         except ValueError as e:
@@ -273,8 +203,7 @@ class Callbacks(TrainCallbacks):
             encoder, title = load_encoder(path, self.studio.spec), "encoder trained with smooth augmentation"
         else:
             encoder, title = model.encoder, "the checkpoint's encoder"
-        w, _ = self._candidates(cls, uploads)
-        targets = w[parse_selection(selection, len(w))]
+        targets = self._targets(cls, selection, uploads)
         samples = last["weights"] if last else None
         labels = last.get("labels") if last else None  # the classifier's labels from the generation's readouts
         fm = core.feature_map(encoder, self.studio.gallery, targets, samples, target_class=int(cls),

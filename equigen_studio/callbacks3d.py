@@ -1,7 +1,8 @@
 """Thin adapters for the 3D mode: widget values → one service.studio3d call → images, meshes, plots, tables.
 
-Wired in app/ui3d.py. The 3D studio (checkpoints/shapes) is loaded once and read-only; the last samples of a user
-(their weights and GLB files) travel in gr.State.
+Wired in equigen_studio/ui3d.py; target picking is common.TargetPicker's, as in 2D. The 3D studio
+(checkpoints/shapes) is loaded once and read-only; the last samples of a user (their weights and GLB files) travel in
+gr.State.
 """
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from pathlib import Path
 import gradio as gr
 
 from equigen_studio import figures
-from equigen_studio.common import default_checkpoint, paced, toggled
-from equigen_studio.callbacks import _errors, format_selection, parse_selection
+from equigen_studio.common import TargetPicker, default_checkpoint, paced
+from equigen_studio.errors import errors as _errors
 from equigen_core.service import studio3d as core3d
 from equigen_core.service.access import AccessPolicy
-from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.service.jobs import Done
 from equigen_core.service.studio import Studio, StudioError
 
@@ -29,7 +29,7 @@ def _pil(views, ncol=None, scale=1):
     return grid_image(views, ncol, scale)
 
 
-class Callbacks3D:
+class Callbacks3D(TargetPicker):
     def __init__(self, studio: Studio | None, *, frame_interval: float = 0.03, allow_paths: bool = False):
         self.studio = studio  # None: no shape checkpoints shipped / found (the 3D mode says so)
         self.frame_interval = frame_interval
@@ -51,6 +51,11 @@ class Callbacks3D:
             raise StudioError("no 3D diffusion checkpoint selected")
         return self._studio().model(self.access.checkpoint(checkpoint))
 
+    _checkpoint = _model  # what TargetPicker.default_class reads
+
+    def _candidates(self, cls, uploads=None):
+        return core3d.shape_candidates(self._studio(), cls)
+
     # -- targets ----------------------------------------------------------------------------------------------------
     def checkpoints(self) -> list[str]:
         return self.studio.checkpoints() if self.studio else []
@@ -65,44 +70,7 @@ class Callbacks3D:
         """The category the default checkpoint was adapted to / held out of its base training, else the first."""
         if self.studio is None:
             return None
-        cats, names = self.categories(), core3d.category_names(self.studio)
-        ck = self.default_checkpoint()
-        try:
-            cfg = self._model(ck).config if ck else {}
-        except (CheckpointError, ValueError):
-            cfg = {}
-        trained = cfg.get("train", {}).get("classes") or []
-        held = [c for c in cats if trained and names.index(c) not in trained]
-        return held[0] if held else cats[0]
-
-    def _view(self, idx, thumbs):
-        md = f"**K = {len(idx)}** selected of {len(thumbs)} candidates: {format_selection(idx) or '—'}"
-        return md, [(_pil(thumbs[i:i + 1]), f"#{i}") for i in sorted(idx)]
-
-    @_errors
-    def show_candidates(self, category):
-        """→ (gallery items, selection text, summary, thumbnails of the selected targets)."""
-        w, thumbs = core3d.shape_candidates(self._studio(), category)
-        k = list(range(min(10, len(w))))
-        items = [(_pil(thumbs[i:i + 1]), f"#{i}") for i in range(len(w))]
-        return items, format_selection(k), *self._view(k, thumbs)
-
-    @_errors
-    def toggle(self, selection, category, evt: gr.SelectData):
-        w, thumbs = core3d.shape_candidates(self._studio(), category)
-        idx = parse_selection(selection, len(w))
-        idx = toggled(idx, int(evt.index))  # K ≤ 32, as in 2D
-        return format_selection(idx), *self._view(idx, thumbs)
-
-    @_errors
-    def set_selection(self, selection, category):
-        w, thumbs = core3d.shape_candidates(self._studio(), category)
-        idx = [i for i in parse_selection(selection, 10**6) if i < len(w)]
-        return format_selection(idx), *self._view(idx, thumbs)
-
-    def _targets(self, category, selection):
-        w, _ = core3d.shape_candidates(self._studio(), category)
-        return w[parse_selection(selection, len(w))]
+        return self.studio.class_name(self.default_class(self.default_checkpoint()))
 
     # -- sampling ---------------------------------------------------------------------------------------------------
     @_errors

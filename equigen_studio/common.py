@@ -1,7 +1,9 @@
-"""What the 2D and 3D callbacks share: frame pacing of streamed previews, the candidate toggle (with the K ≤ 32 bound)
-and the checkpoint a page opens on."""
+"""What the 2D and 3D callbacks share: picking targets from the candidate gallery (TargetPicker: the gallery, clicks
+that toggle a target with the K ≤ 32 bound, typed selections, the class a page opens on), frame pacing of streamed
+previews and the checkpoint a page opens on. Each domain's pictures come from service.studio (Domain.preview)."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -9,7 +11,9 @@ from typing import Iterable, Iterator
 import gradio as gr
 
 from equigen_core.service.jobs import Done
-from equigen_core.service.studio import MAX_TARGETS
+from equigen_core.service.studio import MAX_TARGETS, StudioError
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_studio.errors import errors
 
 
 def paced(items: Iterable, interval: float) -> Iterator:
@@ -40,3 +44,94 @@ def default_checkpoint(names: list[str], *, prefer_base: bool) -> str | None:
     adapted = [c for c in names if Path(c).name.startswith("diffusion_")]
     order = base + adapted if prefer_base else adapted
     return (order or names or [None])[0]
+
+
+def parse_selection(text: str, available: int) -> list[int]:
+    """"0, 3, 5-7" → [0, 3, 5, 6, 7]; indices into the candidate gallery."""
+    out: list[int] = []
+    for part in (text or "").replace(" ", "").split(","):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise StudioError(f"selection {text!r}: use gallery indices like '0,1,2' or '0-9'")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        out.extend(range(a, b + 1))
+    bad = [i for i in out if i >= available]
+    if bad:
+        raise StudioError(f"selection {text!r}: index {bad[0]} is out of range; the gallery has {available} "
+                          f"candidates (0–{available - 1})")
+    return sorted(set(out))
+
+
+def format_selection(idx: list[int]) -> str:
+    return ",".join(str(i) for i in sorted(set(idx)))
+
+
+def class_choices(studio) -> list[tuple[str, str]]:
+    """(label, value) pairs for a class dropdown: the label present in the gallery, with its name when it has one
+    ("2: triangles"; MNIST's classes are their own names)."""
+    names = studio.domain.class_names
+    return [(names[c] if names[c] == str(c) else f"{c}: {names[c]}", str(c)) for c in studio.classes()]
+
+
+class TargetPicker:
+    """The Generate tab's target picking, the same for every domain: subclasses give `_studio()` (the loaded
+    service.studio.Studio) and `_checkpoint(name)` (a loaded model). Event signatures: (selection, class, uploads);
+    `uploads` is a session's fitted uploads (images) or None (the 3D tab has none)."""
+
+    def _candidates(self, cls, uploads=None):
+        return self._studio().candidates(cls, uploads)
+
+    @staticmethod
+    def _scale(imgs, px: int) -> int:
+        """Nearest-neighbour upscale so a thumbnail is about `px` pixels wide (28-px renders: crisp pixels)."""
+        return max(1, px // imgs.shape[-1])
+
+    def _gallery_items(self, imgs, uploads, n):
+        from equigen_core.reporting.render import grid_image
+
+        n_up = 0 if uploads is None else len(uploads["weights"])
+        return [(grid_image(imgs[i:i + 1], 1, self._scale(imgs, 112)), f"#{i}" + (" (upload)" if i >= n - n_up else ""))
+                for i in range(n)]
+
+    def _selection_view(self, idx, imgs):
+        """(summary markdown, thumbnails of the selected targets) — the gallery itself highlights only one item."""
+        from equigen_core.reporting.render import grid_image
+
+        md = f"**K = {len(idx)}** selected of {len(imgs)} candidates: {format_selection(idx) or '—'}"
+        return md, [(grid_image(imgs[i:i + 1], 1, self._scale(imgs, 56)), f"#{i}") for i in sorted(idx)]
+
+    @errors
+    def show_candidates(self, cls, uploads=None):
+        """→ (gallery items, selection text, summary, thumbnails of the selected targets); the first 10 selected."""
+        w, imgs = self._candidates(cls, uploads)
+        k = list(range(min(10, len(w))))
+        return self._gallery_items(imgs, uploads, len(w)), format_selection(k), *self._selection_view(k, imgs)
+
+    @errors
+    def toggle(self, selection, cls, uploads, evt: gr.SelectData):
+        """Click on a candidate: add it to / remove it from the selection."""
+        w, imgs = self._candidates(cls, uploads)
+        idx = toggled(parse_selection(selection, len(w)), int(evt.index))
+        return format_selection(idx), *self._selection_view(idx, imgs)
+
+    @errors
+    def set_selection(self, selection, cls, uploads=None):
+        w, imgs = self._candidates(cls, uploads)
+        idx = [i for i in parse_selection(selection, 10**6) if i < len(w)]  # "0-9" on a smaller gallery: all
+        return format_selection(idx), *self._selection_view(idx, imgs)
+
+    def _targets(self, cls, selection, uploads=None):
+        w, _ = self._candidates(cls, uploads)
+        return w[parse_selection(selection, len(w))]
+
+    def default_class(self, checkpoint: str | None) -> int:
+        """The class the checkpoint was adapted to, else the one its base training held out, else the first."""
+        classes = self._studio().classes()
+        try:
+            cfg = self._checkpoint(checkpoint).config if checkpoint else {}
+        except (CheckpointError, ValueError):
+            cfg = {}
+        held = [c for c in classes if c not in (cfg.get("train", {}).get("classes") or classes)]
+        return held[0] if held else classes[0]

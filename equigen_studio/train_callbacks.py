@@ -22,7 +22,11 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 def _kept_out(keep_out) -> tuple[int, ...]:
     """The Train tab's "class kept out" dropdown → () or (c,)."""
-    return () if keep_out in (None, "", "none") else (int(keep_out),)
+    if keep_out in (None, "", "none"):
+        return ()
+    if not str(keep_out).strip().isdigit():
+        raise core.StudioError(f"class kept out {keep_out!r}: give a label number (e.g. 9) or 'none'")
+    return (int(keep_out),)
 
 
 def _base_classes(zoo, keep_out) -> tuple[int, ...] | None:

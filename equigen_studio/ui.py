@@ -13,6 +13,7 @@ import gradio as gr
 from equigen_studio import ui3d
 from equigen_studio.callbacks import ADAPTED, Callbacks, device_text
 from equigen_studio.callbacks3d import Callbacks3D
+from equigen_studio.common import class_choices
 from equigen_core.service import studio as core
 from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import DataError
@@ -73,7 +74,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
     cb3 = Callbacks3D(studio3d, frame_interval=frame_interval, allow_paths=allow_paths)
     ck0 = cb.default_checkpoint()
     cls0 = cb.default_class(ck0)
-    classes = [str(c) for c in studio.classes()]
+    classes = class_choices(studio)  # (label, value): "2: triangles" for named classes
     zoo_choices, tsne_encoders = cb.zoos(), cb.encoder_choices()
 
     with gr.Blocks(title="EquiGen Studio") as demo:
@@ -181,9 +182,12 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Train", id="train"):
                 gr.Markdown(device_text())
-                keep_out = gr.Dropdown(["none"] + [str(c) for c in range(10)], value="9",
+                keep_out = gr.Dropdown([("none", "none")] + [(str(c), str(c)) for c in range(10)], value=str(cls0),
+                                       allow_custom_value=True,
                                        label="Class kept out of training (the few-shot class)",
-                                       info="never seen by the meta-learned init, the encoder or the diffusion model")
+                                       info="a label number of the data being trained (MNIST / CIFAR-10: 0–9; a "
+                                            "folder: its subfolders in sorted order, from 0); never seen by the "
+                                            "meta-learned init, the encoder or the diffusion model")
                 with gr.Tabs():
                     with gr.Tab("Data"):
                         with gr.Row():

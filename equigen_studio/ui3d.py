@@ -19,6 +19,7 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
     if not cb.available:
         gr.Markdown(MISSING)
     c.last = gr.State(None)  # this user's last shapes: weights, GLB paths, readout categories
+    c.no_uploads = gr.State(None)  # the target picker's uploads (2D fits uploaded images; the 3D tab takes none)
     with gr.Row():
         c.checkpoint = gr.Dropdown(cb.checkpoints(), value=cb.default_checkpoint(), label="Shape diffusion checkpoint",
                                    scale=3)
@@ -99,7 +100,7 @@ def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNames
     """Events of the 3D sections (every one with an api_name, so gradio_client can drive the 3D mode)."""
     picked = [g.candidates, g.selection, g.sel_md, g.chosen]
     g.category.change(cb.show_candidates, g.category, picked, api_name="candidates3d")
-    g.candidates.select(cb.toggle, [g.selection, g.category], picked[1:], api_name="select_target3d")
+    g.candidates.select(cb.toggle, [g.selection, g.category, g.no_uploads], picked[1:], api_name="select_target3d")
     g.apply.click(cb.set_selection, [g.selection, g.category], picked[1:], api_name="set_selection3d")
     inputs = [g.checkpoint, g.category, g.selection, g.gamma, g.guidance, g.steps, g.n, g.seed, g.temperature, g.start,
               g.t0, g.set_level]

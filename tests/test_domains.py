@@ -87,6 +87,11 @@ def test_the_app_generates_from_the_folder_root(folder_root):
     cb = Callbacks(st, out.parent / "app_work", frame_interval=0)
     ck = cb.default_checkpoint()
     assert ck == "diffusion" and cb.default_class(ck) == 2
+    from equigen_studio.common import class_choices
+
+    names = list(st.domain.class_names)  # the folder's subfolders, sorted; the dropdown shows them by name
+    assert class_choices(st) == [(f"{i}: {n}", str(i)) for i, n in enumerate(names)] and len(names) == 3
+    assert st.candidates(names[2])[0].shape == st.candidates("2")[0].shape  # a class by name or by number
     frames = list(cb.generate(ck, "2", "0-1", 0.3, 0.3, 5, 4, 0, 28, 0.8, None, None))
     grid, summary, readout, weights_file, last = frames[-1]
     assert grid is not None and "4 samples" in summary and len(readout) == 4

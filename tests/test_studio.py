@@ -171,5 +171,7 @@ def test_missing_gallery_and_checkpoints_are_clear_errors(tiny_studio, tmp_path)
     st, _ = tiny_studio
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         st.model(tmp_path / "nowhere")
-    with pytest.raises(core.StudioError, match="no INRs of class 42"):
+    with pytest.raises(core.StudioError, match="class index 42 out of range"):
         st.candidates(42)
+    with pytest.raises(core.StudioError, match="unknown class 'seven'"):
+        st.candidates("seven")

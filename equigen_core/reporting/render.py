@@ -63,6 +63,19 @@ def occupancy_grid(spec, flat: Tensor, res: int = 64, *, chunk_points: int = 1 <
     return out.view(-1, res, res, res)
 
 
+@torch.no_grad()
+def occupancy_grids(spec, weights: Tensor, res: int) -> Tensor:
+    """Occupancy logits of B INRs on a res³ grid, 16 INRs at a time → (B, res, res, res)."""
+    return torch.cat([occupancy_grid(spec, weights[i : i + 16], res) for i in range(0, len(weights), 16)])
+
+
+@torch.no_grad()
+def shape_views(spec, weights: Tensor, *, res: int = 64, size: int = 128) -> Tensor:
+    """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit)."""
+    g = occupancy_grids(spec, weights, res)
+    return torch.cat([raycast_views(g[i : i + 8], size=size) for i in range(0, len(g), 8)])
+
+
 def grid_to_mesh(grid: Tensor, level: float = 0.0):
     """Marching cubes on one value grid (R, R, R) [z, y, x] → (vertices (V, 3) xyz in [-1, 1], faces (F, 3)), or
     None when the level set is empty."""

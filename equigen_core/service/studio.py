@@ -22,7 +22,6 @@ from equigen_core.data.zoo import Zoo, load_zoo
 from equigen_core.generation.fewshot import FewShotModel, generate, refine, save_samples  # noqa: F401 (save_samples: re-exported)
 from equigen_core.weightspace.inr import SirenSpec, render_images
 from equigen_core.service.jobs import Cancelled, Done, check, stream
-from equigen_core.presets import IMAGES
 
 MAX_TARGETS = 32  # K ≤ 32 in the app
 MAX_UPLOAD_BYTES = 10_000_000  # 10 MB per uploaded image
@@ -71,7 +70,7 @@ class Studio:
     gallery: Zoo  # a few target INRs per class
     classifier: torch.nn.Module | None = None  # the yardstick (labels, confidences, FD); None: readouts without labels
     _models: dict = field(default_factory=dict, repr=False)  # path → FewShotModel, read-only once loaded
-    cache: dict = field(default_factory=dict, repr=False)  # renders / clouds derived from the gallery (studio3d)
+    cache: dict = field(default_factory=dict, repr=False)  # the domain and what is derived from the gallery
 
     @classmethod
     def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default") -> "Studio":
@@ -132,16 +131,41 @@ class Studio:
         seeded SIREN init is the same draw)."""
         return self.gallery.init
 
+    @property
+    def domain(self):
+        """The gallery's domain (domains.ImageDomain or ShapeDomain): class names, pictures, augmentations."""
+        from equigen_core.domains import domain_of
+
+        if "domain" not in self.cache:
+            self.cache["domain"] = domain_of(self.gallery)
+        return self.cache["domain"]
+
     def classes(self) -> list[int]:
         return sorted(int(c) for c in self.gallery.labels.unique())
 
-    def candidates(self, cls: int, uploads: dict | None = None) -> tuple[Tensor, Tensor]:
-        """Gallery INRs of one class, then the user's fitted uploads ({"weights", "images"}) if any
-        → (weights (M, P), renders (M, C, 28, 28))."""
-        sel = self.gallery.select(self.gallery.labels == int(cls))
+    def class_index(self, value: str | int) -> int:
+        """A class / category by number or name → its label (StudioError naming the choices otherwise)."""
+        try:
+            return self.domain.index(value)
+        except ValueError as e:
+            raise StudioError(str(e)) from e
+
+    def class_name(self, value: str | int) -> str:
+        return self.domain.class_names[self.class_index(value)]
+
+    def candidates(self, cls: str | int, uploads: dict | None = None) -> tuple[Tensor, Tensor]:
+        """Gallery INRs of one class (number or name), then the user's fitted uploads ({"weights", "images"}) if
+        any → (weights (M, P), pictures (M, C, S, S): the domain's previews, made once per class)."""
+        c = self.class_index(cls)
+        sel = self.gallery.select(self.gallery.labels == c)
         if len(sel) == 0:
-            raise StudioError(f"the gallery has no INRs of class {cls}; pick one of {self.classes()}")
-        w, imgs = sel.weights, render_images(self.spec, sel.weights, 28)
+            names = [self.domain.class_names[i] for i in self.classes()]
+            raise StudioError(f"the gallery has no {self.domain.kind}s of {self.domain.class_names[c]!r}; pick one "
+                              f"of {names}")
+        key = ("thumbs", c)
+        if key not in self.cache:
+            self.cache[key] = self.domain.preview(self.spec, sel.weights)
+        w, imgs = sel.weights, self.cache[key]
         if uploads is not None and len(uploads["weights"]):
             w, imgs = torch.cat([w, uploads["weights"]]), torch.cat([imgs, uploads["images"]])
         return w, imgs
@@ -212,11 +236,15 @@ def fit_targets(spec: SirenSpec, images: Tensor, *, fit_cfg=None, init: Tensor |
 
 @dataclass
 class Frame:
-    """One DDIM step's current prediction x̂0, rendered."""
+    """One DDIM step's current prediction x̂0, pictured by the model's domain (Domain.preview, live)."""
 
     step: int  # 1-based
     total: int
-    images: Tensor  # (n, C, res, res)
+    images: Tensor  # (n, C, S, S): renders of images, ray-cast views of shapes
+
+    @property
+    def views(self) -> Tensor:  # the 3D word for the same pictures
+        return self.images
 
 
 def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: int, temperature: float = 1.0) -> None:
@@ -236,24 +264,65 @@ def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: 
         raise StudioError(f"temperature τ must be in (0, 2], got {temperature}")
 
 
-def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float = IMAGES.gamma,
-                    guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0, res: int = 28,
-                    temperature: float = IMAGES.temperature,
-                    every: int = 1, mode: str = "per-target") -> Iterator[Frame | Done]:
-    """Frames of x̂0 (every `every` steps), then Done(GenerationResult). Closing the iterator stops the sampler.
-    mode: "per-target" (each sample from one target's ψ) or "set" (all from the targets' mean ψ)."""
+def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0) -> Tensor:
+    """n exact augmentations of the targets (the domain's), round robin → (n, P): the starts of EquiGen refine."""
+    from equigen_core.domains import domain_class
+
+    g = torch.Generator().manual_seed(seed + 7919)
+    return domain_class(spec).exact_augment(spec, targets[torch.arange(n) % len(targets)], g)
+
+
+def sample(model: FewShotModel, targets: Tensor, *, n: int, gamma: float | None = None, guidance: float | None = None,
+           steps: int | None = None, seed: int = 0, temperature: float | None = None, mode: str = "per-target",
+           start_t: int = 0, res: int = 28, on_step=None):
+    """n INRs from K targets → fewshot.GenerationResult; knobs left None take the domain's defaults (presets).
+    start_t = 0: EquiGen from noise (ψ̃ = ψ + γ·ε); start_t > 0: EquiGen refine, i.e. SDEdit from exact augmentations
+    of the targets noised to step start_t."""
+    from equigen_core.domains import domain_class
+
+    d = domain_class(model.spec).sampling
+    knobs = dict(gamma=d.gamma if gamma is None else gamma, guidance=d.guidance if guidance is None else guidance,
+                 steps=steps or d.steps, temperature=d.temperature if temperature is None else temperature)
+    if start_t:
+        if not 0 < start_t < 1000:
+            raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {start_t}")
+        starts = augmented_starts(model.spec, targets, n, seed=seed)
+        out = refine(model, starts, start_t=int(start_t), seed=seed, res=res, on_step=on_step, **knobs)
+        out.target_index = torch.arange(n) % len(targets)
+        return out
+    return generate(model, targets, n, seed=seed, mode=mode, res=res, on_step=on_step, **knobs)
+
+
+def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float | None = None,
+                    guidance: float | None = None, steps: int | None = None, seed: int = 0, res: int | None = None,
+                    temperature: float | None = None, mode: str = "per-target", start_t: int = 0,
+                    every: int | None = None, previews: int | None = None) -> Iterator[Frame | Done]:
+    """Frames of x̂0 pictured by the model's domain (Domain.preview), then Done(GenerationResult); closing the
+    iterator stops the sampler. Knobs left None take the domain's defaults. mode: "per-target" (each sample from one
+    target's ψ) or "set" (all from the targets' mean ψ); start_t > 0: EquiGen refine (see `sample`). Frames: one
+    every `every` DDIM steps, or about `previews` evenly over the steps that run (fewer than `steps` under SDEdit),
+    always including the last; by default the domain's `live_frames` (images: every step). res: pixels per side of
+    image samples and frames (default 28); for shapes, the grid of the live previews."""
+    from equigen_core.domains import domain_class
+
+    dom = domain_class(model.spec)
+    d = dom.sampling
+    gamma, guidance = d.gamma if gamma is None else gamma, d.guidance if guidance is None else guidance
+    steps, temperature = steps or d.steps, d.temperature if temperature is None else temperature
     check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
-    spec = model.spec
+    spec, previews = model.spec, previews or (None if every else dom.live_frames)
+    image_res = res if res and dom.in_dim == 2 else 28
 
     def work(emit, should_stop):
         def on_step(i, total, w):
             check(should_stop)
-            if (i + 1) % every == 0 or i + 1 == total:
-                emit(Frame(i + 1, total, render_images(spec, w, res)))
+            stride = max(1, total // previews) if previews else (every or 1)
+            if (i + 1) % stride == 0 or i + 1 == total:
+                emit(Frame(i + 1, total, dom.preview(spec, w, live=True, res=res)))
 
         try:
-            return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed, res=res,
-                            temperature=temperature, on_step=on_step, mode=mode)
+            return sample(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
+                          temperature=temperature, mode=mode, start_t=start_t, res=image_res, on_step=on_step)
         except Cancelled:
             return None
 
@@ -353,26 +422,11 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
 
 
 def _verdict(rows) -> str:
-    if len(rows) < 3:
-        return "too few γ values to judge a trend"
-    from scipy.stats import spearmanr
+    from equigen_core.evaluation.runner import trend_verdict
 
-    g = list(range(len(rows)))
-
-    def rho(values):
-        return float("nan") if len(set(values)) < 2 else float(spearmanr(g, values).statistic)
-
-    cov, acc, fd = (rho([getattr(r, k) for r in rows]) for k in ("coverage", "accuracy", "fd"))
-
-    def trend(rho, up, down):
-        if rho != rho:  # nan: constant
-            return "flat"
-        return up if rho > 0.3 else down if rho < -0.3 else "flat"
-
-    c, a, f = trend(cov, "rises", "falls"), trend(acc, "rises", "falls"), trend(fd, "rises", "falls")
-    agrees = c == "rises" and (a == "falls" or f == "rises")
-    return (f"As γ grows, coverage {c} (Spearman ρ = {cov:.2f}), accuracy {a} (ρ = {acc:.2f}) and FD {f} "
-            f"(ρ = {fd:.2f}): this run {'agrees' if agrees else 'does not agree'} with the paper's claim.")
+    return trend_verdict([{"mean": vars(r)} for r in rows], [("coverage", "coverage"), ("accuracy", "accuracy"),
+                                                             ("fd", "FD")],
+                         agrees=lambda t: t["coverage"] == "rises" and (t["accuracy"] == "falls" or t["fd"] == "rises"))
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""What the app does in 3D, as plain functions over the library (no Gradio here): the 3D counterpart of studio.py.
+"""What only shapes need in the app, as plain functions over the library (no Gradio here): meshes (GLB), turntables,
+Chamfer readouts and the 3D trade-off. Candidates and streamed sampling are service.studio's, for every domain
+(Studio.candidates, generate_stream); the names below for them are kept for the 3D tab and older callers.
 
     studio = Studio.load("checkpoints/shapes", classifier=None)      # shape gallery + occupancy diffusion models
     w, thumbs = shape_candidates(studio, 0)                          # targets of the held-out category (airplane)
@@ -20,16 +22,17 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from equigen_core.generation.fewshot import FewShotModel, generate, refine
+from equigen_core.domains.shapes import ShapeDomain
+from equigen_core.generation.fewshot import FewShotModel
 from equigen_core.weightspace.inr import SirenSpec
-from equigen_core.service.jobs import Cancelled, Done, check, stream
+from equigen_core.service.jobs import Done
 from equigen_core.presets import SHAPES
-from equigen_core.service.studio import Studio, StudioError, check_generation_args
+from equigen_core.service.studio import (Frame, Studio, StudioError, augmented_starts, generate_stream,  # noqa: F401
+                                         sample)
 
-PREVIEW_RES = 24  # side of the occupancy grid of the live x̂0 previews (a low-resolution mesh)
-PREVIEW_SIZE = 96  # px per preview view
-FINAL_RES = 64  # side of the occupancy grid of the final samples (marching cubes → GLB), as in the metrics
-VIEW_SIZE = 128  # px per final view / thumbnail
+PREVIEW_RES, PREVIEW_SIZE = ShapeDomain.live_res, ShapeDomain.live_size  # the live x̂0 previews: 24³ grid, 96 px
+FINAL_RES, VIEW_SIZE = ShapeDomain.final_res, ShapeDomain.final_size  # final samples and thumbnails: 64³ (as the
+# metrics; marching cubes → GLB), 128 px
 READOUT_RES, READOUT_POINTS = 40, 1024  # clouds for the app's Chamfer readouts (the protocol uses 64³ / 2,048)
 
 
@@ -44,18 +47,11 @@ def _check_3d(studio: Studio) -> None:
 
 def category_names(studio: Studio) -> list[str]:
     """The names the gallery's labels index (domains.shapes: data.shapes.CATEGORIES for procedural zoos)."""
-    from equigen_core.domains.shapes import ShapeDomain
-
-    return list(ShapeDomain.of(studio.gallery).class_names)
+    return list(studio.domain.class_names)
 
 
 def category_index(studio: Studio, category: str | int) -> int:
-    from equigen_core.domains.shapes import ShapeDomain
-
-    try:
-        return ShapeDomain.of(studio.gallery).index(category)
-    except ValueError as e:
-        raise StudioError(str(e)) from e
+    return studio.class_index(category)
 
 
 def categories(studio: Studio) -> list[str]:
@@ -68,104 +64,50 @@ def categories(studio: Studio) -> list[str]:
 # Pictures
 
 
-@torch.no_grad()
 def grids(spec: SirenSpec, weights: Tensor, res: int) -> Tensor:
-    """Occupancy logits of B INRs on a res³ grid, 16 INRs at a time → (B, res, res, res)."""
-    from equigen_core.reporting.render import occupancy_grid
+    """Occupancy logits of B INRs on a res³ grid → (B, res, res, res)."""
+    from equigen_core.reporting.render import occupancy_grids
 
-    return torch.cat([occupancy_grid(spec, weights[i : i + 16], res) for i in range(0, len(weights), 16)])
+    return occupancy_grids(spec, weights, res)
 
 
-@torch.no_grad()
 def views(spec: SirenSpec, weights: Tensor, *, res: int = FINAL_RES, size: int = VIEW_SIZE) -> Tensor:
     """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit)."""
-    from equigen_core.reporting.render import raycast_views
+    from equigen_core.reporting.render import shape_views
 
-    g = grids(spec, weights, res)
-    return torch.cat([raycast_views(g[i : i + 8], size=size) for i in range(0, len(g), 8)])
+    return shape_views(spec, weights, res=res, size=size)
 
 
 def shape_candidates(studio: Studio, category: str | int) -> tuple[Tensor, Tensor]:
-    """Gallery INRs of one category → (weights (M, P), thumbnails (M, 3, S, S)); rendered once per category."""
+    """Gallery INRs of one category → (weights (M, P), thumbnails (M, 3, S, S)); Studio.candidates, for shapes."""
     _check_3d(studio)
-    c = category_index(studio, category)
-    sel = studio.gallery.select(studio.gallery.labels == c)
-    if len(sel) == 0:
-        raise StudioError(f"the gallery has no shapes of {category_names(studio)[c]!r}; pick one of "
-                          f"{categories(studio)}")
-    key = ("thumbs", c)
-    if key not in studio.cache:
-        studio.cache[key] = views(studio.spec, sel.weights)
-    return sel.weights, studio.cache[key]
+    return studio.candidates(category)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Generation, streamed
+# Generation, streamed (service.studio.generate_stream, which pictures each domain its own way)
 
-
-@dataclass
-class ShapeFrame:
-    """One DDIM step's current prediction x̂0, as views of a low-resolution occupancy grid."""
-
-    step: int  # 1-based
-    total: int
-    views: Tensor  # (n, 3, PREVIEW_SIZE, PREVIEW_SIZE)
-
-
-def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0) -> Tensor:
-    """n exact augmentations of the targets, round robin → (n, P)."""
-    from equigen_core.weightspace.augment import random_augment
-    from equigen_core.evaluation.protocol3d import shape_augment_config
-
-    g = torch.Generator().manual_seed(seed + 7919)
-    return random_augment(spec, targets[torch.arange(n) % len(targets)], shape_augment_config(), generator=g)
+ShapeFrame = Frame  # its pictures are `.views` (= `.images`)
 
 
 def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float = SHAPES.gamma,
                   guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
                   temperature: float = SHAPES.temperature, mode: str = "per-target",
                   start_t: int = 0, on_step=None):
-    """n occupancy INRs from K targets → fewshot.GenerationResult. start_t = 0: EquiGen from noise (ψ̃ = ψ + γ·ε);
-    start_t > 0: EquiGen refine, i.e. SDEdit from exact augmentations of the targets noised to step start_t."""
-    if start_t:
-        if not 0 < start_t < 1000:
-            raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {start_t}")
-        starts = augmented_starts(model.spec, targets, n, seed=seed)
-        out = refine(model, starts, start_t=int(start_t), gamma=gamma, guidance=guidance, steps=steps, seed=seed,
-                     temperature=temperature, on_step=on_step)
-        out.target_index = torch.arange(n) % len(targets)
-        return out
-    return generate(model, targets, n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
-                    temperature=temperature, mode=mode, on_step=on_step)
+    """n occupancy INRs from K targets (service.studio.sample) → fewshot.GenerationResult."""
+    return sample(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
+                  temperature=temperature, mode=mode, start_t=start_t, on_step=on_step)
 
 
-def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, gamma: float = SHAPES.gamma,
-                       guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
-                       temperature: float = SHAPES.temperature, mode: str = "per-target",
-                       start_t: int = 0, previews: int = 10, preview_res: int = PREVIEW_RES,
-                       preview_size: int = PREVIEW_SIZE) -> Iterator[ShapeFrame | Done]:
-    """About `previews` ShapeFrames of x̂0, evenly over the DDIM steps that run (fewer than `steps` under SDEdit),
-    always including the last; then Done(GenerationResult). Closing the iterator stops the sampler."""
+def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, previews: int = 10,
+                       **knobs) -> Iterator[Frame | Done]:
+    """service.studio.generate_stream for a shape model, with the 3D tab's bound (n ≤ 32): about `previews` frames
+    of low-resolution views, then Done(GenerationResult)."""
     if not is_3d(model.spec):
         raise StudioError(f"{model.path}: a {model.spec.in_dim}D model; pick a shape (3D) checkpoint")
-    check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
     if n > 32:
         raise StudioError(f"at most 32 shapes per run in 3D, got {n}")
-    spec = model.spec
-
-    def work(emit, should_stop):
-        def on_step(i, total, w):
-            check(should_stop)
-            if (i + 1) % max(1, total // previews) == 0 or i + 1 == total:
-                emit(ShapeFrame(i + 1, total, views(spec, w, res=preview_res, size=preview_size)))
-
-        try:
-            return sample_shapes(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
-                                 temperature=temperature, mode=mode, start_t=start_t, on_step=on_step)
-        except Cancelled:
-            return None
-
-    yield from stream(work)
+    yield from generate_stream(model, targets, n=n, previews=previews, **knobs)
 
 
 @dataclass
@@ -340,23 +282,12 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
 
 
 def _verdict_3d(rows: list[dict]) -> str:
-    if len(rows) < 3:
-        return "too few γ values to judge a trend"
-    from scipy.stats import spearmanr
+    from equigen_core.evaluation.runner import trend_verdict
 
-    def rho(key):
-        vals = [r[key] for r in rows]
-        return float("nan") if len(set(vals)) < 2 else float(spearmanr(range(len(rows)), vals).statistic)
-
-    cov, mmd, nov = rho("cov"), rho("mmd"), rho("novelty")
-
-    def trend(x):
-        return "flat" if x != x else "rises" if x > 0.3 else "falls" if x < -0.3 else "flat"
-
-    agrees = trend(nov) == "rises" and trend(mmd) == "rises"
-    return (f"As γ grows, novelty {trend(nov)} (Spearman ρ = {nov:.2f}), MMD {trend(mmd)} (ρ = {mmd:.2f}; higher is "
-            f"worse) and COV {trend(cov)} (ρ = {cov:.2f}): this run {'agrees' if agrees else 'does not agree'} with "
-            "the paper's claim that γ trades quality for diversity.")
+    return trend_verdict([{"mean": r} for r in rows], [("novelty", "novelty"), ("mmd", "MMD (higher is worse)"),
+                                                         ("cov", "COV")],
+                         agrees=lambda t: t["novelty"] == "rises" and t["mmd"] == "rises",
+                         claim="the paper's claim that γ trades quality for diversity")
 
 
 __all__ = ["ShapeFrame", "ShapeReadout", "ShapeReadouts", "ShapeSamples", "Tradeoff3D", "augmented_starts",
