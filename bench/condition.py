@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from equigen_core.nets.classifier import default_classifier_path, load_classifier  # noqa: E402
 from equigen_core.data.zoo import load_zoo  # noqa: E402
 from equigen_core.nets.denoiser import get_preset  # noqa: E402
-from equigen_core.evaluation.evaluate import held_in_accuracy  # noqa: E402
+from equigen_core.evaluation.protocol import held_in_accuracy  # noqa: E402
 from equigen_core.generation.fewshot import FewShotModel  # noqa: E402
 from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion  # noqa: E402
 

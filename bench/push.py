@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from equigen_core.nets.classifier import default_classifier_path, load_classifier  # noqa: E402
 from equigen_core.data.zoo import load_zoo  # noqa: E402
-from equigen_core.evaluation.evaluate import augment_shots, protocol_data, report  # noqa: E402
+from equigen_core.evaluation.protocol import augment_shots, protocol_data, report  # noqa: E402
 from equigen_core.generation.fewshot import FewShotModel, generate, refine  # noqa: E402
 from equigen_core.train import FinetuneConfig, finetune  # noqa: E402
 

@@ -65,7 +65,7 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k:
     from equigen_core.data.sources import load_source
     from equigen_core.data.zoo import build_zoo, save_zoo
     from equigen_core.domains.base import index_of
-    from equigen_core.evaluation.evaluate import protocol_data
+    from equigen_core.evaluation.protocol import protocol_data
     from equigen_core.nets.encoder import get_preset as encoder_preset
     from equigen_core.storage.roots import RootError
     from equigen_core.train import EncoderTrainConfig, train_encoder

@@ -17,6 +17,7 @@ from equigen_studio.common import (TargetPicker, default_checkpoint, format_sele
                                    paced, parse_selection)
 from equigen_studio.errors import errors as _errors
 from equigen_studio.train_callbacks import TrainCallbacks, device_text  # noqa: F401 (device_text: used by ui)
+from equigen_core.service import inspection
 from equigen_core.service import studio as core
 from equigen_core.service.access import AccessPolicy, name_under
 from equigen_core.service.jobs import Done, stream
@@ -206,7 +207,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
         targets = self._targets(cls, selection, uploads)
         samples = last["weights"] if last else None
         labels = last.get("labels") if last else None  # the classifier's labels from the generation's readouts
-        fm = core.feature_map(encoder, self.studio.gallery, targets, samples, target_class=int(cls),
+        fm = inspection.feature_map(encoder, self.studio.gallery, targets, samples, target_class=int(cls),
                               sample_labels=labels)
         return figures.tsne_figure(fm, f"t-SNE of ψ — {title}")
 
@@ -219,7 +220,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
         w, _ = self._candidates(cls, uploads)
         if not 0 <= int(index) < len(w):
             raise core.StudioError(f"candidate index must be in 0–{len(w) - 1}, got {index}")
-        chk = core.equivariance_check(model.encoder, model.spec, w[int(index)], seed=int(seed))
+        chk = inspection.equivariance_check(model.encoder, model.spec, w[int(index)], seed=int(seed))
         md = (f"Random permutation of the hidden neurons (seed {int(seed)}):\n\n"
               f"| | change |\n|---|---|\n"
               f"| raw weights (RMS) | **{chk.weight_change:.4f}** |\n"

@@ -153,7 +153,7 @@ class Callbacks3D(TargetPicker):
 
     @_errors
     def tsne(self, checkpoint, category, selection, last):
-        from equigen_core.service.studio import feature_map
+        from equigen_core.service.inspection import feature_map
 
         studio = self._studio()
         model = self._model(checkpoint)

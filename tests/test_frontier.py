@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from equigen_core.evaluation.evaluate import augment_shots, interpolate_shots, noise_shots
+from equigen_core.evaluation.protocol import augment_shots, interpolate_shots, noise_shots
 from equigen_core.evaluation.frontier import METRICS, dominated_by, meets_goal, summarize
 from equigen_core.weightspace.inr import render_images
 

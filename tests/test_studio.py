@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from equigen_core.service import inspection
 from equigen_core.service import studio as core
 from equigen_core.service.jobs import Done, stream
 
@@ -81,7 +82,7 @@ def test_generation_arguments_are_checked(kw, msg):
 def test_equivariance_check_permutes_weights_but_not_function_or_features(tiny_studio):
     st, model = tiny_studio
     w, _ = st.candidates(3)
-    chk = core.equivariance_check(model.encoder, st.spec, w[0], seed=0)
+    chk = inspection.equivariance_check(model.encoder, st.spec, w[0], seed=0)
     assert chk.weight_change > 1e-2
     assert chk.render_change < 1e-5
     assert chk.feature_change < 1e-5 * max(1.0, chk.feature_scale)
@@ -158,7 +159,7 @@ def test_tradeoff_sweeps_gamma_beside_the_baselines(tiny_studio):
 def test_feature_map_places_zoo_targets_and_samples(tiny_studio):
     st, model = tiny_studio
     w, _ = st.candidates(9)
-    fm = core.feature_map(model.encoder, st.gallery, w[:2], w[2:5], target_class=9, sample_labels=[1, 2, 3])
+    fm = inspection.feature_map(model.encoder, st.gallery, w[:2], w[2:5], target_class=9, sample_labels=[1, 2, 3])
     assert fm.xy.shape == (len(st.gallery) + 5, 2)
     assert fm.kinds.count("target") == 2 and fm.kinds.count("sample") == 3 and fm.labels[-1] == "3"
 

@@ -166,3 +166,11 @@ def test_client_drives_the_3d_mode_and_gets_a_glb(tiny_studio, tiny_studio3d, tm
             client.predict("spaceship", api_name="/candidates3d")
     finally:
         demo.close()
+
+
+def test_ablate_refuses_a_shape_zoo_with_a_clear_message(tiny_studio3d, capsys):
+    from equigen_core.cli import main
+
+    st, _ = tiny_studio3d
+    assert main(["ablate", "--zoo", str(st.root / "gallery"), "--checkpoint", str(st.root / "diffusion")]) == 2
+    assert "ablate measures image zoos" in capsys.readouterr().err

@@ -51,7 +51,7 @@ def cmd_evaluate_encoder(args) -> int:
 
 def cmd_evaluate_fewshot(args) -> int:
     from equigen_core.data.zoo import load_zoo
-    from equigen_core.evaluation.evaluate import (HEADER, cheap_baselines, held_in_accuracy, protocol_data, render,
+    from equigen_core.evaluation.protocol import (HEADER, cheap_baselines, held_in_accuracy, protocol_data, render,
                                                   report)
     from equigen_core.generation.fewshot import FewShotModel, generate
 
@@ -162,13 +162,21 @@ def cmd_ablate(args) -> int:
     import functools
 
     from equigen_core.evaluation.ablations import AblationConfig, run, stage2_ablation
-    from equigen_core.nets.classifier import default_classifier_path, load_classifier
+    from equigen_core.nets.classifier import load_classifier
     from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
     from equigen_core.generation.fewshot import FewShotModel
     from equigen_core.weightspace.fit import FitConfig
     from equigen_core.train import load_encoder
 
+    from equigen_core.data import DataError
+    from equigen_core.domains.images import ImageDomain
+
     zoo = load_zoo(args.zoo)
+    if zoo.spec.in_dim != 2:
+        print(f"error: {args.zoo}: ablate measures image zoos (2D INRs); this zoo's spec is {zoo.spec}. For shapes "
+              "run `evaluate` on a shape checkpoint root", file=sys.stderr)
+        return 2
+    domain = ImageDomain.of(zoo)
     base = FewShotModel.load(args.checkpoint)
 
     @functools.cache
@@ -178,6 +186,10 @@ def cmd_ablate(args) -> int:
         cache = {"shared": args.zoo_shared, "independent": args.zoo_independent}[init]
         if cache and (cache / "zoo.json").exists():
             return load_zoo(cache)
+        if not domain.is_mnist:  # a zoo keeps weights, not its images: only MNIST's can be fetched again offline
+            raise DataError(f"{args.zoo}: the '{init} init' variants refit the zoo's images from another init, and "
+                            f"only MNIST's are at hand (this zoo's source: {domain.source!r}); give "
+                            f"--zoo-{init} DIR with that zoo, or leave these variants out with --variants")
         from equigen_core.data import load_mnist
 
         data = load_mnist(split="all")
@@ -199,7 +211,11 @@ def cmd_ablate(args) -> int:
     cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)
     command = command_line()
     encoder = load_encoder(args.encoder, zoo.spec)
-    clf = load_classifier(args.classifier or default_classifier_path())
+    clf = load_classifier(args.classifier) if args.classifier else domain.classifier(Path(args.checkpoint).parent)
+    if clf is None:
+        print(f"error: no classifier for this image data (looked for {Path(args.checkpoint).parent}/classifier); "
+              "give --classifier DIR", file=sys.stderr)
+        return 2
     if args.merge:  # re-run some stage-2 variants into an existing result
         if not (args.json and args.json.exists()):
             print("error: --merge needs an existing --json result", file=sys.stderr)

@@ -136,7 +136,7 @@ def cmd_train_all(args) -> int:
 
 def cmd_train_finetune(args) -> int:
     from equigen_core.data.zoo import load_zoo
-    from equigen_core.evaluation.evaluate import protocol_data
+    from equigen_core.evaluation.protocol import protocol_data
     from equigen_core.train import FinetuneConfig, finetune
 
     zoo = load_zoo(args.zoo) if args.zoo else None

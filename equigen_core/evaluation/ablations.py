@@ -125,11 +125,18 @@ def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> li
     return rows
 
 
+def _base_classes(zoo, cfg: AblationConfig) -> list[int]:
+    """The image zoo's classes other than the held-out one (domains.images: any image zoo, not only MNIST's ten)."""
+    from equigen_core.domains.images import ImageDomain
+
+    return [c for c in ImageDomain.of(zoo).classes() if c != cfg.cls]
+
+
 def _measure(model, zoo, classifier, cfg: AblationConfig) -> dict:
-    from equigen_core.evaluation.evaluate import held_in_accuracy, protocol_data, report
+    from equigen_core.evaluation.protocol import held_in_accuracy, protocol_data, report
     from equigen_core.generation.fewshot import generate
 
-    classes = [c for c in range(10) if c != cfg.cls]
+    classes = _base_classes(zoo, cfg)
     held = held_in_accuracy(model, zoo, classifier, classes=classes, per_class=cfg.per_class, steps=cfg.steps,
                             temperature=cfg.temperature, seed=cfg.seed)
     shots, shot_img, real = protocol_data(zoo, cfg.cls, cfg.k, seed=cfg.seed)
@@ -225,7 +232,7 @@ def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
     rows = []
     for mode in ("per-target", "set"):
         hits, total = 0, 0
-        for c in (c for c in range(10) if c != cfg.cls):
+        for c in _base_classes(zoo, cfg):
             targets = test.select(test.labels == c).weights[: cfg.k]
             out = generate(model, targets, cfg.per_class, gamma=0.0, guidance=0.0, steps=cfg.steps, seed=cfg.seed + c,
                            temperature=cfg.temperature, mode=mode)

@@ -106,7 +106,7 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
                           progress=progress, on_point=on_point)
     held_in = None
     if cfg.held_in:
-        from equigen_core.evaluation.evaluate import held_in_accuracy
+        from equigen_core.evaluation.protocol import held_in_accuracy
 
         from equigen_core.domains.images import ImageDomain
 
@@ -126,7 +126,7 @@ def _points_per_seed(cfg: EvalConfig) -> int:
 
 def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, status):
     """Yield every method's Step (evaluation.runner) for one seed's shots."""
-    from equigen_core.evaluation.evaluate import (augment_shots, interpolate_shots, noise_shots, protocol_data,
+    from equigen_core.evaluation.protocol import (augment_shots, interpolate_shots, noise_shots, protocol_data,
                                                   render, report)
     from equigen_core.generation.fewshot import generate, refine, sample_unconditional
     from equigen_core.train import FinetuneConfig, finetune

@@ -23,7 +23,7 @@ from equigen_core.presets import SHAPES
 
 def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
     """K INR weights of `category` (evaluate.draw_shots: the training split, or all of the category if short)."""
-    from equigen_core.evaluation.evaluate import draw_shots
+    from equigen_core.evaluation.protocol import draw_shots
 
     return draw_shots(zoo, category, k, seed=seed).weights
 
@@ -89,7 +89,7 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     from equigen_core.domains.shapes import ShapeDomain
     from equigen_core.evaluation.frontier import run_meta
     from equigen_core.evaluation.runner import Step, run_protocol, summarize
-    from equigen_core.evaluation.evaluate import interpolate_shots
+    from equigen_core.evaluation.protocol import interpolate_shots
     from equigen_core.generation.fewshot import generate, refine
 
     spec = zoo.spec

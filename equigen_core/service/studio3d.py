@@ -237,7 +237,7 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     each γ, EquiGen refine at each t0, and the cheap baselines on the same targets (protocol3d.report_3d)."""
     from dataclasses import asdict
 
-    from equigen_core.evaluation.evaluate import interpolate_shots
+    from equigen_core.evaluation.protocol import interpolate_shots
     from equigen_core.evaluation.protocol3d import clouds_from_shapes, report_3d
 
     _check_3d(studio)
