@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--meta-exclude", default="9",
                    help="classes the meta-learned init must not see (the few-shot class), comma-separated; '' none")
     z.add_argument("--canonicalize", action="store_true", help="smooth-canonicalise the fitted weights")
-    z.add_argument("--max-steps", type=int, default=None, help="fitting steps per INR (default 300; shapes 800)")
-    z.add_argument("--lr", type=float, default=None, help="Adam lr (default 3e-3 for images, 1e-3 for shapes)")
+    z.add_argument("--max-steps", type=int, default=None, help="fitting steps per INR (default 300; shapes 4000)")
+    z.add_argument("--lr", type=float, default=None, help="Adam lr (default 3e-3; shapes: decayed to 1e-5)")
     z.add_argument("--target-psnr", type=float, default=36.0)
     z.add_argument("--pool", type=int, default=32)
     z.add_argument("--seed", type=int, default=0)

@@ -89,7 +89,8 @@ RUN_PRESETS: dict[str, RunPreset] = {
                         gallery_per_class=2, per_category=5, init="shared", fit_steps=40, target_psnr=None,
                         enc_channels=4, probe_res=4, batch_size=128, eq_batch=16),
     "cpu3d": RunPreset("shapes", encoder="cpu", denoiser="cpu3d", enc_steps=300, diff_steps=6000, ft_steps=300,
-                       gallery_per_class=12, per_category=80, init="shared", fit_steps=800, target_psnr=None,
+                       gallery_per_class=12, per_category=80, init="shared", fit_steps=4000, fit_lr=3e-3,
+                       target_psnr=None,
                        enc_channels=8, probe_res=5, batch_size=128, eq_batch=16),
 }
 

@@ -45,10 +45,12 @@ def cmd_build_zoo(args) -> int:
 def build_shape_zoo_cmd(args) -> int:
     from equigen_core.data.shapes import CATEGORIES
     from equigen_core.data.zoo import build_mesh_zoo, build_shape_zoo, save_zoo
-    from equigen_core.weightspace.fit import FitConfig
+    from dataclasses import replace
 
-    cfg = FitConfig(loss="bce", target_psnr=None, max_steps=args.max_steps or 800, lr=args.lr or 1e-3,
-                    init=args.init, pool=min(args.pool, 16), seed=args.seed)
+    from equigen_core.weightspace.fit import OCCUPANCY_FIT
+
+    cfg = replace(OCCUPANCY_FIT, max_steps=args.max_steps or OCCUPANCY_FIT.max_steps, lr=args.lr or OCCUPANCY_FIT.lr,
+                  init=args.init, pool=min(args.pool, 16), seed=args.seed)
     if args.dataset == "meshes":
         if not args.data_dir:
             print("error: --dataset meshes needs --data-dir (a folder of meshes you have)", file=sys.stderr)

@@ -179,7 +179,7 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
 
 
 def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100, *, spec: SirenSpec | None = None,
-                    fit_cfg=None, points: int = 2048, rounds: int = 20, seed: int = 0, test_every: int = 5,
+                    fit_cfg=None, points: int = 2048, rounds: int = 100, seed: int = 0, test_every: int = 5,
                     iou_res: int = 64, progress: bool = True, callback=None, limit: int | None = None) -> Zoo:
     """Fit one occupancy INR per procedural shape (data.shapes) and return the zoo. Labels index
     data.shapes.CATEGORIES; `index` is the shape's number within its category (the shapes are regenerated from
@@ -204,7 +204,7 @@ def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100
 
 
 def build_mesh_zoo(root, *, categories: list[str] | None = None, limit: int | None = None, spec=None, fit_cfg=None,
-                   points: int = 2048, rounds: int = 20, seed: int = 0, test_every: int = 5, iou_res: int = 64,
+                   points: int = 2048, rounds: int = 100, seed: int = 0, test_every: int = 5, iou_res: int = 64,
                    progress: bool = True, callback=None) -> Zoo:
     """Fit one occupancy INR per mesh under `root` (data.meshes.load_meshes: ShapeNet-style or flat folders)."""
     from equigen_core.data.meshes import load_meshes
@@ -218,16 +218,16 @@ def build_mesh_zoo(root, *, categories: list[str] | None = None, limit: int | No
 
 
 def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg=None, points: int = 2048,
-                        rounds: int = 20, seed: int = 0, test_every: int = 5, iou_res: int = 64,
+                        rounds: int = 100, seed: int = 0, test_every: int = 5, iou_res: int = 64,
                         progress: bool = True, callback=None) -> Zoo:
     """Fit occupancy INRs to any shape set with the ShapeSet interface (labels, class_names, training_points,
     occupancy, select) and measure their IoU."""
     from equigen_core.storage.checkpoint import config_to_dict
-    from equigen_core.weightspace.fit import FitConfig, fit_shapes, occupancy_iou
+    from equigen_core.weightspace.fit import OCCUPANCY_FIT, fit_shapes, occupancy_iou
     from equigen_core.weightspace.inr import get_preset
 
     spec = spec or get_preset("shape3d")
-    fit_cfg = fit_cfg or FitConfig(loss="bce", target_psnr=None, max_steps=800, lr=1e-3, pool=16)
+    fit_cfg = fit_cfg or OCCUPANCY_FIT
     res = fit_shapes(spec, shapes, fit_cfg, points=points, rounds=rounds, seed=seed, progress=progress,
                      callback=callback)
     iou = occupancy_iou(spec, res.weights, shapes, res=iou_res)
