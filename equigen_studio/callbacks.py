@@ -71,10 +71,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
         weights = core.fit_targets(self.studio.spec, images, fit_cfg=self.studio.fit_config(),
                                    init=self.studio.fit_init,
                                    on_progress=lambda d, t, p: progress(d / max(t, 1), desc=f"fitted {d}/{t}"))
-        new = self.studio.add_uploads(uploads, weights)
-        w, imgs = self._candidates(cls, new)
-        sel = list(range(len(w) - len(weights), len(w)))
-        return new, self._gallery_items(imgs, new, len(w)), format_selection(sel), *self._selection_view(sel, imgs)
+        return self._with_uploads(cls, self.studio.add_uploads(uploads, weights), len(weights))
 
     # -- Generate tab: sampling -------------------------------------------------------------------------------------
     def _model(self, checkpoint, adapted):

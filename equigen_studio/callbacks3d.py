@@ -54,7 +54,18 @@ class Callbacks3D(TargetPicker):
     _checkpoint = _model  # what TargetPicker.default_class reads
 
     def _candidates(self, cls, uploads=None):
-        return core3d.shape_candidates(self._studio(), cls)
+        return core3d.shape_candidates(self._studio(), cls, uploads)
+
+    @_errors
+    def fit_uploads(self, files, category, uploads, progress=gr.Progress()):
+        """Uploaded meshes → occupancy INRs fitted with the gallery's recipe, appended to the candidates (and
+        selected)."""
+        studio = self._studio()
+        meshes = core3d.meshes_from_files([getattr(f, "name", f) for f in (files or [])])
+        progress(0, desc=f"fitting {len(meshes)} occupancy INRs")
+        weights = core3d.fit_mesh_targets(studio, meshes,
+                                          on_progress=lambda d, t, p: progress(d / max(t, 1), desc=f"fitted {d}/{t}"))
+        return self._with_uploads(category, studio.add_uploads(uploads, weights), len(weights))
 
     # -- targets ----------------------------------------------------------------------------------------------------
     def checkpoints(self) -> list[str]:
@@ -75,13 +86,13 @@ class Callbacks3D(TargetPicker):
     # -- sampling ---------------------------------------------------------------------------------------------------
     @_errors
     def generate(self, checkpoint, category, selection, gamma, guidance, steps, n, seed, temperature, start, t0,
-                 set_level=False):
+                 set_level=False, uploads=None):
         """Stream views of the low-resolution x̂0 every few DDIM steps, then the final renders, readouts and the state
         that `show_first` reads (the viewer is filled by that chained, non-streaming event: a `gr.Model3D` filled by
         a generator after earlier yields stays blank in Gradio 6.31)."""
         studio = self._studio()
         model = self._model(checkpoint)
-        targets = self._targets(category, selection)
+        targets = self._targets(category, selection, uploads)
         refine = start == STARTS[1]
         t0 = int(t0) if refine else 0
         n, steps = int(n), int(steps)
@@ -136,10 +147,11 @@ class Callbacks3D(TargetPicker):
 
     # -- Trade-off and feature space --------------------------------------------------------------------------------
     @_errors
-    def tradeoff(self, checkpoint, category, selection, gammas_text, n, steps, seed, progress=gr.Progress()):
+    def tradeoff(self, checkpoint, category, selection, gammas_text, n, steps, seed, uploads=None,
+                 progress=gr.Progress()):
         studio = self._studio()
         model = self._model(checkpoint)
-        targets = self._targets(category, selection)
+        targets = self._targets(category, selection, uploads)
         try:
             gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
         except ValueError as e:
@@ -152,12 +164,12 @@ class Callbacks3D(TargetPicker):
         return figures.tradeoff3d_figure(tr), rows, f"Reference: {tr.reference}. {tr.verdict}"
 
     @_errors
-    def tsne(self, checkpoint, category, selection, last):
+    def tsne(self, checkpoint, category, selection, last, uploads=None):
         from equigen_core.service.inspection import feature_map
 
         studio = self._studio()
         model = self._model(checkpoint)
-        targets = self._targets(category, selection)
+        targets = self._targets(category, selection, uploads)
         names = core3d.category_names(studio)
         samples = last["weights"] if last else None
         labels = [names.index(c) if c else -1 for c in last["labels"]] if last else None

@@ -122,6 +122,13 @@ class TargetPicker:
         idx = [i for i in parse_selection(selection, 10**6) if i < len(w)]  # "0-9" on a smaller gallery: all
         return format_selection(idx), *self._selection_view(idx, imgs)
 
+    def _with_uploads(self, cls, uploads: dict, added: int):
+        """After fitting `added` uploads: → (uploads, gallery items, selection of the new ones, summary, thumbnails)."""
+        w, imgs = self._candidates(cls, uploads)
+        sel = list(range(len(w) - added, len(w)))
+        return uploads, self._gallery_items(imgs, uploads, len(w)), format_selection(sel), *self._selection_view(sel,
+                                                                                                               imgs)
+
     def _targets(self, cls, selection, uploads=None):
         w, _ = self._candidates(cls, uploads)
         return w[parse_selection(selection, len(w))]

@@ -19,7 +19,7 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
     if not cb.available:
         gr.Markdown(MISSING)
     c.last = gr.State(None)  # this user's last shapes: weights, GLB paths, readout categories
-    c.no_uploads = gr.State(None)  # the target picker's uploads (2D fits uploaded images; the 3D tab takes none)
+    c.uploads = gr.State(None)  # {"weights", "images"} of this user's fitted mesh uploads
     with gr.Row():
         c.checkpoint = gr.Dropdown(cb.checkpoints(), value=cb.default_checkpoint(), label="Shape diffusion checkpoint",
                                    scale=3)
@@ -37,6 +37,11 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
             c.sel_md = gr.Markdown()
             c.chosen = gr.Gallery(label="Selected targets", columns=12, height=110, allow_preview=False,
                                   fit_columns=False, object_fit="contain", interactive=False)
+            with gr.Accordion("Upload your own meshes", open=False):
+                c.files = gr.File(file_count="multiple", file_types=[".stl", ".obj", ".ply", ".off", ".glb", ".gltf"],
+                                  label="Meshes (STL / OBJ / PLY / OFF / GLB, ≤ 20 MB, at most 8); watertight ones "
+                                        "fit best", elem_id="mesh-upload")
+                c.fit = gr.Button("Fit uploads as occupancy INRs and select them", elem_id="fit3d-btn")
         with gr.Column(scale=2):
             c.gamma = gr.Slider(0, 2, value=sampling.gamma, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
             c.guidance = gr.Slider(0, 1, value=sampling.guidance, step=0.05, label="λ — equivariance guidance")
@@ -99,11 +104,13 @@ def tsne_section() -> SimpleNamespace:
 def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNamespace) -> None:
     """Events of the 3D sections (every one with an api_name, so gradio_client can drive the 3D mode)."""
     picked = [g.candidates, g.selection, g.sel_md, g.chosen]
-    g.category.change(cb.show_candidates, g.category, picked, api_name="candidates3d")
-    g.candidates.select(cb.toggle, [g.selection, g.category, g.no_uploads], picked[1:], api_name="select_target3d")
-    g.apply.click(cb.set_selection, [g.selection, g.category], picked[1:], api_name="set_selection3d")
+    g.category.change(cb.show_candidates, [g.category, g.uploads], picked, api_name="candidates3d")
+    g.candidates.select(cb.toggle, [g.selection, g.category, g.uploads], picked[1:], api_name="select_target3d")
+    g.apply.click(cb.set_selection, [g.selection, g.category, g.uploads], picked[1:], api_name="set_selection3d")
+    g.fit.click(cb.fit_uploads, [g.files, g.category, g.uploads], [g.uploads, *picked], api_name="fit_uploads3d",
+                concurrency_limit=1)
     inputs = [g.checkpoint, g.category, g.selection, g.gamma, g.guidance, g.steps, g.n, g.seed, g.temperature, g.start,
-              g.t0, g.set_level]
+              g.t0, g.set_level, g.uploads]
     outputs = [g.preview, g.status, g.readout, g.gallery, g.last]
     viewer = [g.model3d, g.turntable, g.glb]
     ev = g.gen.click(cb.generate, inputs, outputs, api_name="generate3d", concurrency_limit=2,
@@ -112,7 +119,7 @@ def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNames
     ev.success(cb.show_first, g.last, viewer, api_name="show_first3d")
     g.stop.click(None, cancels=[ev], api_name="stop3d", api_visibility="private")
     g.gallery.select(cb.show_sample, g.last, viewer, api_name="show_shape")
-    t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, t.steps, g.seed],
+    t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, t.steps, g.seed, g.uploads],
                 [t.plot, t.table, t.verdict], api_name="tradeoff3d", concurrency_limit=1)
-    f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last], f.plot, api_name="tsne3d",
+    f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last, g.uploads], f.plot, api_name="tsne3d",
                 concurrency_limit=2)

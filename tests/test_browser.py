@@ -79,13 +79,27 @@ def drive(page, url: str, out: Path) -> dict:
     return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1]}
 
 
-def drive3d(page, out: Path, timeout_s: float = 240) -> dict:
-    """The 3D leg, on a page drive() has used: switch the domain, wait for the shape thumbnails, Generate, and see
-    live previews, then the gallery of renders and the first shape in the Model3D viewer (a WebGL canvas).
-    Screenshot: out/screenshot_generate3d.png."""
+def drive3d(page, out: Path, timeout_s: float = 240, mesh: Path | None = None) -> dict:
+    """The 3D leg, on a page drive() has used: switch the domain, wait for the shape thumbnails, (upload `mesh`, fit
+    it and see it join the candidates, selected), Generate, and see live previews, then the gallery of renders and the
+    first shape in the Model3D viewer (a WebGL canvas). Screenshot: out/screenshot_generate3d.png."""
     page.get_by_role("tab", name="Generate").click()
     page.locator("#domain").get_by_text("3D shapes").click()
     page.wait_for_selector("#candidates3d img", timeout=60_000)
+    seen_upload = {}
+    if mesh is not None:
+        before = page.locator("#candidates3d img").count()
+        page.get_by_text("Upload your own meshes").click()
+        page.locator("#mesh-upload input[type=file]").set_input_files(str(mesh))
+        page.wait_for_timeout(1_000)  # the file reaches the server
+        page.click("#fit3d-btn")
+        page.wait_for_function(f"document.querySelectorAll('#candidates3d img').length > {before}",
+                               timeout=int(timeout_s * 1000))
+        sel = "document.querySelector('#selection3d textarea, #selection3d input').value"
+        page.wait_for_function(f"{sel} === '{before}'", timeout=10_000)  # the upload alone is selected
+        seen_upload = {"candidates_before": before, "candidates_after": page.locator("#candidates3d img").count(),
+                       "selection3d": page.evaluate(sel)}
+        page.screenshot(path=str(out / "screenshot_upload3d.png"), full_page=True)
     page.click("#generate3d-btn")
     seen, deadline = [], time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -104,7 +118,16 @@ def drive3d(page, out: Path, timeout_s: float = 240) -> dict:
     page.locator("#model3d").screenshot(path=str(out / "viewer3d.png"))
     page.screenshot(path=str(out / "screenshot_generate3d.png"), full_page=True)
     return {"previews": len({t for t in seen if "DDIM step" in t}), "final_status3d": seen[-1],
-            "canvas": page.locator("#model3d canvas").count(), "mesh_px": mesh_pixels(out / "viewer3d.png")}
+            "canvas": page.locator("#model3d canvas").count(), "mesh_px": mesh_pixels(out / "viewer3d.png"),
+            **seen_upload}
+
+
+def shipped_mesh() -> Path | None:
+    """A real watertight mesh that ships in an installed package: the gradio wheel's demo STL (sofia.stl)."""
+    import gradio
+
+    p = Path(gradio.__file__).parent / "media_assets" / "models3d" / "sofia.stl"
+    return p if p.is_file() else None
 
 
 def mesh_pixels(png: Path) -> int:
@@ -135,7 +158,9 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
     try:
         page = browser.new_page()
         seen = drive(page, f"http://127.0.0.1:{port}/", tmp_path)
-        seen.update(drive3d(page, tmp_path))
+        mesh = shipped_mesh()
+        assert mesh is not None, "gradio's wheel no longer ships media_assets/models3d/sofia.stl"
+        seen.update(drive3d(page, tmp_path, mesh=mesh))
     finally:
         browser.close()
         pw.stop()
@@ -149,6 +174,10 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
     assert "shapes" in seen["final_status3d"] and seen["previews"] >= 2, seen
     assert seen["canvas"] == 1 and seen["mesh_px"] > 100, f"no shape drawn in the Model3D viewer: {seen}"
     assert (tmp_path / "screenshot_generate3d.png").stat().st_size > 10_000
+    # the real mesh: uploaded, fitted as an occupancy INR, one more candidate, selected alone, and generated from
+    n0 = seen["candidates_before"]
+    assert seen["candidates_after"] == n0 + 1 and seen["selection3d"] == str(n0), seen
+    assert "K = 1 targets" in seen["final_status3d"], seen
 
 
 if __name__ == "__main__":  # screenshots of the real app with the shipped checkpoints

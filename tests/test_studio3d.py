@@ -174,3 +174,42 @@ def test_ablate_refuses_a_shape_zoo_with_a_clear_message(tiny_studio3d, capsys):
     st, _ = tiny_studio3d
     assert main(["ablate", "--zoo", str(st.root / "gallery"), "--checkpoint", str(st.root / "diffusion")]) == 2
     assert "ablate measures image zoos" in capsys.readouterr().err
+
+
+def test_a_real_mesh_upload_becomes_a_selected_candidate(tiny_studio3d, tmp_path, monkeypatch):
+    """The gradio wheel's sofia.stl (a real watertight mesh) → an occupancy INR fitted with the gallery's recipe →
+    one more candidate, selected; bad uploads are refused with a message naming the file."""
+    from dataclasses import replace
+
+    from equigen_core.storage.checkpoint import config_to_dict
+    from equigen_core.weightspace.fit import OCCUPANCY_FIT
+    from tests.test_browser import shipped_mesh
+    from equigen_studio.callbacks3d import Callbacks3D
+
+    st, _ = tiny_studio3d
+    # the tiny gallery was fitted for 40 steps (a blank); uploads follow the gallery's recipe, so give it a real one
+    monkeypatch.setitem(st.gallery.meta, "fit", config_to_dict(replace(OCCUPANCY_FIT, max_steps=600)))
+    monkeypatch.setitem(st.gallery.meta, "rounds", 15)
+    mesh = shipped_mesh()
+    assert mesh is not None
+    meshes = core3d.meshes_from_files([mesh])
+    assert len(meshes) == 1 and meshes.meshes[0].watertight
+    cb = Callbacks3D(st, frame_interval=0)
+    uploads, items, sel, md, chosen = cb.fit_uploads([str(mesh)], "airplane", None)
+    n = len(core3d.shape_candidates(st, "airplane")[0])
+    assert uploads["weights"].shape == (1, st.spec.num_params) and torch.isfinite(uploads["weights"]).all()
+    assert len(items) == n + 1 and items[-1][1] == f"#{n} (upload)" and sel == str(n) and len(chosen) == 1
+    # the fitted INR is the mesh: IoU with the mesh's own occupancy on a 32³ grid
+    from equigen_core.weightspace.fit import occupancy_iou
+
+    assert float(occupancy_iou(st.spec, uploads["weights"], meshes, res=32)[0]) > 0.7
+    (tmp_path / "notes.txt").write_text("not a mesh")
+    (tmp_path / "junk.stl").write_bytes(b"\x00" * 300)
+    with pytest.raises(StudioError, match="notes.txt: not a mesh file"):
+        core3d.meshes_from_files([tmp_path / "notes.txt"])
+    with pytest.raises(StudioError, match="junk.stl"):
+        core3d.meshes_from_files([tmp_path / "junk.stl"])
+    with pytest.raises(StudioError, match="at most 8"):
+        core3d.meshes_from_files([mesh] * 9)
+    with pytest.raises(gr.Error, match="no meshes uploaded"):
+        cb.fit_uploads([], "airplane", None)

@@ -180,17 +180,25 @@ def normalize_clouds(clouds: Tensor) -> Tensor:
     return c / c.norm(dim=-1).amax(dim=1).clamp_min(1e-9)[:, None, None]
 
 
-def chamfer_matrix(a: Tensor, b: Tensor, *, budget: int = 1 << 24) -> Tensor:
+def chamfer_matrix(a: Tensor, b: Tensor | None = None, *, budget: int = 1 << 24) -> Tensor:
     """Chamfer distance (squared L2; mean nearest-neighbour term each way, summed) between every cloud of a (A, N, 3)
-    and b (B, M, 3) → (A, B). Pairs are computed in blocks of at most `budget` point-to-point distances."""
-    out = torch.empty(len(a), len(b))
+    and b (B, M, 3) → (A, B). b None: a against itself, computing each pair once (the matrix is symmetric). Pairs
+    are computed in blocks of at most `budget` point-to-point distances."""
+    sym = b is None
+    b = a if sym else b
+    out = torch.zeros(len(a), len(b))
     per = max(1, budget // (a.shape[1] * b.shape[1]))  # pairs per block
     cb = min(len(b), per)
     ca = max(1, per // cb)
     for i in range(0, len(a), ca):
         for j in range(0, len(b), cb):
+            if sym and j + cb <= i:  # wholly below the diagonal: mirrored from the upper triangle below
+                continue
             d = torch.cdist(a[i : i + ca, None], b[None, j : j + cb]).pow(2)  # (ca, cb, N, M)
             out[i : i + ca, j : j + cb] = d.min(dim=3).values.mean(2) + d.min(dim=2).values.mean(2)
+    if sym:
+        upper = torch.triu(out)
+        out = upper + torch.triu(out, 1).T
     return out
 
 
@@ -207,13 +215,17 @@ class ShapeSetMetrics:
     nna: float  # 1-NN classifier accuracy, generated vs reference, leave-one-out (50 % is ideal)
 
 
-def shape_set_metrics(generated: Tensor, reference: Tensor, *, normalize: bool = True) -> ShapeSetMetrics:
-    """MMD-CD, COV-CD and 1-NNA-CD of generated clouds (G, N, 3) against reference clouds (R, N, 3)."""
+def shape_set_metrics(generated: Tensor, reference: Tensor, *, normalize: bool = True,
+                      d_rr: Tensor | None = None) -> ShapeSetMetrics:
+    """MMD-CD, COV-CD and 1-NNA-CD of generated clouds (G, N, 3) against reference clouds (R, N, 3). d_rr: the
+    reference's own Chamfer matrix (R, R), when a protocol scores many sets against one reference (it is the same
+    for all of them)."""
     g, r = (normalize_clouds(generated), normalize_clouds(reference)) if normalize else (generated, reference)
     d_gr = chamfer_matrix(g, r)  # (G, R)
     mmd = float(d_gr.min(dim=0).values.mean())
     cov = float(d_gr.argmin(dim=1).unique().numel() / len(r))
-    d_gg, d_rr = chamfer_matrix(g, g), chamfer_matrix(r, r)
+    d_gg = chamfer_matrix(g)
+    d_rr = chamfer_matrix(r) if d_rr is None else d_rr
     n_g = len(g)
     full = torch.cat([torch.cat([d_gg, d_gr], 1), torch.cat([d_gr.T, d_rr], 1)], 0)  # (G+R, G+R)
     full.fill_diagonal_(float("inf"))

@@ -65,12 +65,28 @@ class Report3D:
     empty: float  # share of samples with no surface at all
 
 
-def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor) -> Report3D:
-    m = shape_set_metrics(clouds, ref_clouds)
-    c, s, r = normalize_clouds(clouds), normalize_clouds(shot_clouds), normalize_clouds(ref_clouds)
-    nov = float(chamfer_matrix(c, s).min(1).values.median() / chamfer_matrix(r, s).min(1).values.median())
+def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor, *, d_rr: Tensor | None = None,
+              ref_to_shots: float | None = None) -> Report3D:
+    """The metrics of one set of sample clouds. d_rr (the reference's own Chamfer matrix) and ref_to_shots (the
+    median Chamfer distance of the reference shapes to their nearest shot) are the same for every set scored against
+    one reference and shots: pass them to compute them once (`reference_terms`)."""
+    m = shape_set_metrics(clouds, ref_clouds, d_rr=d_rr)
+    c, s = normalize_clouds(clouds), normalize_clouds(shot_clouds)
+    if ref_to_shots is None:
+        ref_to_shots = reference_terms(ref_clouds, shot_clouds)[1]
+    nov = float(chamfer_matrix(c, s).min(1).values.median() / ref_to_shots)
     empty = float((clouds.abs().amax(dim=(1, 2)) == 0).float().mean())
     return Report3D(name, len(clouds), 1000 * m.mmd, m.cov, m.nna, nov, empty)
+
+
+def reference_terms(ref_clouds: Tensor, shot_clouds: Tensor | None = None) -> tuple[Tensor, float | None]:
+    """What report_3d needs of the reference alone → (its Chamfer matrix (R, R), and with shots, the median Chamfer
+    distance of the reference shapes to their nearest shot)."""
+    r = normalize_clouds(ref_clouds)
+    to_shots = None
+    if shot_clouds is not None:
+        to_shots = float(chamfer_matrix(r, normalize_clouds(shot_clouds)).min(1).values.median())
+    return chamfer_matrix(r), to_shots
 
 
 METRICS_3D = ("mmd", "cov", "nna", "novelty", "empty")
@@ -94,18 +110,21 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
 
     spec = zoo.spec
     ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)
-    ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
     t_start = time.perf_counter()
+    ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
+    d_rr = reference_terms(ref)[0]
     models = [(label, model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
 
     def plan(seed, status):
         g = torch.Generator().manual_seed(seed)
         shots = shots_3d(zoo, category, k, seed=seed)
         shot_clouds = clouds_from_weights(spec, shots, n=n_points, res=res)
+        to_shots = reference_terms(ref, shot_clouds)[1]  # per seed (the shots change); d_rr once for all seeds
 
         def step(method, family, knob, value, make) -> Step:
             def score():
-                rep = report_3d(method, clouds_from_weights(spec, make(), n=n_points, res=res), shot_clouds, ref)
+                rep = report_3d(method, clouds_from_weights(spec, make(), n=n_points, res=res), shot_clouds, ref,
+                                d_rr=d_rr, ref_to_shots=to_shots)
                 return {m: getattr(rep, m) for m in METRICS_3D}
 
             return Step(method, family, knob, value, score)

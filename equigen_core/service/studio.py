@@ -171,8 +171,9 @@ class Studio:
         return w, imgs
 
     def add_uploads(self, uploads: dict | None, weights: Tensor) -> dict:
-        """Append fitted upload INRs (K, P) to a session's uploads → the new {"weights", "images"}."""
-        imgs = render_images(self.spec, weights, 28)
+        """Append fitted upload INRs (K, P) to a session's uploads → the new {"weights", "images"} (the images are
+        the domain's previews, as the candidates')."""
+        imgs = self.domain.preview(self.spec, weights)
         if uploads is None or not len(uploads["weights"]):
             return {"weights": weights, "images": imgs}
         return {"weights": torch.cat([uploads["weights"], weights]), "images": torch.cat([uploads["images"], imgs])}

@@ -78,10 +78,62 @@ def views(spec: SirenSpec, weights: Tensor, *, res: int = FINAL_RES, size: int =
     return shape_views(spec, weights, res=res, size=size)
 
 
-def shape_candidates(studio: Studio, category: str | int) -> tuple[Tensor, Tensor]:
-    """Gallery INRs of one category → (weights (M, P), thumbnails (M, 3, S, S)); Studio.candidates, for shapes."""
+def shape_candidates(studio: Studio, category: str | int, uploads: dict | None = None) -> tuple[Tensor, Tensor]:
+    """Gallery INRs of one category, then a session's fitted mesh uploads → (weights (M, P), thumbnails
+    (M, 3, S, S)); Studio.candidates, for shapes."""
     _check_3d(studio)
-    return studio.candidates(category)
+    return studio.candidates(category, uploads)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Targets from uploaded meshes
+
+MAX_MESH_UPLOADS = 8
+MAX_MESH_UPLOAD_BYTES = 20 * 2**20  # 20 MB per file
+
+
+def meshes_from_files(paths: Sequence[str | Path]):
+    """Uploaded mesh files → data.meshes.MeshSet (normalised to [-0.9, 0.9]³); checked by extension, size (≤ 20 MB),
+    count (≤ 8) and content (trimesh must find triangles). Not watertight: accepted, its inside is then guessed by
+    the occupancy test (open3d, or the winding number)."""
+    from equigen_core.data import DataError
+    from equigen_core.data.meshes import MESH_EXTS, MeshSet, load_mesh
+
+    if not paths:
+        raise StudioError("no meshes uploaded")
+    if len(paths) > MAX_MESH_UPLOADS:
+        raise StudioError(f"{len(paths)} meshes uploaded; at most {MAX_MESH_UPLOADS} at a time")
+    meshes = []
+    for p in map(Path, paths):
+        if p.suffix.lower() not in MESH_EXTS:
+            raise StudioError(f"{p.name}: not a mesh file; upload one of {', '.join(MESH_EXTS)}")
+        if p.stat().st_size > MAX_MESH_UPLOAD_BYTES:
+            raise StudioError(f"{p.name}: {p.stat().st_size / 2**20:.1f} MB; at most "
+                              f"{MAX_MESH_UPLOAD_BYTES // 2**20} MB per mesh")
+        try:
+            meshes.append(load_mesh(p))
+        except DataError as e:
+            raise StudioError(f"{p.name}: {e}") from e
+    return MeshSet(meshes, torch.zeros(len(meshes), dtype=torch.long), ["upload"])
+
+
+def fit_mesh_targets(studio: Studio, meshes, *, on_progress: Callable[[int, int, float], None] | None = None
+                     ) -> Tensor:
+    """Fit one occupancy INR per mesh with the gallery's recipe (its fit config, points and rounds) from its shared
+    init, so the targets are aligned with the training zoo → weights (K, P). on_progress(done, total, mean PSNR)."""
+    from equigen_core.weightspace.fit import OCCUPANCY_POINTS, OCCUPANCY_ROUNDS, fit_shapes
+
+    _check_3d(studio)
+    meta = studio.gallery.meta
+    init = studio.fit_init
+
+    def cb(p):
+        if on_progress is not None:
+            on_progress(p.done, p.total, float(p.mean_psnr_done))
+
+    return fit_shapes(studio.spec, meshes, studio.fit_config(), points=int(meta.get("points", OCCUPANCY_POINTS)),
+                      rounds=int(meta.get("rounds", OCCUPANCY_ROUNDS)), progress=False, callback=cb,
+                      init_weights=None if init is None else init.reshape(1, -1)).weights
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -238,7 +290,7 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     from dataclasses import asdict
 
     from equigen_core.evaluation.protocol import interpolate_shots
-    from equigen_core.evaluation.protocol3d import clouds_from_shapes, report_3d
+    from equigen_core.evaluation.protocol3d import clouds_from_shapes, reference_terms, report_3d
 
     _check_3d(studio)
     c = category_index(studio, category)
@@ -271,11 +323,13 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     jobs += [("baselines", "copies of the targets", "", None, lambda: pick),
              ("baselines", "interpolation of two targets", "", None, lambda: interpolate_shots(targets, n, g)),
              ("baselines", "exact augmentations", "", None, lambda: augmented_starts(spec, targets, n, seed=seed))]
+    d_rr, to_shots = reference_terms(ref, shot_clouds)  # the same for every row
     rows = []
     for i, (what, method, knob, value, make) in enumerate(jobs):
         if on_progress:
             on_progress(i, len(jobs), what)
-        rep = report_3d(method, clouds(spec, make(), res=res, n=points), shot_clouds, ref)
+        rep = report_3d(method, clouds(spec, make(), res=res, n=points), shot_clouds, ref, d_rr=d_rr,
+                        ref_to_shots=to_shots)
         rows.append({"method": method, "knob": knob, "value": value, **{k: v for k, v in asdict(rep).items()
                                                                          if k not in ("name", "n")}})
     return Tradeoff3D(rows, ref_text, _verdict_3d([r for r in rows if r["knob"] == "γ"]))
