@@ -88,9 +88,11 @@ RUN_PRESETS: dict[str, RunPreset] = {
     "tiny3d": RunPreset("shapes", encoder="tiny", denoiser="tiny", enc_steps=10, diff_steps=30, ft_steps=10,
                         gallery_per_class=2, per_category=5, init="shared", fit_steps=40, target_psnr=None,
                         enc_channels=4, probe_res=4, batch_size=128, eq_batch=16),
-    "cpu3d": RunPreset("shapes", encoder="cpu", denoiser="cpu3d", enc_steps=300, diff_steps=6000, ft_steps=300,
+    # (issue 18) the 2D lessons applied: SupCon on the base categories, diffusion in the zoo's principal subspace,
+    # conditioned on ψ's function probe
+    "cpu3d": RunPreset("shapes", encoder="cpu", denoiser="cpu", enc_steps=300, diff_steps=6000, ft_steps=300,
                        gallery_per_class=12, per_category=80, init="shared", fit_steps=4000, fit_lr=3e-3,
-                       target_psnr=None,
+                       target_psnr=None, supervised=1.0, space="pca", pca_dim=256, condition="probe",
                        enc_channels=8, probe_res=5, batch_size=128, eq_batch=16),
 }
 

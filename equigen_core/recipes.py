@@ -149,7 +149,8 @@ def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: 
     print(f"      IoU at 64³: mean {zoo.meta['iou']['mean']:.3f}")
     base = tuple(c for c in range(len(names)) if c != held)
     print(f"[2/4] encoder: {p.enc_steps} steps")
-    enc = train_encoder(zoo, EncoderTrainConfig(steps=p.enc_steps, smooth=False, seed=seed),
+    enc = train_encoder(zoo, EncoderTrainConfig(steps=p.enc_steps, smooth=False, seed=seed, classes=base,
+                                                supervised=p.supervised),
                         EncoderConfig(channels=p.enc_channels, probe_res=p.probe_res), out=out / "encoder",
                         tsne="png").encoder
     print(f"[3/4] diffusion: {p.diff_steps} steps on {[names[c] for c in base]}")

@@ -88,6 +88,12 @@ def test_metrics_on_known_sets():
     discs = spheres(40, 3) * torch.tensor([1.0, 0.05, 1.0])
     r2 = shape_set_metrics(discs, spheres(40, 4))
     assert r2.nna > 0.95 and r2.cov < r1.cov, (r1, r2)
+    from equigen_core.evaluation.protocol3d import count_parts
+
+    grids = -torch.ones(3, 8, 8, 8)
+    grids[0, 1:3, 1:3, 1:3] = 1  # one block
+    grids[1, 1:3, 1:3, 1:3] = grids[1, 5:7, 5:7, 5:7] = 1  # a block and a floater
+    assert count_parts(grids).tolist() == [1, 2, 0]
     n = normalize_clouds(a * 5 + 3)
     assert torch.allclose(n.mean(1), torch.zeros(6, 3), atol=1e-5)
     assert torch.allclose(n.norm(dim=-1).amax(1), torch.ones(6))
@@ -173,6 +179,7 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     for p in res["points"]:
         m = p["metrics"]
         assert all(math.isfinite(m[k]) for k in ("mmd", "cov", "nna")) and 0 <= m["cov"] <= 1 and 0 <= m["nna"] <= 1
+        assert 0 <= m["multi"] <= 1  # the floater share is counted for every set
     assert res["points"][0]["metrics"]["novelty"] < 0.5  # copies: only the sampling of surface points differs
     from equigen_core.cli import main
     from equigen_core.data.zoo import save_zoo

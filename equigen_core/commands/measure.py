@@ -110,12 +110,13 @@ def evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool 
                       adapted=FewShotModel.load(adapted) if adapted else None, steps=args.steps,
                       refine_t0=tuple(int(t) for t in args.refine.split(",") if t),
                       label="EquiGen (adapted)" if only_adapted else "EquiGen (base)")
-    print(f"{'method':32s} {'knob':>8s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s}  seed")
+    print(f"{'method':32s} {'knob':>8s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s} "
+          f"{'floaters':>8s}  seed")
     for p in res["points"]:
         knob = f"{p['knob']}={p['value']:g}" if p["knob"] else ""
         m = p["metrics"]
         print(f"{p['method'][:32]:32s} {knob:>8s} {m['mmd']:8.2f} {m['cov']:5.2f} {m['nna']:6.2f} "
-              f"{m['novelty']:8.2f} {m['empty']:6.2f}  {p['seed']}")
+              f"{m['novelty']:8.2f} {m['empty']:6.2f} {m['multi']:8.2f}  {p['seed']}")
     if args.json:
         res["meta"].update(command=command_line(), checkpoint=str(checkpoint),
                            adapted=str(adapted) if adapted else None, category_name=name)

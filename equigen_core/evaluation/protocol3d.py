@@ -41,10 +41,23 @@ def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
 
 
 def clouds_from_weights(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> Tensor:
-    from equigen_core.reporting.render import occupancy_grid
+    return shape_sets(spec, weights, res=res, n=n, seed=seed)[0]
 
-    return torch.cat([clouds_from_grids(occupancy_grid(spec, weights[i : i + 16], res), n, seed=seed + i)
-                      for i in range(0, len(weights), 16)])
+
+def shape_sets(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """B occupancy INRs → (surface clouds (B, n, 3), connected parts of each shape's res³ occupancy (B,) long)."""
+    from equigen_core.reporting.render import occupancy_grids
+
+    grids = occupancy_grids(spec, weights, res)
+    return clouds_from_grids(grids, n, seed=seed), count_parts(grids)
+
+
+def count_parts(grids: Tensor) -> Tensor:
+    """Connected components (6-connected voxels) of each occupancy grid (B, R, R, R), inside > 0 → (B,) long: 1 for
+    one solid, more when floaters or broken pieces are there, 0 when empty."""
+    from scipy import ndimage
+
+    return torch.tensor([ndimage.label((g > 0).numpy())[1] for g in grids], dtype=torch.long)
 
 
 def clouds_from_shapes(shapes, *, res: int = 64, n: int = 2048, seed: int = 0) -> Tensor:
@@ -63,20 +76,23 @@ class Report3D:
     nna: float
     novelty: float  # Chamfer novelty ratio (0 = copies of the shots)
     empty: float  # share of samples with no surface at all
+    multi: float = float("nan")  # share of samples in more than one connected piece (floaters); nan: not counted
 
 
 def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor, *, d_rr: Tensor | None = None,
-              ref_to_shots: float | None = None) -> Report3D:
+              ref_to_shots: float | None = None, parts: Tensor | None = None) -> Report3D:
     """The metrics of one set of sample clouds. d_rr (the reference's own Chamfer matrix) and ref_to_shots (the
     median Chamfer distance of the reference shapes to their nearest shot) are the same for every set scored against
-    one reference and shots: pass them to compute them once (`reference_terms`)."""
+    one reference and shots: pass them to compute them once (`reference_terms`). parts: each sample's connected
+    pieces (count_parts), for the floater share."""
     m = shape_set_metrics(clouds, ref_clouds, d_rr=d_rr)
     c, s = normalize_clouds(clouds), normalize_clouds(shot_clouds)
     if ref_to_shots is None:
         ref_to_shots = reference_terms(ref_clouds, shot_clouds)[1]
     nov = float(chamfer_matrix(c, s).min(1).values.median() / ref_to_shots)
     empty = float((clouds.abs().amax(dim=(1, 2)) == 0).float().mean())
-    return Report3D(name, len(clouds), 1000 * m.mmd, m.cov, m.nna, nov, empty)
+    multi = float("nan") if parts is None else float((parts > 1).float().mean())
+    return Report3D(name, len(clouds), 1000 * m.mmd, m.cov, m.nna, nov, empty, multi)
 
 
 def reference_terms(ref_clouds: Tensor, shot_clouds: Tensor | None = None) -> tuple[Tensor, float | None]:
@@ -89,7 +105,7 @@ def reference_terms(ref_clouds: Tensor, shot_clouds: Tensor | None = None) -> tu
     return chamfer_matrix(r), to_shots
 
 
-METRICS_3D = ("mmd", "cov", "nna", "novelty", "empty")
+METRICS_3D = ("mmd", "cov", "nna", "novelty", "empty", "multi")
 
 
 def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(0.0, 0.3, 0.6), seeds=(0,),
@@ -123,8 +139,8 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
 
         def step(method, family, knob, value, make) -> Step:
             def score():
-                rep = report_3d(method, clouds_from_weights(spec, make(), n=n_points, res=res), shot_clouds, ref,
-                                d_rr=d_rr, ref_to_shots=to_shots)
+                clouds, parts = shape_sets(spec, make(), n=n_points, res=res)
+                rep = report_3d(method, clouds, shot_clouds, ref, d_rr=d_rr, ref_to_shots=to_shots, parts=parts)
                 return {m: getattr(rep, m) for m in METRICS_3D}
 
             return Step(method, family, knob, value, score)

@@ -347,18 +347,22 @@ def shapes_section(data: dict, name: str, out_dir: Path) -> str:
              f"{data['reference_shapes']} held-out {cat} shapes (exact geometry). Clouds of 2,048 surface points from "
              "64³ marching cubes, centred and scaled; Chamfer on squared L2. MMD ×10³ (lower is better), COV "
              "(higher), 1-NNA (50 % ideal), novelty = median Chamfer distance to the nearest shot over the same for "
-             "the reference shapes, empty = share of samples with no surface. These are procedural shapes, not "
+             "the reference shapes, empty = share of samples with no surface, floaters = share of samples in more "
+             "than one connected piece of the 64³ occupancy (— where not counted). These are procedural shapes, not "
              "ShapeNet: the paper's airplane / car / chair MMD 3.4 / 3.5 / 4.2 and COV 35 / 31 / 41 % are on other "
              "data and another MMD scale.", "",
-             "| method | knob | MMD ×10³ | COV | 1-NNA | novelty | empty |", "|---|---|---|---|---|---|---|"]
+             "| method | knob | MMD ×10³ | COV | 1-NNA | novelty | empty | floaters |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in data["summary"]:
         def cell(k, fmt=".2f"):
+            if r["mean"].get(k, float("nan")) != r["mean"].get(k, float("nan")):  # missing or nan: not measured
+                return "—"
             sd = f" ± {r['std'][k]:{fmt}}" if len(r["seeds"]) > 1 else ""
             return f"{r['mean'][k]:{fmt}}{sd}"
 
         knob = f"{r['knob']} = {r['value']:g}" if r["knob"] else ""
         lines.append(f"| {r['method']} | {knob} | {cell('mmd')} | {cell('cov')} | {cell('nna')} | "
-                     f"{cell('novelty')} | {cell('empty')} |")
+                     f"{cell('novelty')} | {cell('empty')} | {cell('multi')} |")
     img = f"img/{name}.png"
     if (out_dir / img).exists():  # a picture made alongside (scripts/shapes_figure.py), with its caption
         caption = out_dir / f"img/{name}.txt"
