@@ -71,9 +71,12 @@ def test_metrics_on_known_sets():
     assert torch.allclose(chamfer_distance(a, a), torch.zeros(6), atol=1e-6)
     shifted = a + torch.tensor([0.5, 0.0, 0.0])
     assert torch.allclose(chamfer_matrix(a, a).diagonal(), torch.zeros(6), atol=1e-6)
-    # against itself, each pair once (small blocks: several straddle the diagonal), mirrored: the full matrix
+    # against itself, each pair once, mirrored: the full matrix; and the k-d tree gives the all-pairs distances' value
     b = torch.randn(11, 64, 3, generator=g)
-    assert torch.allclose(chamfer_matrix(b, budget=3 * 64 * 64), chamfer_matrix(b, b), atol=1e-5)
+    assert torch.allclose(chamfer_matrix(b), chamfer_matrix(b, b), atol=1e-5)
+    d = torch.cdist(b[2], b[7]).pow(2)
+    assert float(chamfer_matrix(b)[2, 7]) == pytest.approx(float(d.min(1).values.mean() + d.min(0).values.mean()),
+                                                           rel=1e-5)
     assert chamfer_distance(a, shifted).min() > 0
     same = shape_set_metrics(a, a)
     assert same.mmd == pytest.approx(0.0, abs=1e-6) and same.cov == 1.0
