@@ -41,7 +41,9 @@ def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
 
 
 def clouds_from_weights(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> Tensor:
-    return shape_sets(spec, weights, res=res, n=n, seed=seed)[0]
+    from equigen_core.reporting.render import occupancy_grids
+
+    return clouds_from_grids(occupancy_grids(spec, weights, res), n, seed=seed)
 
 
 def shape_sets(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> tuple[Tensor, Tensor]:

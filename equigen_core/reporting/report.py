@@ -8,6 +8,7 @@ hand-written record of earlier measurements (appended as it is). `frontier_figur
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -355,7 +356,7 @@ def shapes_section(data: dict, name: str, out_dir: Path) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in data["summary"]:
         def cell(k, fmt=".2f"):
-            if r["mean"].get(k, float("nan")) != r["mean"].get(k, float("nan")):  # missing or nan: not measured
+            if math.isnan(r["mean"].get(k, math.nan)):  # missing (older results) or nan: not measured
                 return "—"
             sd = f" ± {r['std'][k]:{fmt}}" if len(r["seeds"]) > 1 else ""
             return f"{r['mean'][k]:{fmt}}{sd}"
