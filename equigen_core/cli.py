@@ -63,13 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--inr", choices=["mnist", "cifar"], default=None, help="INR preset (default from the dataset)")
     z.add_argument("--size", type=int, default=28, help="folder images are resized to size×size")
     z.add_argument("--init", choices=["shared", "independent", "meta"], default=None,
-                   help="meta: one shared init meta-learned (Reptile) on the training split (default for images); "
-                        "shared: one random SIREN init (default for shapes); independent: a fresh init per INR")
-    z.add_argument("--meta-exclude", default="9",
-                   help="classes the meta-learned init must not see (the few-shot class), comma-separated; '' none")
+                   help="meta: one shared init meta-learned (Reptile) on the training split (the default); "
+                        "shared: one random SIREN init; independent: a fresh init per INR")
+    z.add_argument("--meta-exclude", default=None,
+                   help="classes / categories the meta-learned init must not see (the few-shot one), comma-separated "
+                        "numbers (shapes: or names); '' none. Default: 9 for images, airplane for shapes")
+    z.add_argument("--meta-steps", type=int, default=300, help="Reptile outer steps of the meta-learned init")
     z.add_argument("--canonicalize", action="store_true", help="smooth-canonicalise the fitted weights")
-    z.add_argument("--max-steps", type=int, default=None, help="fitting steps per INR (default 300; shapes 4000)")
-    z.add_argument("--lr", type=float, default=None, help="Adam lr (default 3e-3; shapes: decayed to 1e-5)")
+    z.add_argument("--max-steps", type=int, default=None,
+                   help="fitting steps per INR (default 300; shapes 2000 from a meta init, else 4000)")
+    z.add_argument("--lr", type=float, default=None,
+                   help="Adam lr (default 1e-3 from a meta init, else 3e-3; shapes: decayed to 1e-5)")
     z.add_argument("--target-psnr", type=float, default=36.0)
     z.add_argument("--pool", type=int, default=32)
     z.add_argument("--seed", type=int, default=0)

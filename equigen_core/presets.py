@@ -54,7 +54,7 @@ class RunPreset:
     # zoo
     limit: int | None = None  # images: at most this many (balanced); None: all 5,000 MNIST digits
     per_category: int = 0  # shapes: INRs per category
-    init: str = "meta"  # images: meta | shared | independent (shapes: shared)
+    init: str = "meta"  # meta | shared | independent
     meta_steps: int = 300  # Reptile outer steps (init = meta)
     fit_lr: float = 1e-3
     fit_steps: int = 300
@@ -86,13 +86,14 @@ RUN_PRESETS: dict[str, RunPreset] = {
                      gallery_per_class=16, supervised=1.0, space="pca", pca_dim=256, condition="probe"),
     # 3D: procedural shapes, one category held out (--category); occupancy INRs 3→64→64→64→1
     "tiny3d": RunPreset("shapes", encoder="tiny", denoiser="tiny", enc_steps=10, diff_steps=30, ft_steps=10,
-                        gallery_per_class=2, per_category=5, init="shared", fit_steps=40, target_psnr=None,
-                        enc_channels=4, probe_res=4, batch_size=128, eq_batch=16),
-    # (issue 18) the 2D lessons applied: SupCon on the base categories, diffusion in the zoo's principal subspace,
-    # conditioned on ψ's function probe
-    "cpu3d": RunPreset("shapes", encoder="cpu", denoiser="cpu", enc_steps=300, diff_steps=6000, ft_steps=300,
-                       gallery_per_class=12, per_category=80, init="shared", fit_steps=4000, fit_lr=3e-3,
-                       target_psnr=None, supervised=1.0, space="pca", pca_dim=256, condition="probe",
+                        gallery_per_class=2, per_category=5, init="meta", meta_steps=3, fit_steps=40,
+                        target_psnr=None, condition="probe", enc_channels=4, probe_res=4, batch_size=128,
+                        eq_batch=16),
+    # (issue 18) a zoo fitted from a meta-learned init (Reptile on the base categories), diffusion over every weight
+    # (the base categories' principal subspace cannot represent an unseen category), conditioned on ψ's probe
+    "cpu3d": RunPreset("shapes", encoder="cpu", denoiser="cpu3d", enc_steps=300, diff_steps=6000, ft_steps=300,
+                       gallery_per_class=12, per_category=80, init="meta", meta_steps=300, fit_steps=2000,
+                       fit_lr=1e-3, target_psnr=None, supervised=1.0, space="weights", condition="probe",
                        enc_channels=8, probe_res=5, batch_size=128, eq_batch=16),
 }
 

@@ -134,7 +134,7 @@ def test_mesh_training_points_and_a_mesh_zoo_from_the_cli(shapenet_like, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # these meshes are watertight: no warning expected
         assert main(["build-zoo", "--dataset", "meshes", "--data-dir", str(shapenet_like), "--max-steps", "5",
-                     "--points", "256", "--out", str(out)]) == 0
+                     "--points", "256", "--meta-steps", "2", "--out", str(out)]) == 0
     zoo = load_zoo(out)
     assert len(zoo) == 3 and zoo.meta["class_names"] == ["02691156", "03001627"] and len(zoo.meta["meshes"]) == 3
     assert main(["build-zoo", "--dataset", "meshes", "--out", str(tmp_path / "z2")]) == 2  # no --data-dir

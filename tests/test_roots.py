@@ -67,7 +67,7 @@ def test_classes_by_number_or_name_and_the_held_out_class():
         class_index(shapes, "boat")
     cfg = json.loads((ROOT / "checkpoints/mnist/diffusion/config.json").read_text())["config"]
     assert held_out_class(cfg, mnist) == "9"
-    cfg3 = json.loads((ROOT / "checkpoints/shapes/diffusion_airplane/config.json").read_text())["config"]
+    cfg3 = json.loads((ROOT / "checkpoints/shapes/diffusion/config.json").read_text())["config"]
     assert held_out_class(cfg3, shapes) == "airplane"
 
 

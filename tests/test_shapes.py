@@ -97,6 +97,10 @@ def test_metrics_on_known_sets():
     grids[0, 1:3, 1:3, 1:3] = 1  # one block
     grids[1, 1:3, 1:3, 1:3] = grids[1, 5:7, 5:7, 5:7] = 1  # a block and a floater
     assert count_parts(grids).tolist() == [1, 2, 0]
+    grids[0, 6, 6, 6] = 1  # one stray voxel beside a block of 8: a piece of 1/9 of the volume
+    assert count_parts(grids).tolist() == [2, 2, 0]
+    assert count_parts(grids, min_share=0.2).tolist() == [1, 2, 0]  # the stray voxel no longer counts; halves do
+    assert count_parts(grids, min_share=0.6).tolist() == [1, 0, 0]  # 8 of 9 voxels stay; no half is 60 %
     n = normalize_clouds(a * 5 + 3)
     assert torch.allclose(n.mean(1), torch.zeros(6, 3), atol=1e-5)
     assert torch.allclose(n.norm(dim=-1).amax(1), torch.ones(6))
@@ -141,8 +145,10 @@ def test_build_zoo_shapes_cli_writes_a_zoo_whose_shapes_can_be_regenerated(tmp_p
 
     out = tmp_path / "zoo3d"
     assert main(["build-zoo", "--dataset", "shapes", "--categories", "car", "lamp", "--per-category", "2",
-                 "--max-steps", "10", "--points", "512", "--out", str(out)]) == 0
+                 "--max-steps", "10", "--points", "512", "--meta-steps", "3", "--out", str(out)]) == 0
     zoo = load_zoo(out)
+    assert zoo.meta["init"] == "meta" and zoo.meta["meta_init"]["shapes"] == 2  # shapes: meta-learned by default
+    assert zoo.meta["fit"]["lr"] == 1e-3 and zoo.init is not None
     assert zoo.spec == SPEC3 and len(zoo) == 4 and zoo.labels.tolist() == [1, 1, 4, 4]
     assert {"mean", "min", "per_category"} <= set(zoo.meta["iou"]) and 0 <= zoo.meta["iou"]["mean"] <= 1
     shapes = zoo_shapes(zoo)
@@ -183,6 +189,7 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
         m = p["metrics"]
         assert all(math.isfinite(m[k]) for k in ("mmd", "cov", "nna")) and 0 <= m["cov"] <= 1 and 0 <= m["nna"] <= 1
         assert 0 <= m["multi"] <= 1  # the floater share is counted for every set
+    assert 0 <= res["reference_multi"] <= 1  # the real held-out shapes' own floater share, beside the samples'
     assert res["points"][0]["metrics"]["novelty"] < 0.5  # copies: only the sampling of surface points differs
     from equigen_core.cli import main
     from equigen_core.data.zoo import save_zoo

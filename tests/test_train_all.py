@@ -25,3 +25,21 @@ def test_train_all_tiny_makes_a_consistent_set_of_checkpoints(tmp_path):
     assert main(["generate", "--checkpoint", str(out / "diffusion"), "--zoo", str(out / "gallery"), "--k", "2",
                  "--n", "4", "--steps", "3", "--out", str(tmp_path / "gen")]) == 0
     assert (tmp_path / "gen" / "samples.png").stat().st_size > 0
+
+
+def test_train_all_tiny3d_fits_the_zoo_from_a_meta_init_without_the_held_out_category(tmp_path):
+    """`train all --preset tiny3d`: the shape path of the same recipe (Reptile init that never saw airplanes → zoo →
+    encoder → diffusion over the weights, conditioned on the probe → adaptation), and the root works as a whole."""
+    out, work = tmp_path / "ckpt", tmp_path / "work"
+    assert main(["train", "all", "--preset", "tiny3d", "--category", "airplane", "--k", "3", "--out", str(out),
+                 "--work", str(work)]) == 0
+    zoo, gallery = load_zoo(work / "zoo"), load_zoo(out / "gallery")
+    assert zoo.meta["init"] == "meta" and zoo.meta["meta_init"]["excluded_classes"] == [0]
+    assert zoo.meta["meta_init"]["shapes"] == 20  # the training split (4 of 5) of the five other categories
+    assert gallery.init is not None and torch.equal(gallery.init, zoo.init)  # uploads are fitted from the same w0
+    model = FewShotModel.load(out / "diffusion_airplane")
+    assert model.config["diffusion"]["condition"] == "probe" and torch.equal(model.inr_init, zoo.init)
+    from equigen_core.generation.fewshot import generate
+
+    samples = generate(model, zoo.weights[zoo.labels == 0][:3], 2, steps=3, guidance=0.0).weights
+    assert samples.shape == (2, zoo.spec.num_params) and torch.isfinite(samples).all()

@@ -14,15 +14,13 @@ def cmd_build_zoo(args) -> int:
     from equigen_core.data.zoo import build_zoo, save_zoo
     from equigen_core.weightspace.fit import FitConfig, default_lr
     from equigen_core.weightspace.inr import get_preset
+    from equigen_core.weightspace.metainit import MetaInitConfig
 
     if args.dataset in ("shapes", "meshes"):
-        if args.init == "meta":
-            print("error: --init meta is for image INRs; shape zoos use --init shared or independent",
-                  file=sys.stderr)
-            return 2
-        args.init = args.init or "shared"
+        args.init = args.init or "meta"
         return build_shape_zoo_cmd(args)
     args.init = args.init or "meta"
+    args.meta_exclude = "9" if args.meta_exclude is None else args.meta_exclude
     spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = load_images(args)
     cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or default_lr(args.init), target_psnr=args.target_psnr,
@@ -32,7 +30,7 @@ def cmd_build_zoo(args) -> int:
           + (f"; the init is meta-learned on the training split without classes {list(exclude)}"
              if args.init == "meta" else ""))
     zoo = build_zoo(data, spec=spec, fit_cfg=cfg, canonicalize=args.canonicalize, source=source, index=index,
-                    meta_exclude=exclude)
+                    meta_exclude=exclude, meta_cfg=MetaInitConfig(outer_steps=args.meta_steps, seed=args.seed))
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     p = zoo.psnr
@@ -47,10 +45,17 @@ def build_shape_zoo_cmd(args) -> int:
     from equigen_core.data.zoo import build_mesh_zoo, build_shape_zoo, save_zoo
     from dataclasses import replace
 
-    from equigen_core.weightspace.fit import OCCUPANCY_FIT
+    from equigen_core.weightspace.fit import OCCUPANCY_FIT, OCCUPANCY_META_FIT
+    from equigen_core.weightspace.metainit import MetaInitConfig
 
-    cfg = replace(OCCUPANCY_FIT, max_steps=args.max_steps or OCCUPANCY_FIT.max_steps, lr=args.lr or OCCUPANCY_FIT.lr,
-                  init=args.init, pool=min(args.pool, 16), seed=args.seed)
+    base = OCCUPANCY_META_FIT if args.init == "meta" else OCCUPANCY_FIT
+    cfg = replace(base, max_steps=args.max_steps or base.max_steps, lr=args.lr or base.lr, init=args.init,
+                  pool=min(args.pool, 16), seed=args.seed)
+    default = "airplane" if args.dataset == "shapes" else ""  # a mesh folder's categories are the user's
+    exclude = [c.strip() for c in (default if args.meta_exclude is None else args.meta_exclude).split(",") if c.strip()]
+    init_kw = {"meta_exclude": tuple(int(c) if c.isdigit() else c for c in exclude),
+               "meta_cfg": MetaInitConfig(outer_steps=args.meta_steps, inner_steps=20, batch=16, seed=args.seed)
+               } if args.init == "meta" else {}
     if args.dataset == "meshes":
         if not args.data_dir:
             print("error: --dataset meshes needs --data-dir (a folder of meshes you have)", file=sys.stderr)
@@ -58,14 +63,14 @@ def build_shape_zoo_cmd(args) -> int:
         print(f"fitting occupancy INRs to the meshes under {args.data_dir} ({args.points} labelled points each, "
               f"{cfg.max_steps} steps)")
         zoo = build_mesh_zoo(args.data_dir, categories=args.categories, limit=args.limit, fit_cfg=cfg,
-                             points=args.points, seed=args.seed, rounds=max(1, cfg.max_steps // 40))
+                             points=args.points, seed=args.seed, rounds=max(1, cfg.max_steps // 40), **init_kw)
     else:
         cats = args.categories or list(CATEGORIES)
         count = f"{args.limit} in all" if args.limit else f"{args.per_category} per category"
         print(f"fitting occupancy INRs ({count}) for {', '.join(cats)} ({args.points} labelled points each, "
               f"{cfg.max_steps} steps)")
         zoo = build_shape_zoo(cats, args.per_category, fit_cfg=cfg, points=args.points, seed=args.seed,
-                              limit=args.limit, rounds=max(1, cfg.max_steps // 40))
+                              limit=args.limit, rounds=max(1, cfg.max_steps // 40), **init_kw)
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     iou = zoo.meta["iou"]

@@ -180,12 +180,14 @@ def canonicalize_zoo(zoo: Zoo) -> Zoo:
 
 def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100, *, spec: SirenSpec | None = None,
                     fit_cfg=None, points: int = 2048, rounds: int = 100, seed: int = 0, test_every: int = 5,
-                    iou_res: int = 64, progress: bool = True, callback=None, limit: int | None = None) -> Zoo:
+                    iou_res: int = 64, progress: bool = True, callback=None, limit: int | None = None,
+                    **init_kw) -> Zoo:
     """Fit one occupancy INR per procedural shape (data.shapes) and return the zoo. Labels index
     data.shapes.CATEGORIES; `index` is the shape's number within its category (the shapes are regenerated from
     meta["shapes"], so metrics can compare against the exact geometry); split: every test_every-th shape of each
     category held out. meta["iou"] holds the mean / min IoU on an iou_res³ grid. limit: at most this many shapes in
-    all, spread evenly over the categories (data.balanced_subset)."""
+    all, spread evenly over the categories (data.balanced_subset). init_kw: init / meta_cfg / meta_exclude of
+    build_occupancy_zoo."""
     from equigen_core.data.types import balanced_subset
     from equigen_core.data.shapes import CATEGORIES, load_shapes
 
@@ -199,45 +201,72 @@ def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100
     info = {"source": "procedural shapes", "shapes": {"categories": cats, "per_category": per_category, "seed": seed,
                                                       "points": points}}
     return build_occupancy_zoo(shapes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, rounds=rounds,
-                               seed=seed,
-                               test_every=test_every, iou_res=iou_res, progress=progress, callback=callback)
+                               seed=seed, test_every=test_every, iou_res=iou_res, progress=progress,
+                               callback=callback, **init_kw)
 
 
 def build_mesh_zoo(root, *, categories: list[str] | None = None, limit: int | None = None, spec=None, fit_cfg=None,
                    points: int = 2048, rounds: int = 100, seed: int = 0, test_every: int = 5, iou_res: int = 64,
-                   progress: bool = True, callback=None) -> Zoo:
-    """Fit one occupancy INR per mesh under `root` (data.meshes.load_meshes: ShapeNet-style or flat folders)."""
+                   progress: bool = True, callback=None, **init_kw) -> Zoo:
+    """Fit one occupancy INR per mesh under `root` (data.meshes.load_meshes: ShapeNet-style or flat folders).
+    init_kw: init / meta_cfg / meta_exclude of build_occupancy_zoo."""
     from equigen_core.data.meshes import load_meshes
 
     meshes = load_meshes(root, categories=categories, limit=limit)
     index = torch.arange(len(meshes))
     info = {"source": f"meshes:{root}", "meshes": [m.path for m in meshes.meshes]}
     return build_occupancy_zoo(meshes, index, info, spec=spec, fit_cfg=fit_cfg, points=points, rounds=rounds,
-                               seed=seed,
-                               test_every=test_every, iou_res=iou_res, progress=progress, callback=callback)
+                               seed=seed, test_every=test_every, iou_res=iou_res, progress=progress,
+                               callback=callback, **init_kw)
 
 
 def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg=None, points: int = 2048,
                         rounds: int = 100, seed: int = 0, test_every: int = 5, iou_res: int = 64,
-                        progress: bool = True, callback=None) -> Zoo:
+                        progress: bool = True, callback=None, init: Tensor | None = None, meta_cfg=None,
+                        meta_exclude: tuple[int | str, ...] = ()) -> Zoo:
     """Fit occupancy INRs to any shape set with the ShapeSet interface (labels, class_names, training_points,
-    occupancy, select) and measure their IoU."""
+    occupancy, select) and measure their IoU. fit_cfg.init = "meta": first meta-learn the shared init
+    (metainit.meta_learn_shape_init, `meta_cfg`) on the training split only, leaving out the categories in
+    `meta_exclude` (names or numbers; the few-shot category never shapes it); `init` (P,) fits every shape from a
+    given w0 instead.
+    The shared w0 is stored with the zoo (uploads are fitted from it)."""
     from equigen_core.storage.checkpoint import config_to_dict
-    from equigen_core.weightspace.fit import OCCUPANCY_FIT, fit_shapes, occupancy_iou
+    from equigen_core.weightspace.fit import OCCUPANCY_FIT, fit_shapes, occupancy_iou, shared_init
     from equigen_core.weightspace.inr import get_preset
 
     spec = spec or get_preset("shape3d")
     fit_cfg = fit_cfg or OCCUPANCY_FIT
+    extra = {}
+    if init is None and fit_cfg.init == "meta":
+        from equigen_core.weightspace.metainit import MetaInitConfig, meta_learn_shape_init
+
+        meta_cfg = meta_cfg or MetaInitConfig(seed=fit_cfg.seed, batch=16)
+        names = list(shapes.class_names)
+        unknown = [c for c in meta_exclude if not (isinstance(c, int) and 0 <= c < len(names)) and c not in names]
+        if unknown:
+            raise DataError(f"meta_exclude: unknown categories {unknown}; expected names or numbers of {names}")
+        meta_exclude = tuple(c if isinstance(c, int) else names.index(c) for c in meta_exclude)
+        out = torch.tensor(meta_exclude, dtype=torch.long)
+        base = ((index % test_every != 0) & ~torch.isin(shapes.labels, out)).nonzero().squeeze(1)
+        mres = meta_learn_shape_init(spec, shapes.select(base), meta_cfg, points=points, progress=progress)
+        init = mres.init
+        extra["meta_init"] = {"config": meta_cfg.to_dict(), "shapes": len(base), "excluded_classes":
+                              list(meta_exclude), "seconds": round(mres.seconds, 2),
+                              "inner_psnr_first": round(mres.psnr_curve[0], 2),
+                              "inner_psnr_last": round(mres.psnr_curve[-1], 2)}
+    elif init is None and fit_cfg.init == "shared":
+        init = shared_init(spec, fit_cfg.seed)[0]
     res = fit_shapes(spec, shapes, fit_cfg, points=points, rounds=rounds, seed=seed, progress=progress,
-                     callback=callback)
+                     callback=callback, init_weights=None if init is None else init.reshape(1, -1))
     iou = occupancy_iou(spec, res.weights, shapes, res=iou_res)
     names = list(shapes.class_names)
     per_cat = {names[c]: float(iou[shapes.labels == c].mean()) for c in shapes.labels.unique().tolist()}
     meta = {**info, "class_names": names, "init": fit_cfg.init, "seed": seed, "fit": config_to_dict(fit_cfg),
             "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every,
-            "points": points, "rounds": rounds,
+            "points": points, "rounds": rounds, **extra,
             "iou": {"res": iou_res, "mean": float(iou.mean()), "min": float(iou.min()), "per_category": per_cat}}
-    return Zoo(spec, res.weights, shapes.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta)
+    return Zoo(spec, res.weights, shapes.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta,
+               None if init is None else init.reshape(-1).clone())
 
 
 def zoo_shapes(zoo: Zoo):

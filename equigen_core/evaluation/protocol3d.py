@@ -51,22 +51,39 @@ def shape_sets(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int
     from equigen_core.reporting.render import occupancy_grids
 
     grids = occupancy_grids(spec, weights, res)
-    return clouds_from_grids(grids, n, seed=seed), count_parts(grids)
+    return clouds_from_grids(grids, n, seed=seed), count_parts(grids, min_share=PIECE_SHARE)
 
 
-def count_parts(grids: Tensor) -> Tensor:
+# a piece of a sample counts toward the floater share when it holds ≥ 1 % of the sample's inside voxels: the stray
+# voxels every fitted INR has do not, a detached wing or a blob beside the shape does
+PIECE_SHARE = 0.01
+
+
+def count_parts(grids: Tensor, *, min_share: float = 0.0) -> Tensor:
     """Connected components (6-connected voxels) of each occupancy grid (B, R, R, R), inside > 0 → (B,) long: 1 for
-    one solid, more when floaters or broken pieces are there, 0 when empty."""
+    one solid, more when floaters or broken pieces are there, 0 when empty. min_share: count only the pieces holding
+    at least this share of the grid's inside voxels (0: every piece, down to a stray voxel)."""
     from scipy import ndimage
 
-    return torch.tensor([ndimage.label((g > 0).numpy())[1] for g in grids], dtype=torch.long)
+    out = []
+    for g in grids:
+        labels, n = ndimage.label((g > 0).numpy())
+        if n and min_share > 0:
+            sizes = ndimage.sum_labels(labels > 0, labels, index=range(1, n + 1))  # (n,) voxels per piece
+            n = int((sizes >= min_share * sizes.sum()).sum())
+        out.append(n)
+    return torch.tensor(out, dtype=torch.long)
+
+
+def shape_grids(shapes, res: int = 64) -> Tensor:
+    """Exact occupancy of a shape set on a res³ grid as value grids (B, R, R, R): +1 inside, −1 outside."""
+    from equigen_core.weightspace.inr import make_grid
+
+    return shapes.occupancy(make_grid(res, 3)).float().view(-1, res, res, res) * 2 - 1
 
 
 def clouds_from_shapes(shapes, *, res: int = 64, n: int = 2048, seed: int = 0) -> Tensor:
-    from equigen_core.weightspace.inr import make_grid
-
-    grids = shapes.occupancy(make_grid(res, 3)).float().view(-1, res, res, res) * 2 - 1
-    return clouds_from_grids(grids, n, seed=seed)
+    return clouds_from_grids(shape_grids(shapes, res), n, seed=seed)
 
 
 @dataclass
@@ -117,9 +134,9 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     """Baselines (copies, interpolation, exact augmentations of the shots) and EquiGen at each γ (and the adapted
     model's, when given) against the category's held-out shapes, run by evaluation.runner → the same JSON as the
     image frontier: {"meta", "points", "summary"} (metrics METRICS_3D), plus "category", "k", "n", "seeds",
-    "reference_shapes", "seconds". refine_t0: also EquiGen refine (fewshot.refine: SDEdit from the exact augmentations
-    of the shots) at each t0. label: the method name for `model` ("EquiGen (adapted)" when the only model given is
-    an adapted one)."""
+    "reference_shapes", "reference_multi" (the reference's own floater share), "seconds". refine_t0: also EquiGen
+    refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0. label: the method name for
+    `model` ("EquiGen (adapted)" when the only model given is an adapted one)."""
     from equigen_core.domains.shapes import ShapeDomain
     from equigen_core.evaluation.frontier import run_meta
     from equigen_core.evaluation.runner import Step, run_protocol, summarize
@@ -129,7 +146,10 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     spec = zoo.spec
     ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)
     t_start = time.perf_counter()
-    ref = clouds_from_shapes(ref_shapes, n=n_points, res=res)
+    ref_grids = shape_grids(ref_shapes, res)
+    ref = clouds_from_grids(ref_grids, n_points)
+    # the floater share of the real held-out shapes: what 'multi' is for a category with detached parts
+    ref_multi = float((count_parts(ref_grids, min_share=PIECE_SHARE) > 1).float().mean())
     d_rr = reference_terms(ref)[0]
     models = [(label, model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
 
@@ -167,5 +187,6 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     seconds = round(time.perf_counter() - t_start, 1)
     meta = {**run_meta(command), "category": category, "k": k, "n": n, "seconds": seconds}
     return {"meta": meta, "category": category, "k": k, "n": n, "seeds": list(seeds),
-            "reference_shapes": len(ref_shapes), "seconds": seconds, "points": [asdict(p) for p in points],
+            "reference_shapes": len(ref_shapes), "reference_multi": ref_multi, "seconds": seconds,
+            "points": [asdict(p) for p in points],
             "summary": summarize(points)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace, dataclass, field
 from typing import Callable, Literal
 
 import torch
@@ -50,6 +50,9 @@ class FitConfig:
 OCCUPANCY_FIT = FitConfig(max_steps=4000, lr=3e-3, target_psnr=None, pool=16, loss="bce", lr_final=1e-5,
                           batch_points=256)
 OCCUPANCY_POINTS, OCCUPANCY_ROUNDS = 2048, 100
+# From a meta-learned init (metainit.meta_learn_shape_init): half the steps at a third of the lr, so every INR stays
+# near w0 — the regular weight space the diffusion model learns from (docs/RESULTS.md, "3D that generates")
+OCCUPANCY_META_FIT = replace(OCCUPANCY_FIT, max_steps=2000, lr=1e-3, init="meta")
 
 
 @dataclass

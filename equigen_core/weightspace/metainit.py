@@ -15,7 +15,7 @@ tensor "init") and every checkpoint made from it, so uploaded targets are fitted
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import torch
@@ -54,17 +54,48 @@ def meta_learn_init(spec: SirenSpec, images: Tensor, cfg: MetaInitConfig = MetaI
     b, c, h, w = images.shape
     if c != spec.out_dim or h != w:
         raise ValueError(f"images {tuple(images.shape)} do not match {spec} (square, {spec.out_dim} channel(s))")
-    if b < 2:
-        raise ValueError(f"meta-learning an init needs at least 2 images, got {b}")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    w0 = siren_init(spec, 1, generator=gen)[0]  # (P,)
     coords, targets = make_grid(h, 2), images_to_targets(images)  # (N, 2), (B, N, C)
     inner = FitConfig(max_steps=cfg.inner_steps, lr=cfg.inner_lr, target_psnr=None, pool=min(cfg.batch, b))
+
+    def adapt(w0: Tensor, pick: Tensor, step: int):
+        return fit_signals(spec, coords, targets[pick], inner, init_weights=w0[None], progress=False)
+
+    return _reptile(spec, b, cfg, adapt, progress=progress, callback=callback)
+
+
+def meta_learn_shape_init(spec: SirenSpec, shapes, cfg: MetaInitConfig = MetaInitConfig(), *, points: int = 2048,
+                          batch_points: int = 256, progress: bool = True,
+                          callback: Callable[[int, float], None] | None = None) -> MetaInitResult:
+    """Reptile over occupancy-fitting tasks: `shapes` (a ShapeSet, or anything with its interface: the training
+    split of the base categories only). Each task is `cfg.inner_steps` BCE Adam steps (fit.fit_shapes) on `points`
+    fresh labelled points of one shape, `batch_points` of them per step → MetaInitResult with w0 (P,); its curve is
+    the PSNR-like figure of the occupancy probabilities after the inner loop."""
+    from equigen_core.weightspace.fit import OCCUPANCY_FIT, fit_shapes
+
+    b = len(shapes)
+    inner = replace(OCCUPANCY_FIT, max_steps=cfg.inner_steps, lr=cfg.inner_lr, lr_final=None,
+                    pool=min(cfg.batch, b), batch_points=batch_points)
+
+    def adapt(w0: Tensor, pick: Tensor, step: int):
+        return fit_shapes(spec, shapes.select(pick), inner, points=points, rounds=1, seed=cfg.seed * 100_003 + step,
+                          init_weights=w0[None], progress=False)
+
+    return _reptile(spec, b, cfg, adapt, progress=progress, callback=callback)
+
+
+def _reptile(spec: SirenSpec, b: int, cfg: MetaInitConfig, adapt, *, progress: bool,
+             callback: Callable[[int, float], None] | None) -> MetaInitResult:
+    """The Reptile loop shared by images and shapes: adapt(w0 (P,), task indices (batch,), step) → a fit.FitResult
+    whose .weights are the adapted (batch, P) weights."""
+    if b < 2:
+        raise ValueError(f"meta-learning an init needs at least 2 training signals, got {b}")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    w0 = siren_init(spec, 1, generator=gen)[0]  # (P,)
     curve: list[float] = []
     t0 = time.perf_counter()
     for step in tqdm(range(cfg.outer_steps), desc="meta-learning the shared init (Reptile)", disable=not progress):
         pick = torch.randperm(b, generator=gen)[: cfg.batch]
-        res = fit_signals(spec, coords, targets[pick], inner, init_weights=w0[None], progress=False)
+        res = adapt(w0, pick, step)
         eps = cfg.meta_lr * (1 - step / cfg.outer_steps)  # linear decay of the meta step
         w0 = w0 + eps * (res.weights.mean(0) - w0)  # Reptile: move w0 toward the adapted weights
         curve.append(res.mean_psnr)
