@@ -129,7 +129,7 @@ def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: 
     from equigen_core.data.zoo import build_shape_zoo, load_zoo, save_zoo
     from equigen_core.nets.encoder import EncoderConfig
     from equigen_core.weightspace.fit import OCCUPANCY_FIT
-    from equigen_core.weightspace.metainit import MetaInitConfig
+    from equigen_core.weightspace.metainit import SHAPE_META_INIT
     from equigen_core.evaluation.protocol3d import shots_3d
     from equigen_core.storage.roots import RootError
     from equigen_core.train import EncoderTrainConfig, train_encoder
@@ -144,7 +144,7 @@ def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: 
         print(f"[1/4] zoo: reusing {work / 'zoo'} ({len(zoo)} INRs)")
     else:
         print(f"[1/4] zoo: fitting {p.per_category} occupancy INRs per category ({len(names)} categories)")
-        meta = {"meta_cfg": MetaInitConfig(outer_steps=p.meta_steps, inner_steps=20, batch=16, seed=seed),
+        meta = {"meta_cfg": replace(SHAPE_META_INIT, outer_steps=p.meta_steps, seed=seed),
                 "meta_exclude": (held,)} if p.init == "meta" else {}
         zoo = build_shape_zoo(None, p.per_category, seed=seed, rounds=max(1, p.fit_steps // 40),
                               fit_cfg=replace(OCCUPANCY_FIT, max_steps=p.fit_steps, lr=p.fit_lr, init=p.init,

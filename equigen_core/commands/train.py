@@ -46,15 +46,15 @@ def build_shape_zoo_cmd(args) -> int:
     from dataclasses import replace
 
     from equigen_core.weightspace.fit import OCCUPANCY_FIT, OCCUPANCY_META_FIT
-    from equigen_core.weightspace.metainit import MetaInitConfig
+    from equigen_core.weightspace.metainit import SHAPE_META_INIT
 
     base = OCCUPANCY_META_FIT if args.init == "meta" else OCCUPANCY_FIT
     cfg = replace(base, max_steps=args.max_steps or base.max_steps, lr=args.lr or base.lr, init=args.init,
                   pool=min(args.pool, 16), seed=args.seed)
     default = "airplane" if args.dataset == "shapes" else ""  # a mesh folder's categories are the user's
     exclude = [c.strip() for c in (default if args.meta_exclude is None else args.meta_exclude).split(",") if c.strip()]
-    init_kw = {"meta_exclude": tuple(int(c) if c.isdigit() else c for c in exclude),
-               "meta_cfg": MetaInitConfig(outer_steps=args.meta_steps, inner_steps=20, batch=16, seed=args.seed)
+    init_kw = {"meta_exclude": tuple(exclude),
+               "meta_cfg": replace(SHAPE_META_INIT, outer_steps=args.meta_steps, seed=args.seed)
                } if args.init == "meta" else {}
     if args.dataset == "meshes":
         if not args.data_dir:

@@ -51,4 +51,16 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index], list(self.class_names), self.source)
 
 
+def index_of(names, value: str | int, *, noun: str = "class") -> int:
+    """value: a name in `names` or a number in range → the index; ValueError naming the choices otherwise."""
+    names, text = list(names), str(value)
+    if not text.isdigit():
+        if text not in names:
+            raise ValueError(f"unknown {noun} {text!r}; expected one of {names}")
+        return names.index(text)
+    if not 0 <= int(text) < len(names):
+        raise ValueError(f"{noun} index {text} out of range 0–{len(names) - 1}")
+    return int(text)
+
+
 # Submodules import DataError / ImageSet from here, so they are defined above these imports.

@@ -10,7 +10,7 @@ Files are written to temporary names and renamed into place, so a failed build n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -142,13 +142,10 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
         from equigen_core.weightspace.metainit import MetaInitConfig, meta_learn_init
 
         meta_cfg = meta_cfg or MetaInitConfig(seed=fit_cfg.seed)
-        base = (index % test_every != 0) & ~torch.isin(images.labels, torch.tensor(list(meta_exclude), dtype=torch.long))
+        base = _meta_training_split(images.labels, index, test_every, meta_exclude)
         mres = meta_learn_init(spec, images.images[base], meta_cfg, progress=progress)
         init = mres.init
-        extra["meta_init"] = {"config": meta_cfg.to_dict(), "images": int(base.sum()), "excluded_classes":
-                              list(meta_exclude), "seconds": round(mres.seconds, 2),
-                              "inner_psnr_first": round(mres.psnr_curve[0], 2),
-                              "inner_psnr_last": round(mres.psnr_curve[-1], 2)}
+        extra["meta_init"] = _meta_record(meta_cfg, mres, "images", int(base.sum()), meta_exclude)
     elif init is None and fit_cfg.init == "shared":
         init = shared_init(spec, fit_cfg.seed)[0]
     res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback,
@@ -161,6 +158,19 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     if canonicalize:
         zoo = canonicalize_zoo(zoo)
     return zoo
+
+
+def _meta_training_split(labels: Tensor, index: Tensor, test_every: int, exclude) -> Tensor:
+    """(B,) bool: the training split (index % test_every != 0) without the excluded classes: what a meta-learned
+    init may see (never the held-out INRs, never the few-shot class)."""
+    out = torch.tensor(list(exclude), dtype=torch.long)
+    return (index % test_every != 0) & ~torch.isin(labels, out)
+
+
+def _meta_record(cfg, mres, noun: str, count: int, exclude) -> dict:
+    """zoo.json's meta["meta_init"]: how the init was learned (noun: "images" or "shapes", the count it saw)."""
+    return {"config": cfg.to_dict(), noun: count, "excluded_classes": list(exclude), "seconds": round(mres.seconds, 2),
+            "inner_psnr_first": round(mres.psnr_curve[0], 2), "inner_psnr_last": round(mres.psnr_curve[-1], 2)}
 
 
 def canonicalize_zoo(zoo: Zoo) -> Zoo:
@@ -238,22 +248,18 @@ def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg
     fit_cfg = fit_cfg or OCCUPANCY_FIT
     extra = {}
     if init is None and fit_cfg.init == "meta":
-        from equigen_core.weightspace.metainit import MetaInitConfig, meta_learn_shape_init
+        from equigen_core.data.types import index_of
+        from equigen_core.weightspace.metainit import SHAPE_META_INIT, meta_learn_shape_init
 
-        meta_cfg = meta_cfg or MetaInitConfig(seed=fit_cfg.seed, batch=16)
-        names = list(shapes.class_names)
-        unknown = [c for c in meta_exclude if not (isinstance(c, int) and 0 <= c < len(names)) and c not in names]
-        if unknown:
-            raise DataError(f"meta_exclude: unknown categories {unknown}; expected names or numbers of {names}")
-        meta_exclude = tuple(c if isinstance(c, int) else names.index(c) for c in meta_exclude)
-        out = torch.tensor(meta_exclude, dtype=torch.long)
-        base = ((index % test_every != 0) & ~torch.isin(shapes.labels, out)).nonzero().squeeze(1)
+        meta_cfg = meta_cfg or replace(SHAPE_META_INIT, seed=fit_cfg.seed)
+        try:
+            meta_exclude = tuple(index_of(shapes.class_names, c, noun="category") for c in meta_exclude)
+        except ValueError as e:
+            raise DataError(f"meta_exclude: {e}") from e
+        base = _meta_training_split(shapes.labels, index, test_every, meta_exclude).nonzero().squeeze(1)
         mres = meta_learn_shape_init(spec, shapes.select(base), meta_cfg, points=points, progress=progress)
         init = mres.init
-        extra["meta_init"] = {"config": meta_cfg.to_dict(), "shapes": len(base), "excluded_classes":
-                              list(meta_exclude), "seconds": round(mres.seconds, 2),
-                              "inner_psnr_first": round(mres.psnr_curve[0], 2),
-                              "inner_psnr_last": round(mres.psnr_curve[-1], 2)}
+        extra["meta_init"] = _meta_record(meta_cfg, mres, "shapes", len(base), meta_exclude)
     elif init is None and fit_cfg.init == "shared":
         init = shared_init(spec, fit_cfg.seed)[0]
     res = fit_shapes(spec, shapes, fit_cfg, points=points, rounds=rounds, seed=seed, progress=progress,

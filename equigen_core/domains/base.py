@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from equigen_core.data.types import index_of  # noqa: F401  (a class by name or number; also used here)
 from equigen_core.presets import Sampling
 
 
@@ -50,15 +51,3 @@ class Domain:
     def index(self, value: str | int) -> int:
         """A class by number ("9") or name ("airplane") → its label; ValueError naming the choices otherwise."""
         return index_of(self.class_names, value, noun=self.noun)
-
-
-def index_of(names, value: str | int, *, noun: str = "class") -> int:
-    """value: a name in `names` or a number in range → the index; ValueError naming the choices otherwise."""
-    names, text = list(names), str(value)
-    if not text.isdigit():
-        if text not in names:
-            raise ValueError(f"unknown {noun} {text!r}; expected one of {names}")
-        return names.index(text)
-    if not 0 <= int(text) < len(names):
-        raise ValueError(f"{noun} index {text} out of range 0–{len(names) - 1}")
-    return int(text)

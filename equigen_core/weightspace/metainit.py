@@ -38,6 +38,11 @@ class MetaInitConfig:
         return asdict(self)
 
 
+# Occupancy INRs (meta_learn_shape_init): 20 inner steps on 16 shapes per meta-update, the recipe of the shipped 3D
+# zoo (docs/RESULTS.md, "3D that generates")
+SHAPE_META_INIT = MetaInitConfig(inner_steps=20, batch=16)
+
+
 @dataclass
 class MetaInitResult:
     init: Tensor  # (P,) the learned shared initialisation w0
