@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--work", type=Path, default=None, help="where the full zoo goes (default runs/NAME)")
     a.add_argument("--class", dest="cls", default="9", help="the held-out class, by number or name (2D presets)")
+    a.add_argument("--val-class", dest="val_cls", default=None,
+                   help="2D: a second held-out class on which sampler knobs are chosen (the shipped root: 8)")
     a.add_argument("--dataset", choices=["mnist", "cifar10", "folder"], default="mnist",
                    help="2D: the images (cifar10 / folder need --data-dir; a classifier for them is trained into "
                         "OUT/classifier)")

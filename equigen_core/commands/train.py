@@ -137,7 +137,7 @@ def cmd_train_all(args) -> int:
 
     train_all(args.preset, out=args.out, work=args.work, cls=args.cls, category=args.category, k=args.k,
               seed=args.seed, lambda_func=args.lambda_func, reuse_zoo=args.reuse_zoo, dataset=args.dataset,
-              data_dir=args.data_dir)
+              data_dir=args.data_dir, val_cls=args.val_cls)
     return 0
 
 

@@ -49,6 +49,9 @@ class DiffusionTrainConfig:
     augment_share: float = 0.5
     eq_batch: int = 64  # rows of each batch that also get L_eq (the encoder pass costs more than the denoiser's)
     classes: tuple[int, ...] | None = (0, 1, 2, 3, 4, 5, 6, 7, 8)  # base classes (protocol: 9 held out)
+    # recorded with the checkpoint (the protocol's two held-out classes; `classes` alone decides the training data)
+    test_class: int | None = None
+    validation_class: int | None = None
     seed: int = 0
     log_every: int = 50
     save_every: int = 1000  # resumable training state (Accelerate save_state) every N steps
