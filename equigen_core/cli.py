@@ -21,7 +21,7 @@ from equigen_core.commands.measure import (cmd_ablate, cmd_evaluate_encoder, cmd
                                            cmd_report)
 from equigen_core.commands.train import (cmd_build_zoo, cmd_canonicalize, cmd_train_all, cmd_train_classifier,
                                          cmd_train_diffusion, cmd_train_encoder, cmd_train_finetune)
-from equigen_core.presets import IMAGES, RUN_PRESETS, SHAPES
+from equigen_core.presets import SAMPLERS, IMAGES, RUN_PRESETS, SHAPES
 
 
 ROOT_HELP_BASE = ("a checkpoint root (e.g. checkpoints/mnist: its base model, and its adapted model for the class as "
@@ -88,7 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--zoo", type=Path, default=None,
                    help="zoo holding the target INRs (default: the root's, or the checkpoint's sibling, gallery)")
     _add_sampling_args(g, n=16)
-    g.add_argument("--gamma", type=float, default=None, help=f"γ of ψ̃ = ψ + γ·ε (default {IMAGES.gamma})")
+    g.add_argument("--sampler", choices=list(SAMPLERS), default=None,
+                   help=f"span: mixtures + geometric augmentation of the targets, denoised from t0; noise: EquiGen "
+                        f"from noise; augment: refine exact augmentations of the targets from t0 (default: the "
+                        f"domain's, {IMAGES.sampler} for images, {SHAPES.sampler} for shapes)")
+    g.add_argument("--gamma", type=float, default=None,
+                   help=f"γ: span — how far mixtures and moves go; noise — ψ̃ = ψ + γ·ε; augment — the move's "
+                        f"strength (default {IMAGES.gamma})")
+    g.add_argument("--t0", type=int, default=None, help=f"span / augment: the step denoising starts from (default "
+                                                        f"{IMAGES.t0} for images, {SHAPES.t0} for shapes)")
     g.add_argument("--out", type=Path, required=True)
     g.set_defaults(fn=cmd_generate)
 

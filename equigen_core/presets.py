@@ -15,24 +15,63 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 
+SAMPLERS = ("span", "noise", "augment")  # fewshot.sample's modes (see Sampling.sampler)
+
+
 @dataclass(frozen=True)
 class Sampling:
-    """The few-shot sampler's knobs: γ of ψ̃ = ψ + γ·ε, λ_g of the equivariance guidance, τ of x_T = τ·ε, DDIM steps."""
+    """The few-shot sampler's knobs.
 
-    gamma: float = 0.3
+    sampler: "span" — mixtures of the shots in the aligned weight space, moved by exact geometric augmentations,
+    noised to t0 and denoised (generation.span; γ sets how far from each anchor shot the mixture and augmentation
+    go); "noise" — EquiGen from noise, conditioned on ψ̃ = ψ + γ·ε; "augment" — exact geometric augmentations of the
+    shots (strength γ), noised to t0 and denoised (SDEdit).
+    guidance: λ_g of the sampling-time equivariance guidance toward ψ̃ (not the L_eq weight λ of training).
+    temperature: τ of x_T = τ·ε; steps: DDIM steps (a t0 start runs those of them at t ≤ t0).
+    mix / augment: shots per mixture and the geometric augmentation's strength at γ = 1 (span only);
+    psi_noise: ψ̃ = ψ(start) + psi_noise·γ·ε for the starts of "span" / "augment".
+    """
+
+    sampler: str = "span"
+    gamma: float = 1.0
     guidance: float = 0.3
     temperature: float = 0.8
     steps: int = 50
+    t0: int = 150
+    mix: int = 3
+    augment: float = 0.5
+    psi_noise: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def replace(self, **changes) -> "Sampling":
+        """A copy with the given knobs changed (None values ignored), checked."""
+        from dataclasses import replace
 
-# 2D images: the measured best point of the shipped MNIST model (docs/RESULTS.md: 0.92 read as the held-out 9 at
-# λ_g = 0.3, τ = 0.8; τ = 0.8 also raised held-in accuracy 0.556 → 0.667 on an earlier model)
-IMAGES = Sampling(gamma=0.3, guidance=0.3, temperature=0.8, steps=50)
-# 3D shapes: no guidance and τ = 1, the settings every recorded 3D evaluation used (docs/RESULTS.md, 3D protocol)
-SHAPES = Sampling(gamma=0.3, guidance=0.0, temperature=1.0, steps=50)
+        out = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        out.check()
+        return out
+
+    def check(self) -> None:
+        """ValueError naming every knob out of its range (BOUNDS)."""
+        bad = [f"{k}={getattr(self, k)} (expected {lo}–{hi})" for k, (lo, hi) in BOUNDS.items()
+               if not lo <= getattr(self, k) <= hi]
+        if self.sampler not in SAMPLERS:
+            bad.insert(0, f"sampler={self.sampler!r} (expected one of {', '.join(SAMPLERS)})")
+        if bad:
+            raise ValueError("sampler knobs out of range: " + "; ".join(bad))
+
+
+# The knobs' ranges: what Sampling.check enforces and what the app's sliders and the CLI offer
+BOUNDS = {"gamma": (0.0, 2.0), "guidance": (0.0, 1.0), "temperature": (0.05, 2.0), "steps": (1, 1000),
+          "t0": (0, 999), "mix": (1, 32), "augment": (0.0, 4.0), "psi_noise": (0.0, 2.0)}
+
+# 2D images: the span sampler, its knobs chosen on the validation class 8 (docs/RESULTS.md, "Protocol v2")
+IMAGES = Sampling(sampler="span", gamma=1.0, guidance=0.3, temperature=0.8, steps=50, t0=150, mix=3, augment=0.5)
+# 3D shapes: refine from exact augmentations at t0 = 200 with no guidance and τ = 1, the 3D tab's measured default
+# (docs/RESULTS.md, 3D protocol)
+SHAPES = Sampling(sampler="augment", gamma=1.0, guidance=0.0, temperature=1.0, steps=50, t0=200)
 
 
 def sampling_for(in_dim: int) -> Sampling:

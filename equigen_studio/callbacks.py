@@ -21,11 +21,27 @@ from equigen_core.service import inspection
 from equigen_core.service import studio as core
 from equigen_core.service.access import AccessPolicy, name_under
 from equigen_core.service.jobs import Done, stream
+from equigen_core.presets import IMAGES
 
 ADAPTED = "(adapted in this session)"
 CHECKPOINT_ENCODER = "the checkpoint's encoder"
 SMOOTH_ENCODER = "encoder trained with smooth augmentation"
 GRID_SCALE = 4  # nearest-neighbour upscale of 28-px renders, so the browser shows crisp pixels
+# the Generate tab's sampler choices: label → fewshot sampler mode (presets.SAMPLERS)
+SAMPLER_CHOICES = {"span of the targets (default)": "span", "from noise (EquiGen)": "noise",
+                   "refine augmented targets": "augment"}
+
+
+def sampler_key(value) -> str:
+    """A sampler choice from the UI or the API (its label or its mode name; None: the default) → the mode name."""
+    if value is None or value == "":
+        return IMAGES.sampler
+    if value in SAMPLER_CHOICES.values():
+        return value
+    if value in SAMPLER_CHOICES:
+        return SAMPLER_CHOICES[value]
+    raise core.StudioError(f"unknown sampler {value!r}; expected one of {list(SAMPLER_CHOICES)} (or "
+                           f"{', '.join(SAMPLER_CHOICES.values())})")
 
 
 class Callbacks(TargetPicker, TrainCallbacks):
@@ -85,7 +101,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
 
     @_errors
     def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted,
-                 set_level=False):
+                 set_level=False, sampler=None, t0=None):
         """Stream x̂0 grids for every DDIM step, then the final grid, readouts and the weights file."""
         from equigen_core.reporting.render import grid_image
 
@@ -97,9 +113,11 @@ class Callbacks(TargetPicker, TrainCallbacks):
         res = int(res)
         scale = max(1, GRID_SCALE * 28 // res)
         t0 = time.perf_counter()
+        sampler = sampler_key(sampler)
+        t0 = IMAGES.t0 if t0 is None else int(t0)
         stream_ = core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
                                        steps=int(steps), seed=int(seed), res=res, temperature=float(temperature),
-                                       mode="set" if set_level else "per-target")
+                                       mode="set" if set_level else "per-target", sampler=sampler, t0=t0)
         for item in paced(stream_, self.frame_interval):
             if isinstance(item, Done):
                 out = item.value
@@ -114,9 +132,11 @@ class Callbacks(TargetPicker, TrainCallbacks):
         path = core.save_samples(Path(tempfile.mkdtemp(prefix="equigen_")) / "samples.safetensors",
                                  model.spec, out)
         labels = [r.label for r in reads if r.label is not None]
-        summary = (f"**{int(n)} samples** from K = {len(idx)} targets, γ = {float(gamma):g}, λ = {float(guidance):g}, "
-                   f"τ = {float(temperature):g}, {int(steps)} DDIM steps, seed {int(seed)} — {dt:.2f} s with live "
-                   "frames")
+        how = {"span": f"span sampler (mixtures + geometric augmentation, denoised from t0 = {t0})",
+               "noise": "from noise", "augment": f"refined from augmented targets (t0 = {t0})"}[sampler]
+        summary = (f"**{int(n)} samples** from K = {len(idx)} targets, {how}, γ = {float(gamma):g}, "
+                   f"λ_g = {float(guidance):g}, τ = {float(temperature):g}, {int(steps)} DDIM steps, seed {int(seed)} "
+                   f"— {dt:.2f} s with live frames")
         if labels:
             top = max(set(labels), key=labels.count)
             summary += f"; classifier: {labels.count(top)}/{len(labels)} look like a {top}"

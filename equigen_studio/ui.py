@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from equigen_studio import ui3d
-from equigen_studio.callbacks import ADAPTED, Callbacks, device_text
+from equigen_studio.callbacks import ADAPTED, SAMPLER_CHOICES, Callbacks, device_text
 from equigen_studio.callbacks3d import Callbacks3D
 from equigen_studio.common import class_choices
 from equigen_core.service import studio as core
@@ -28,9 +28,18 @@ ABOUT = """
 ### What the controls mean
 - **Targets (K)** — the few example INRs of the new class the generator should imitate. Their encoder features ψ are
   the condition; more targets cover more of the class.
-- **γ (diversity)** — the size of the random step added to each target's feature, ψ̃ = ψ + γ·ε. γ = 0 stays close
-  to the targets; larger γ explores further from them (more novelty, less faithfulness).
-- **λ (guidance)** — our addition, not the paper's: at every DDIM step the predicted weights are nudged so their
+- **Sampler** — *span of the targets* (the default, our addition): each sample starts as a random convex mixture
+  of 3 targets' weights (the zoo is fitted from one shared, meta-learned init, so the weights of two digits of a class
+  are aligned and their mixtures are digits of that class in new styles), is moved by an exact rotation / scale /
+  shift in weight space, then noised to step t0 and denoised: the mixing and moving bring the variety, the denoiser
+  removes the stray ink they bring in. *From noise* is the paper's sampler (ψ̃ = ψ + γ·ε, then DDIM from pure noise);
+  *refine augmented targets* denoises exact augmentations of single targets from t0.
+- **γ (diversity)** — span: how far each start goes from its anchor target (0: the target itself; 1: full mixtures
+  and the base move; above 1: stronger moves). From noise: the size of the random step added to each target's
+  feature, ψ̃ = ψ + γ·ε. Refine: the strength of the move. docs/RESULTS.md measures what each does.
+- **t0** — the diffusion step where the span and refine samplers start denoising: small t0 keeps the start, large
+  t0 lets the model redraw more of it.
+- **λ_g (guidance)** — our addition, not the paper's: at every DDIM step the predicted weights are nudged so their
   features move a fraction λ of the way toward ψ̃. The shipped model is conditioned on ψ's function part (the INR's
   values on a 14×14 grid), so this pulls each sample's coarse shape toward its perturbed target: more faithful, less
   new. (The paper's λ weighs the equivariance loss L_eq in training: the Stage 2 and Stage 3 training tabs set
@@ -115,8 +124,15 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                                                 label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
                                 fit_btn = gr.Button("Fit uploads as INRs and select them")
                         with gr.Column(scale=2):
-                            gamma = gr.Slider(0, 2, value=IMAGES.gamma, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
-                            guidance = gr.Slider(0, 1, value=GUIDANCE, step=0.05, label="λ — equivariance guidance")
+                            sampler = gr.Radio(list(SAMPLER_CHOICES), value=list(SAMPLER_CHOICES)[0],
+                                               label="Sampler", elem_id="sampler")
+                            gamma = gr.Slider(0, 2, value=IMAGES.gamma, step=0.05,
+                                              label="γ — diversity (span: how far the mixtures and moves go; from "
+                                                    "noise: ψ̃ = ψ + γ·ε)")
+                            t0 = gr.Slider(10, 600, value=IMAGES.t0, step=10,
+                                           label="t0 — where the denoiser starts (span / refine)")
+                            guidance = gr.Slider(0, 1, value=GUIDANCE, step=0.05,
+                                                 label="λ_g — equivariance guidance at sampling")
                             steps = gr.Slider(5, 200, value=IMAGES.steps, step=1, label="DDIM steps")
                             n = gr.Slider(1, 64, value=16, step=1, label="Samples")
                             with gr.Row():
@@ -261,7 +277,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
 
         # -- wiring --------------------------------------------------------------------------------------------------
         gen_inputs = [checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted,
-                      set_level]
+                      set_level, sampler, t0]
         gen_outputs = [grid, status, readout, weights_file, last]
         picked = [candidates, selection, sel_md, chosen]
         cls.change(cb.show_candidates, [cls, uploads], picked, api_name="candidates")

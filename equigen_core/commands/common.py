@@ -26,7 +26,7 @@ def parse_classes(text: str) -> tuple[int, ...] | None:
 def fill_sampling(args, in_dim: int) -> None:
     """Fill the sampler options the user left out with the domain's defaults (presets.IMAGES / SHAPES)."""
     default = sampling_for(in_dim)
-    for name in ("gamma", "guidance", "temperature", "steps"):
+    for name in ("sampler", "gamma", "guidance", "temperature", "steps", "t0"):
         if getattr(args, name, None) is None and hasattr(args, name):
             setattr(args, name, getattr(default, name))
 

@@ -12,7 +12,8 @@ from equigen_core.commands.common import (fill_sampling, resolve_checkpoint)
 
 def cmd_generate(args) -> int:
     from equigen_core.data.zoo import load_zoo
-    from equigen_core.generation.fewshot import FewShotModel, generate, save_samples
+    from equigen_core.generation.fewshot import FewShotModel, sample, save_samples
+    from equigen_core.presets import sampling_for
     from equigen_core.reporting.render import save_grid
     from equigen_core.data import DataError
 
@@ -27,8 +28,13 @@ def cmd_generate(args) -> int:
     if len(pool) < args.k:
         raise DataError(f"{r.zoo} has {len(pool)} held-out INRs of class {cls}; --k {args.k} needs more")
     targets = pool.weights[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[: args.k]]
-    out = generate(model, targets, args.n, gamma=args.gamma, guidance=args.guidance, steps=args.steps, seed=args.seed,
-                   temperature=args.temperature)
+    try:
+        sampling = sampling_for(model.spec.in_dim).replace(sampler=args.sampler, gamma=args.gamma, t0=args.t0,
+                                                           guidance=args.guidance, steps=args.steps,
+                                                           temperature=args.temperature)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    out = sample(model, targets, args.n, sampling, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     if model.spec.in_dim == 3:  # shapes: shaded ray-cast views of their 64³ occupancy grids
         from equigen_core.service.studio3d import views
@@ -38,5 +44,6 @@ def cmd_generate(args) -> int:
         save_grid(out.images, args.out / "samples.png")
     save_samples(args.out / "samples.safetensors", model.spec, out)
     print(f"wrote {args.out / 'samples.png'} and samples.safetensors ({args.n} INRs, class {cls}, k={args.k}, "
-          f"gamma={args.gamma}, guidance={args.guidance}, {args.steps} steps, seed {args.seed})")
+          f"sampler {sampling.sampler}" + (f" from t0={sampling.t0}" if sampling.sampler != "noise" else "")
+          + f", gamma={args.gamma}, guidance={args.guidance}, {args.steps} steps, seed {args.seed})")
     return 0

@@ -50,8 +50,10 @@ class ImageDomain(Domain):
     def is_mnist(self) -> bool:
         return self.source.startswith(MNIST_SOURCES)
 
-    def real_images(self, zoo, cls: int, exclude_index: Tensor | None = None) -> Tensor:
-        """Real examples of class `cls` (M, C, 28, 28), none a shot (source index in exclude_index) came from."""
+    def real_images(self, zoo, cls: int, exclude_index: Tensor | None = None, *, all_splits: bool = False) -> Tensor:
+        """Real examples of class `cls` (M, C, 28, 28), none a shot (source index in exclude_index) came from.
+        all_splits: from the training split too — right for a class no stage trained on (the protocol's test and
+        validation classes), which doubles or more the reference."""
         from equigen_core.weightspace.inr import render_images
 
         exclude = exclude_index if exclude_index is not None else torch.zeros(0, dtype=torch.long)
@@ -60,9 +62,11 @@ class ImageDomain(Domain):
 
             data = load_mnist(split="all")
             idx = torch.arange(len(data))
-            keep = (data.labels == cls) & (idx % 5 == 0) & ~torch.isin(idx, exclude)  # load_mnist's test split
+            keep = (data.labels == cls) & ~torch.isin(idx, exclude)
+            if not all_splits:
+                keep &= idx % 5 == 0  # load_mnist's test split
             return data.images[keep]
-        pool = zoo.test()
+        pool = zoo if all_splits else zoo.test()
         if not bool((pool.labels == cls).any()):  # a gallery keeps held-out INRs only, marked as training rows
             pool = zoo
         pool = pool.select((pool.labels == cls) & ~torch.isin(pool.index, exclude))

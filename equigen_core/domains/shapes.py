@@ -39,10 +39,9 @@ class ShapeDomain(Domain):
     @classmethod
     def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:
         """Turn about y ≤ 15°, scale ±10 %, shift ±0.1 (× strength); no colour: occupancy has none."""
-        from equigen_core.weightspace.augment import AugmentConfig, random_augment
+        from equigen_core.weightspace.augment import geometric_augment
 
-        cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0, contrast=0, brightness=0)
-        return random_augment(spec, weights, cfg.scaled(strength), generator=generator)
+        return geometric_augment(spec, weights, strength, generator=generator)
 
     @classmethod
     def default_names(cls, zoo, present: tuple[int, ...]) -> list[str]:

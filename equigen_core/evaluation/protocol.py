@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from equigen_core.weightspace.inr import SirenSpec, render_images
-from equigen_core.evaluation.metrics import background_speckle, diversity, frechet_distance, novelty_ratio, prdc
+from equigen_core.evaluation.metrics import (background_speckle, diversity, frechet_distance, median_distance,
+                                             novelty_ratio, off_stroke_ink, prdc, unique_rows, vendi_score)
 
 
 @dataclass
@@ -31,6 +32,9 @@ class SampleReport:
     density: float
     coverage: float
     speckle: float  # mean |pixel| ×100 in the 4-px border ring (metrics.background_speckle)
+    vendi: float = float("nan")  # Vendi score, pixel RBF kernel, the protocol's bandwidth (metrics.vendi_score)
+    off_stroke: float = float("nan")  # mean ink ×100 outside each image's main stroke (metrics.off_stroke_ink)
+    unique: int = 0  # distinct samples left for PRDC / FD after dropping exact duplicates
 
     def row(self) -> str:
         return (f"| {self.name} | {self.accuracy:.2f} | {self.aligned_novelty:.2f} | {self.novelty:.2f} | "
@@ -46,16 +50,30 @@ HEADER = ("| samples | accuracy | aligned novelty | novelty | diversity | FD | p
 
 
 @torch.no_grad()
-def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor, classifier) -> SampleReport:
+def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor, classifier, *,
+           bandwidth: float | None = None, seed: int = 0) -> SampleReport:
     """images (B, 1, 28, 28) samples; shots (K, 1, 28, 28) the shot renders; real (R, 1, 28, 28) real images of the
-    class that are not shots (novelty denominators, FD / PRDC reference)."""
+    class that are not shots (novelty denominators, FD / PRDC reference).
+
+    Protocol v2: exact duplicates among the samples are dropped and at most R distinct samples (a seeded draw) enter
+    FD / PRDC, so copies cannot inflate density or recall and every set meets the reference at matched size; the
+    Vendi score uses `bandwidth` (default: the real images' median pairwise distance; a protocol passes one for all
+    its sets)."""
     acc = float((classifier.predict(images) == cls).float().mean())
     nov = novelty_ratio(images, shots, real)
     classifier.eval()
     fs, fr = classifier.features(images), classifier.features(real)
-    pr = prdc(fr, fs, k=5)
-    return SampleReport(name, len(images), acc, nov.novelty, nov.aligned_novelty, diversity(images),
-                        frechet_distance(fr, fs), **pr, speckle=background_speckle(images))
+    keep = unique_rows(fs)
+    if len(keep) > len(fr):
+        keep = keep[torch.randperm(len(keep), generator=torch.Generator().manual_seed(seed))[: len(fr)]]
+    fs_u = fs[keep]
+    pr = prdc(fr, fs_u, k=5) if len(fs_u) > 1 else {"precision": 0.0, "recall": 0.0, "density": 0.0,
+                                                    "coverage": 0.0}
+    fd = frechet_distance(fr, fs_u) if len(fs_u) > 2 else float("nan")
+    h = median_distance(real) if bandwidth is None else bandwidth
+    return SampleReport(name, len(images), acc, nov.novelty, nov.aligned_novelty, diversity(images), fd, **pr,
+                        speckle=background_speckle(images), vendi=vendi_score(images, h),
+                        off_stroke=float(off_stroke_ink(images).mean()), unique=len(keep))
 
 
 def cheap_baselines(spec: SirenSpec, shot_weights: Tensor, n: int, *, seed: int = 0) -> dict[str, Tensor]:

@@ -73,8 +73,21 @@ def run_protocol(plan: Plan, seeds: Sequence[int], *, per_seed: int, desc: str =
     return points
 
 
+def t_halfwidth(values: Sequence[float], level: float = 0.95) -> float:
+    """Half-width of the t-based confidence interval of the mean of `values` (nan for fewer than two)."""
+    import math
+
+    from scipy.stats import t
+
+    v = torch.tensor(list(values), dtype=torch.float64)
+    if len(v) < 2:
+        return float("nan")
+    return float(t.ppf(0.5 + level / 2, len(v) - 1) * v.std(unbiased=True) / math.sqrt(len(v)))
+
+
 def summarize(points: Sequence[Point | dict]) -> list[dict]:
-    """Mean and (population) std over seeds of every metric, one row per (method, knob, value), in run order."""
+    """Mean, (population) std and t-based 95 % interval half-width ("ci95") over seeds of every metric, one row per
+    (method, knob, value), in run order."""
     groups: dict[tuple, list[Point]] = {}
     for p in points:
         p = p if isinstance(p, Point) else Point(**p)
@@ -86,7 +99,8 @@ def summarize(points: Sequence[Point | dict]) -> list[dict]:
         rows.append({"method": method, "family": ps[0].family, "knob": knob, "value": value,
                      "seeds": [p.seed for p in ps],
                      "mean": {m: float(v.mean()) for m, v in vals.items()},
-                     "std": {m: float(v.std(unbiased=False)) for m, v in vals.items()}})
+                     "std": {m: float(v.std(unbiased=False)) for m, v in vals.items()},
+                     "ci95": {m: t_halfwidth(v.tolist()) for m, v in vals.items()}})
     return rows
 
 

@@ -21,7 +21,7 @@ from equigen_core.nets.denoiser import DenoiserConfig, build_denoiser
 from equigen_core.generation.diffusion import DiffusionConfig, StepInfo, WeightDiffusion
 from equigen_core.nets.encoder import condition_encoder
 from equigen_core.weightspace.inr import SirenSpec, render_images
-from equigen_core.presets import IMAGES
+from equigen_core.presets import IMAGES, Sampling
 from equigen_core.weightspace.weights import NormStats, codec_from_tensors
 
 
@@ -143,6 +143,47 @@ def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: fl
     return _denoise(model, psi_tilde, torch.arange(len(starts)), gen, steps=steps, guidance=guidance,
                     temperature=temperature, res=res, on_step=on_step,
                     x_start=model.process.weight_norm.normalize(starts), start_t=start_t)
+
+
+def span(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IMAGES.gamma, t0: int = IMAGES.t0,
+         mix: int = IMAGES.mix, augment: float = IMAGES.augment, psi_noise: float = IMAGES.psi_noise,
+         guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0,
+         temperature: float = IMAGES.temperature, res: int = 28,
+         on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
+    """The span sampler (our addition): n starts mixed from the K targets (K, P) and moved by exact geometric
+    augmentations (generation.span.span_starts; γ sets how far), then denoised from step t0 conditioned on each
+    start's ψ̃ = ψ(start) + psi_noise·γ·ε with guidance λ_g. target_index: each sample's anchor target."""
+    from equigen_core.generation.span import span_starts
+
+    if targets.dim() != 2 or targets.shape[1] != model.spec.num_params:
+        raise ValueError(f"targets must be (K, {model.spec.num_params}) INR weights, got {tuple(targets.shape)}")
+    gen = torch.Generator().manual_seed(seed)
+    starts, anchor = span_starts(model.spec, targets, n, gamma=gamma, generator=gen, mix=mix, augment=augment)
+    out = refine(model, starts, start_t=t0, gamma=psi_noise * gamma, guidance=guidance, steps=steps, seed=seed + 1,
+                 temperature=temperature, res=res, on_step=on_step)
+    out.target_index = anchor
+    return out
+
+
+def sample(model: FewShotModel, targets: Tensor, n: int, sampling: Sampling = IMAGES, *, seed: int = 0,
+           res: int = 28, on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
+    """n INRs from K targets with one Sampling object (presets.Sampling: the sampler mode and its knobs), checked."""
+    sampling.check()
+    s = sampling
+    common = dict(guidance=s.guidance, steps=s.steps, seed=seed, temperature=s.temperature, res=res, on_step=on_step)
+    if s.sampler == "span":
+        return span(model, targets, n, gamma=s.gamma, t0=s.t0, mix=s.mix, augment=s.augment, psi_noise=s.psi_noise,
+                    **common)
+    if s.sampler == "noise":
+        return generate(model, targets, n, gamma=s.gamma, **common)
+    from equigen_core.weightspace.augment import geometric_augment  # "augment": SDEdit from moved copies
+
+    gen = torch.Generator().manual_seed(seed)
+    which = torch.arange(n) % len(targets)
+    starts = geometric_augment(model.spec, targets[which], s.gamma, generator=gen)
+    out = refine(model, starts, start_t=s.t0, gamma=s.psi_noise * s.gamma, **{**common, "seed": seed + 1})
+    out.target_index = which
+    return out
 
 
 def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.Generator, *, steps: int,

@@ -19,7 +19,9 @@ from torch import Tensor
 from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.data.zoo import Zoo, load_zoo
-from equigen_core.generation.fewshot import FewShotModel, generate, refine, save_samples  # noqa: F401 (save_samples: re-exported)
+from equigen_core.generation.fewshot import (FewShotModel, generate, refine, save_samples,  # noqa: F401 (re-export)
+                                             span)
+from equigen_core.presets import SAMPLERS
 from equigen_core.weightspace.inr import SirenSpec, render_images
 from equigen_core.service.jobs import Cancelled, Done, check, stream
 
@@ -275,20 +277,29 @@ def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0)
 
 def sample(model: FewShotModel, targets: Tensor, *, n: int, gamma: float | None = None, guidance: float | None = None,
            steps: int | None = None, seed: int = 0, temperature: float | None = None, mode: str = "per-target",
-           start_t: int = 0, res: int = 28, on_step=None):
+           start_t: int = 0, res: int = 28, on_step=None, sampler: str | None = None, t0: int | None = None):
     """n INRs from K targets → fewshot.GenerationResult; knobs left None take the domain's defaults (presets).
-    start_t = 0: EquiGen from noise (ψ̃ = ψ + γ·ε); start_t > 0: EquiGen refine, i.e. SDEdit from exact augmentations
-    of the targets noised to step start_t."""
+    sampler: "span" (mixtures + geometric augmentation of the targets, denoised from step t0; fewshot.span), "noise"
+    (EquiGen from noise, ψ̃ = ψ + γ·ε) or "augment" (EquiGen refine: SDEdit from exact augmentations of the targets
+    noised to step t0). sampler None: "augment" when start_t > 0 (t0 = start_t), else "noise"."""
     from equigen_core.domains import domain_class
 
     d = domain_class(model.spec).sampling
+    if sampler is None:
+        sampler, t0 = ("augment", start_t) if start_t else ("noise", t0)
+    if sampler not in SAMPLERS:
+        raise StudioError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     knobs = dict(gamma=d.gamma if gamma is None else gamma, guidance=d.guidance if guidance is None else guidance,
                  steps=steps or d.steps, temperature=d.temperature if temperature is None else temperature)
-    if start_t:
-        if not 0 < start_t < 1000:
-            raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {start_t}")
+    t0 = d.t0 if t0 is None else int(t0)
+    if sampler != "noise" and not 0 < t0 < 1000:
+        raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {t0}")
+    if sampler == "span":
+        return span(model, targets, n, t0=t0, mix=d.mix, augment=d.augment, psi_noise=d.psi_noise, seed=seed,
+                    res=res, on_step=on_step, **knobs)
+    if sampler == "augment":
         starts = augmented_starts(model.spec, targets, n, seed=seed)
-        out = refine(model, starts, start_t=int(start_t), seed=seed, res=res, on_step=on_step, **knobs)
+        out = refine(model, starts, start_t=t0, seed=seed, res=res, on_step=on_step, **knobs)
         out.target_index = torch.arange(n) % len(targets)
         return out
     return generate(model, targets, n, seed=seed, mode=mode, res=res, on_step=on_step, **knobs)
@@ -297,10 +308,11 @@ def sample(model: FewShotModel, targets: Tensor, *, n: int, gamma: float | None 
 def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float | None = None,
                     guidance: float | None = None, steps: int | None = None, seed: int = 0, res: int | None = None,
                     temperature: float | None = None, mode: str = "per-target", start_t: int = 0,
-                    every: int | None = None, previews: int | None = None) -> Iterator[Frame | Done]:
+                    every: int | None = None, previews: int | None = None, sampler: str | None = None,
+                    t0: int | None = None) -> Iterator[Frame | Done]:
     """Frames of x̂0 pictured by the model's domain (Domain.preview), then Done(GenerationResult); closing the
     iterator stops the sampler. Knobs left None take the domain's defaults. mode: "per-target" (each sample from one
-    target's ψ) or "set" (all from the targets' mean ψ); start_t > 0: EquiGen refine (see `sample`). Frames: one
+    target's ψ) or "set" (all from the targets' mean ψ); sampler / t0 / start_t: see `sample`. Frames: one
     every `every` DDIM steps, or about `previews` evenly over the steps that run (fewer than `steps` under SDEdit),
     always including the last; by default the domain's `live_frames` (images: every step). res: pixels per side of
     image samples and frames (default 28); for shapes, the grid of the live previews."""
@@ -323,7 +335,8 @@ def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma:
 
         try:
             return sample(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
-                          temperature=temperature, mode=mode, start_t=start_t, res=image_res, on_step=on_step)
+                          temperature=temperature, mode=mode, start_t=start_t, res=image_res, on_step=on_step,
+                          sampler=sampler, t0=t0)
         except Cancelled:
             return None
 

@@ -147,3 +147,11 @@ def random_augment(spec: SirenSpec, flat: Tensor, cfg: AugmentConfig = AugmentCo
     if cfg.permute:
         ws = ws.permute(random_permutations(spec, b, generator=generator, device=flat.device))
     return ws.to_flat()
+
+
+def geometric_augment(spec: SirenSpec, flat: Tensor, strength: float = 1.0, *,
+                      generator: torch.Generator | None = None) -> Tensor:
+    """Exact geometric augmentations only (AugmentConfig's rotation — about y for 3D INRs —, scale and shift ×
+    strength; no colour change, permutation or noise): the same function, moved → (B, P)."""
+    cfg = AugmentConfig(permute=False, contrast=0, brightness=0, bias_jitter=0, weight_noise=0)
+    return random_augment(spec, flat, cfg.scaled(strength), generator=generator)
