@@ -201,8 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="class number or name (default: the class the model's training held out)")
     evp.add_argument("--k", type=int, default=10)
     evp.add_argument("--n", type=int, default=256)
-    evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (--quick: 0)")
-    evp.add_argument("--temperature", type=float, default=0.8)
+    evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
+    evp.add_argument("--temperature", type=float, default=None, help=f"τ (default {IMAGES.temperature})")
+    evp.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2",
+                     help="also move one span-sampler knob (t0, mix, augment, guidance, psi_noise, temperature) "
+                          "through these values around the default; repeatable (for choosing knobs on a "
+                          "validation class)")
+    evp.add_argument("--span-gammas", default=None, help="the span sampler's γ sweep (default 0,0.25,0.5,1,1.5)")
+    evp.add_argument("--no-learned", action="store_true",
+                     help="skip the rows that train per seed (adapted model, plain fine-tuning, unconditional)")
     evp.add_argument("--quick", action="store_true", help="CI-sized smoke run (1 seed, few samples and knobs)")
     evp.add_argument("--json", type=Path, default=None, help="write the result here (default: print a summary only)")
     evp.set_defaults(fn=cmd_evaluate_frontier)

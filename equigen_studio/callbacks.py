@@ -200,7 +200,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
                            steps=int(steps), seed=int(seed),
                            real=ImageDomain.of(gallery).real_images(gallery, int(cls)),
                            on_progress=lambda i, t, what: progress(i / t, desc=what))
-        rows = [[r.name, r.accuracy, r.aligned_novelty, r.novelty, r.diversity, r.fd, r.coverage, r.speckle]
+        rows = [[r.name, r.accuracy, r.aligned_novelty, r.coverage, r.vendi, r.off_stroke, r.fd]
                 for r in tr.samples + tr.refined + tr.baselines]
         rows = [[x if isinstance(x, str) else round(x, 3) for x in r] for r in rows]
         return figures.tradeoff_figure(tr), rows, tr.verdict

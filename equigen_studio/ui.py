@@ -178,8 +178,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                         t_btn = gr.Button("Run the γ sweep", variant="primary", elem_id="tradeoff-btn")
                     t_plot = gr.Plot(label="Trade-off", elem_id="tradeoff-plot")
                     t_verdict = gr.Markdown(elem_id="tradeoff-verdict")
-                    t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "novelty", "diversity",
-                                                    "FD", "coverage", "speckle"], interactive=False)
+                    t_table = gr.Dataframe(headers=["samples", "accuracy", "aligned novelty", "coverage", "Vendi",
+                                                    "off-stroke ink ×100", "FD"], interactive=False)
                 with gr.Column(visible=False) as trade3d:
                     t3 = ui3d.tradeoff_section()
             # ---------------------------------------------------------------------------------------------------------

@@ -209,8 +209,8 @@ def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
         cb.adapt(cb.default_checkpoint(), "9", "0,1", 20, None, progress=noprog)
     fig, rows, verdict = cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, 1", 8, 3, 0, None, None,
                                      progress=noprog)
-    assert [r[0] for r in rows[:2]] == ["γ=0", "γ=1"] and len(rows) == 10 and "γ" in verdict
-    assert rows[2][0] == "refine t0=100" and len(fig.data) == 2 * 7  # 7 curves, two panels
+    assert [r[0] for r in rows[:2]] == ["span γ=0", "span γ=1"] and len(rows) == 10 and "γ" in verdict
+    assert rows[2][0] == "from noise γ=0" and len(fig.data) == 2 * 8  # 8 curves, two panels
     with pytest.raises(gr.Error, match="numbers separated by commas"):
         cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, x", 8, 3, 0, None, None, progress=noprog)
 

@@ -146,12 +146,13 @@ def test_tradeoff_sweeps_gamma_beside_the_baselines(tiny_studio):
     calls = []
     tr = core.tradeoff(model, w[:4], 9, st.classifier, gammas=(0.0, 1.0, 2.0), n=8, steps=3,
                        on_progress=lambda i, t, what: calls.append((i, t)))
-    assert [r.name for r in tr.samples] == ["γ=0", "γ=1", "γ=2"] and len(tr.baselines) == 5
-    assert [r.name for r in tr.refined] == ["refine t0=100", "refine t0=200", "refine t0=300"]
+    assert [r.name for r in tr.samples] == ["span γ=0", "span γ=1", "span γ=2"] and len(tr.baselines) == 6
+    assert [r.name for r in tr.refined] == ["from noise γ=0", "from noise γ=1", "from noise γ=2"]
+    assert "span starts" in tr.baselines[-1].name  # what the span sampler starts from is its own baseline row
     assert calls[0] == (0, 7) and calls[-1] == (6, 7)
     rows = tr.summary()  # the frontier format the report's figure reads
-    assert len(rows) == 11 and {r["family"] for r in rows} == {"equigen", "baseline"}
-    assert "paper's claim" in tr.verdict
+    assert len(rows) == 12 and {r["family"] for r in rows} == {"equigen", "baseline"}
+    assert "span sampler's promise" in tr.verdict
     with pytest.raises(core.StudioError, match="at least 2 targets"):
         core.tradeoff(model, w[:1], 9, st.classifier, n=8)
 

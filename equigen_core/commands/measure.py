@@ -138,19 +138,43 @@ def cmd_evaluate_frontier(args) -> int:
                                 only_adapted=r.checkpoint == r.adapted)
     args.cls = class_index(zoo, name)
     args.checkpoint = r.checkpoint
-    kw = dict(cls=args.cls, k=args.k, temperature=args.temperature)
+    from equigen_core.presets import IMAGES
+
+    kw = dict(cls=args.cls, k=args.k)
     if args.seeds:
         kw["seeds"] = tuple(args.seeds)
-    cfg = EvalConfig.quick(**kw) if args.quick else EvalConfig(n=args.n, **kw)
+    if args.no_learned:
+        kw["learned"] = False
+    if args.span_gammas:
+        kw["span_gammas"] = tuple(float(g) for g in args.span_gammas.split(","))
+    sweeps = []
+    for item in args.sweep:
+        knob, _, values = item.partition("=")
+        if knob not in ("t0", "mix", "augment", "guidance", "psi_noise", "temperature") or not values:
+            raise SystemExit(f"--sweep {item!r}: expected KNOB=V1,V2 with KNOB one of t0, mix, augment, guidance, "
+                             "psi_noise, temperature")
+        cast = int if knob in ("t0", "mix") else float
+        sweeps.append((knob, tuple(cast(v) for v in values.split(","))))
+    kw["sweeps"] = tuple(sweeps)
+    if args.quick:
+        cfg = EvalConfig.quick(temperature=args.temperature, **kw)
+    else:
+        cfg = EvalConfig(n=args.n, sampling=IMAGES.replace(temperature=args.temperature), **kw)
     clf = domain_classifier(args, r, zoo)
     command = command_line()
     result = evaluate(cfg, checkpoint=args.checkpoint, zoo=zoo, classifier=clf, command=command)
     result["meta"]["zoo"] = str(zoo_path)
-    print(f"{'method':62s} accuracy  aligned novelty  diversity  speckle   (mean ± std over seeds {list(cfg.seeds)})")
+    from equigen_core.evaluation.frontier import off_stroke_ratio
+
+    print(f"{'method':72s} accuracy    aligned nov.  coverage      Vendi  off-stroke×  (mean ± 95 % interval, seeds "
+          f"{list(cfg.seeds)})")
     for row in result["summary"]:
-        m, sd = row["mean"], row["std"]
-        print(f"{label(row):62s} {m['accuracy']:.2f}±{sd['accuracy']:.2f}  {m['aligned_novelty']:.2f}±"
-              f"{sd['aligned_novelty']:.2f}       {m['diversity']:.3f}      {m['speckle']:.2f}")
+        m, ci = row["mean"], row["ci95"]
+        print(f"{label(row):72s} {m['accuracy']:.2f}±{ci['accuracy']:.2f}   {m['aligned_novelty']:.2f}±"
+              f"{ci['aligned_novelty']:.2f}     {m['coverage']:.2f}±{ci['coverage']:.2f}     {m['vendi']:5.1f}  "
+              f"{off_stroke_ratio(row, result['summary']):.2f}")
+    for name, check in result.get("verdict", {}).items():
+        print(f"{'met ' if check['met'] else 'NOT '} {name}: {check['value']} (goal {check['goal']})")
     if result["held_in_accuracy"] is not None:
         print(f"held-in conditional accuracy of the base model: {result['held_in_accuracy']:.3f}")
     print(f"{result['meta']['seconds']:.0f} s")

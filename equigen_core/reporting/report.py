@@ -389,12 +389,18 @@ def render_results(out: str | Path) -> Path:
              "are the 5,000 offline MNIST digits, and our protocol holds one digit out with K = 10 shots.", "",
              "| paper (arXiv 2501.01601) | reported |", "|---|---|"]
     parts += [f"| {d} | {v} |" for d, v in PAPER]
-    frontiers = sorted(data_dir.glob("frontier_*.json"))
+    frontiers = [p for p in sorted(data_dir.glob("frontier_*.json")) if not p.stem.endswith("_v2")]
     if not frontiers:
         raise FileNotFoundError(f"no frontier_*.json in {data_dir}; run `python -m equigen_core evaluate --json "
                                 f"{data_dir}/frontier_mnist9.json` first")
+    from equigen_core.reporting import protocol2
+
+    for p in sorted(data_dir.glob("*_v2.json")) + sorted(data_dir.glob("validation_*.json")):
+        parts += ["", protocol2.section(json.loads(p.read_text()), p.stem, out / "img")]
     for p in frontiers:
-        parts += ["", frontier_section(json.loads(p.read_text()), p.stem, out / "img", "img")]
+        data = json.loads(p.read_text())
+        if data["meta"].get("protocol") != 2:  # the first protocol's results (older tables)
+            parts += ["", frontier_section(data, p.stem, out / "img", "img")]
     for p in sorted(data_dir.glob("shapes_*.json")):
         parts += ["", shapes_section(json.loads(p.read_text()), p.stem, out)]
     ab = data_dir / "ablations.json"

@@ -375,8 +375,8 @@ class Tradeoff:
     samples: list  # SampleReport per γ (evaluate.report)
     baselines: list  # SampleReport per cheap baseline
     verdict: str  # whether this run agrees with the paper's claim (coverage up, quality down as γ grows)
-    refine_t0: list[int] = field(default_factory=list)
-    refined: list = field(default_factory=list)  # SampleReport per SDEdit start step t0 (fewshot.refine)
+    refine_t0: list[int] = field(default_factory=list)  # unused (older sweeps)
+    refined: list = field(default_factory=list)  # SampleReport per γ of the sampler from noise
 
     def summary(self) -> list[dict]:
         """The sweep as frontier rows (frontier.summarize's format, one seed: std 0), for report.frontier_figure."""
@@ -386,9 +386,8 @@ class Tradeoff:
             return {"method": method, "family": family, "knob": knob, "value": value, "seeds": [0],
                     "mean": {m: float(getattr(rep, m)) for m in METRICS}, "std": {m: 0.0 for m in METRICS}}
 
-        rows = [row("EquiGen", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
-        rows += [row("EquiGen refine (SDEdit from augmented targets)", "equigen", "t0", t, r)
-                 for t, r in zip(self.refine_t0, self.refined)]
+        rows = [row("EquiGen span", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
+        rows += [row("EquiGen from noise", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.refined)]
         return rows + [row(b.name, "baseline", "", None, b) for b in self.baselines]
 
 
@@ -396,9 +395,11 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
              refine_t0: Sequence[int] = (100, 200, 300), real: Tensor | None = None,
              on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
-    """Sweep γ for the given targets of class `cls`: faithfulness (accuracy, FD) against aligned novelty and coverage,
-    beside the cheap baselines on the same targets. real: the reference images of the class (default: MNIST's
-    held-out digits; domains.images.ImageDomain.real_images for any image zoo)."""
+    """Sweep γ of the span sampler (the default; `samples`) and of the sampler from noise (`refined`) for the given
+    targets of class `cls`, beside the cheap baselines on the same targets — the span sampler's own starts among
+    them — in protocol v2's metrics (accuracy, aligned novelty, coverage, Vendi, off-stroke ink). real: the reference
+    images of the class (default: MNIST's held-out digits; ImageDomain.real_images for any image zoo). refine_t0 is
+    kept for older callers and ignored: the span sampler starts at the domain's t0."""
     from equigen_core.evaluation.protocol import augment_shots, cheap_baselines, report
 
     if classifier is None:
@@ -412,32 +413,42 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         from equigen_core.data import load_mnist
 
         real = load_mnist(split="test", classes=[int(cls)]).images
+    from equigen_core.domains import domain_class
+    from equigen_core.evaluation.metrics import median_distance
+    from equigen_core.generation.span import span_starts
+
+    d = domain_class(model.spec).sampling
     shots = render_images(model.spec, targets, 28)
-    total = len(gammas) + len(refine_t0) + 1
-    rows = []
+    h = median_distance(real)
+    total = 2 * len(gammas) + 1
+    rows, noise = [], []
     for i, g in enumerate(gammas):
         if on_progress:
-            on_progress(i, total, f"γ = {g:g}")
-        out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed)
-        rows.append(report(f"γ={g:g}", out.images, int(cls), shots, real, classifier))
-    starts = augment_shots(model.spec, targets[torch.arange(n) % len(targets)], 1.0,
-                           torch.Generator().manual_seed(seed))
-    refined = []
-    for i, t0 in enumerate(refine_t0):
+            on_progress(i, total, f"span γ = {g:g}")
+        out = span(model, targets, n, gamma=float(g), t0=d.t0, mix=d.mix, augment=d.augment, guidance=guidance,
+                   steps=steps, seed=seed, temperature=d.temperature)
+        rows.append(report(f"span γ={g:g}", out.images, int(cls), shots, real, classifier, bandwidth=h))
+    for i, g in enumerate(gammas):
         if on_progress:
-            on_progress(len(gammas) + i, total, f"refine t0 = {t0}")
-        out = refine(model, starts, start_t=int(t0), guidance=guidance, steps=steps, seed=seed)
-        refined.append(report(f"refine t0={t0}", out.images, int(cls), shots, real, classifier))
+            on_progress(len(gammas) + i, total, f"from noise γ = {g:g}")
+        out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed,
+                       temperature=d.temperature)
+        noise.append(report(f"from noise γ={g:g}", out.images, int(cls), shots, real, classifier, bandwidth=h))
     if on_progress:
         on_progress(total - 1, total, "baselines")
-    base = [report(name, render_images(model.spec, w, 28), int(cls), shots, real, classifier)
-            for name, w in cheap_baselines(model.spec, targets, n, seed=seed).items()]
-    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), [int(t) for t in refine_t0], refined)
+    cheap = cheap_baselines(model.spec, targets, n, seed=seed)
+    cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(
+        model.spec, targets, n, gamma=1.0, generator=torch.Generator().manual_seed(seed), mix=d.mix,
+        augment=d.augment)[0]
+    base = [report(name, render_images(model.spec, w, 28), int(cls), shots, real, classifier, bandwidth=h)
+            for name, w in cheap.items()]
+    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), [], noise)
 
 
 def _verdict(rows) -> str:
     from equigen_core.evaluation.runner import trend_verdict
 
-    return trend_verdict([{"mean": vars(r)} for r in rows], [("coverage", "coverage"), ("accuracy", "accuracy"),
-                                                             ("fd", "FD")],
-                         agrees=lambda t: t["coverage"] == "rises" and (t["accuracy"] == "falls" or t["fd"] == "rises"))
+    return trend_verdict([{"mean": vars(r)} for r in rows], [("coverage", "coverage"), ("vendi", "the Vendi score"),
+                                                             ("accuracy", "accuracy")],
+                         agrees=lambda t: t["coverage"] == "rises" or t["vendi"] == "rises",
+                         claim="the span sampler's promise (more of the class as γ grows)")

@@ -1,0 +1,142 @@
+"""Protocol v2's section of docs/RESULTS.md and its figure (also the app's Trade-off plot for v2 results).
+
+    frontier2_figure(result["summary"])             # plotly: coverage vs accuracy, off-stroke ink vs Vendi
+    section(result, "frontier_mnist9_v2", img_dir)  # markdown: table with 95 % intervals, the verdict
+
+A v2 result is what `evaluate` writes (evaluation.frontier; meta["protocol"] == 2).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from equigen_core.evaluation.frontier import GOAL, off_stroke_ratio
+from equigen_core.evaluation.runner import curves, row_label
+
+
+def _ci(row: dict, m: str, fmt: str = ".2f") -> str:
+    h = row.get("ci95", {}).get(m, float("nan"))
+    v = row["mean"][m]
+    return f"{v:{fmt}} ± {h:{fmt}}" if h == h and h > 0 else f"{v:{fmt}}"
+
+
+def frontier2_figure(summary: Sequence[dict], title: str = ""):
+    """Left: accuracy against coverage of real images of the class (up and right is better); right: Vendi score
+    against off-stroke ink relative to the INRs of real images (up and left is better). Error bars: 95 % intervals."""
+    import plotly.express as px
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    palette = px.colors.qualitative.Dark24
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("faithful vs covering the class", "clean vs diverse"))
+    for i, c in enumerate(curves(summary)):
+        rows = [r for r in summary if r["method"] == c.method]
+        ci = {m: [r.get("ci95", {}).get(m, 0.0) for r in rows] for m in ("accuracy", "coverage", "vendi")}
+        ci = {m: [0.0 if v != v else v for v in vals] for m, vals in ci.items()}
+        ratio = [off_stroke_ratio(r, summary) for r in rows]
+        color = "black" if c.family == "reference" else palette[i % len(palette)]
+        dash = "solid" if c.family == "equigen" else ("dot" if c.family == "baseline" else None)
+        text = [f"{c.knob}={v:g}" if c.knob else "" for v in c.values]
+        marker = dict(symbol="star" if c.family == "equigen" else ("diamond" if c.family == "baseline" else "x"),
+                      size=10, color=color)
+        common = dict(mode="lines+markers" if len(rows) > 1 else "markers", name=c.method, legendgroup=c.method,
+                      text=text, line=dict(dash=dash, color=color), marker=marker)
+        fig.add_trace(go.Scatter(x=c.mean["coverage"], y=c.mean["accuracy"],
+                                 error_x=dict(array=ci["coverage"], thickness=1),
+                                 error_y=dict(array=ci["accuracy"], thickness=1),
+                                 hovertemplate=f"{c.method} %{{text}}: accuracy %{{y:.2f}}, coverage %{{x:.2f}}"
+                                               "<extra></extra>", **common), row=1, col=1)
+        fig.add_trace(go.Scatter(x=ratio, y=c.mean["vendi"], showlegend=False,
+                                 error_y=dict(array=ci["vendi"], thickness=1),
+                                 hovertemplate=f"{c.method} %{{text}}: Vendi %{{y:.1f}}, off-stroke %{{x:.2f}}×"
+                                               "<extra></extra>", **common), row=1, col=2)
+    fig.add_hline(y=GOAL["accuracy"], line=dict(dash="dash", color="grey", width=1), row=1, col=1)
+    fig.add_vline(x=GOAL["off_stroke_ratio"], line=dict(dash="dash", color="grey", width=1), row=1, col=2)
+    fig.update_xaxes(title_text="coverage of real images of the class (PRDC, k = 5)", row=1, col=1)
+    fig.update_yaxes(title_text="classified as the class", range=[-0.02, 1.02], row=1, col=1)
+    fig.update_xaxes(title_text="off-stroke ink (× INRs of real images; 1 = as clean)", type="log", row=1, col=2)
+    fig.update_yaxes(title_text="Vendi score (pixel RBF kernel)", row=1, col=2)
+    fig.update_layout(title=title, height=480, margin=dict(l=40, r=10, t=60, b=40), legend=dict(font=dict(size=10)))
+    return fig
+
+
+def frontier2_png(summary: Sequence[dict], path: Path, title: str = "") -> Path:
+    """The same two panels as a static PNG (matplotlib) for the markdown report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
+    cmap = plt.get_cmap("tab20")
+    for i, c in enumerate(curves(summary)):
+        rows = [r for r in summary if r["method"] == c.method]
+        color = "k" if c.family == "reference" else cmap((2 * i) % 20 + (2 * i) // 20)
+        marker = "*" if c.family == "equigen" else ("D" if c.family == "baseline" else "x")
+        line = "-" if c.family == "equigen" else "--"
+        ci = {m: [0.0 if r.get("ci95", {}).get(m) != r.get("ci95", {}).get(m) else r.get("ci95", {}).get(m, 0.0)
+                  for r in rows] for m in ("accuracy", "coverage", "vendi")}
+        ratio = [off_stroke_ratio(r, summary) for r in rows]
+        axes[0].errorbar(c.mean["coverage"], c.mean["accuracy"], xerr=ci["coverage"], yerr=ci["accuracy"],
+                         fmt=line + marker, color=color, lw=1.2, ms=7, capsize=2, label=c.method)
+        axes[1].errorbar(ratio, c.mean["vendi"], yerr=ci["vendi"], fmt=line + marker, color=color, lw=1.2, ms=7,
+                         capsize=2)
+        if c.knob:
+            for x, y, v in zip(c.mean["coverage"], c.mean["accuracy"], c.values):
+                axes[0].annotate(f"{v:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    axes[0].axhline(GOAL["accuracy"], color="grey", ls=":", lw=1)
+    axes[1].axvline(GOAL["off_stroke_ratio"], color="grey", ls=":", lw=1)
+    axes[0].set(xlabel="coverage of real images of the class (PRDC, k = 5)", ylabel="classified as the class",
+                ylim=(-0.02, 1.03), title="faithful vs covering the class (labels: knob; bars: 95 % intervals)")
+    axes[1].set(xlabel="off-stroke ink (× INRs of real images; 1 = as clean)", ylabel="Vendi score (pixel RBF)",
+                xscale="log", title="clean vs diverse")
+    axes[0].legend(fontsize=6, loc="lower left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def section(data: dict, name: str, img_dir: Path, rel_img: str = "img") -> str:
+    """The markdown of one v2 result: how it was run, the table (mean ± 95 % interval over seeds) and the verdict."""
+    meta, summary = data["meta"], data["summary"]
+    cfg, smp = meta["config"], meta["config"]["sampling"]
+    title = (f"MNIST, class {cfg['cls']}, K = {cfg['k']}, n = {cfg['n']}, {len(cfg['seeds'])} seeds "
+             f"(protocol v2)")
+    frontier2_png(summary, img_dir / f"{name}.png", title)
+    lines = [f"## {title}", "",
+             f"`{meta['command'] or 'python -m equigen_core evaluate ...'}` — seeds {cfg['seeds']} (each seed draws "
+             f"its own K shots and its own reference halves), {meta['date']}, {meta['machine']}; "
+             f"{meta['seconds'] / 60:.1f} min. Checkpoint `{meta['checkpoint']}`, shots from "
+             f"`{meta.get('zoo', '?')}`. Default sampler: {smp['sampler']}, γ = {smp['gamma']:g}, t0 = {smp['t0']}, "
+             f"mix = {smp['mix']}, augmentation {smp['augment']:g}, λ_g = {smp['guidance']:g}, τ = "
+             f"{smp['temperature']:g}, {smp['steps']} DDIM steps. Mean ± t-based 95 % interval over seeds.", "",
+             f"![protocol v2](img/{name}.png)", "",
+             "| method | knob | accuracy | aligned novelty | coverage | density | Vendi | off-stroke × | FD | "
+             "pixel diversity |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary:
+        knob = f"{r['knob']} = {r['value']:g}" if r["knob"] else ""
+        lines.append(f"| {r['method']} | {knob} | {_ci(r, 'accuracy')} | {_ci(r, 'aligned_novelty')} | "
+                     f"{_ci(r, 'coverage')} | {_ci(r, 'density')} | {_ci(r, 'vendi', '.1f')} | "
+                     f"{off_stroke_ratio(r, summary):.2f} | {_ci(r, 'fd', '.0f')} | {_ci(r, 'diversity', '.3f')} |")
+    lines += ["", "### Verdict (computed from the points above; paired over seeds)", ""]
+    for key, check in data.get("verdict", {}).items():
+        lines.append(f"- **{key}**: {'met' if check['met'] else 'not met'} — {_value(check['value'])} (goal: "
+                     f"{check['goal']})")
+    return "\n".join(lines)
+
+
+def _value(v) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.3g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]" if v else "none"
+    return str(v)
+
+
+__all__ = ["frontier2_figure", "section", "row_label"]
