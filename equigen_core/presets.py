@@ -68,7 +68,7 @@ BOUNDS = {"gamma": (0.0, 2.0), "guidance": (0.0, 1.0), "temperature": (0.05, 2.0
           "t0": (0, 999), "mix": (1, 32), "augment": (0.0, 4.0), "psi_noise": (0.0, 2.0)}
 
 # 2D images: the span sampler, its knobs chosen on the validation class 8 (docs/RESULTS.md, "Protocol v2")
-IMAGES = Sampling(sampler="span", gamma=1.0, guidance=0.3, temperature=0.8, steps=50, t0=150, mix=3, augment=0.5)
+IMAGES = Sampling(sampler="span", gamma=1.0, guidance=0.3, temperature=0.8, steps=50, t0=50, mix=3, augment=0.5)
 # 3D shapes: refine from exact augmentations at t0 = 200 with no guidance and τ = 1, the 3D tab's measured default
 # (docs/RESULTS.md, 3D protocol)
 SHAPES = Sampling(sampler="augment", gamma=1.0, guidance=0.0, temperature=1.0, steps=50, t0=200)

@@ -108,13 +108,21 @@ def test_evaluate_quick_writes_every_field(quick_json):
     data = json.loads(quick_json.read_text())
     assert {"command", "date", "machine", "checkpoint", "zoo", "config", "seconds", "goal"} <= set(data["meta"])
     methods = {r["method"] for r in data["summary"]}
-    for expected in ("real held-out images", "copies of the shots", "shots + weight noise",
-                     "interpolation of two shots", "exact augmentations", "interpolation + augmentation",
-                     "plain fine-tuning on the shots", "unconditional diffusion on base + shots", "EquiGen (base)",
-                     "EquiGen (adapted)", "EquiGen refine (adapted, SDEdit from augmented shots)"):
+    for expected in ("real images (a disjoint set)", "INRs of real images of the class", "copies of the shots",
+                     "shots + weight noise", "interpolation of two shots", "exact geometric augmentations",
+                     "interpolation + geometric augmentation", "mixtures of the shots (no augmentation)",
+                     "span starts: mixtures + geometric augmentation (no denoiser)", "EquiGen span (base)",
+                     "EquiGen from noise (base)", "EquiGen from augmentations (base)", "EquiGen span (adapted)",
+                     "plain fine-tuning on the shots", "unconditional diffusion on base + shots"):
         assert expected in methods
+    assert data["meta"]["protocol"] == 2
+    assert {"accuracy", "coverage_vs_noise", "no_baseline_ahead"} <= set(data["verdict"])
+    # the span sampler's γ = 0 row starts from the shots themselves: its starts row is a set of copies
+    starts0 = next(r for r in data["summary"] if r["method"].startswith("span starts") and r["value"] == 0.0)
+    assert starts0["mean"]["aligned_novelty"] == 0.0
     for r in data["summary"]:
-        assert set(r["mean"]) == set(METRICS) and all(math.isfinite(v) for v in r["mean"].values()), r
+        assert set(r["mean"]) == set(METRICS), r
+        assert all(math.isfinite(v) for k, v in r["mean"].items() if k != "fd"), r  # FD: nan below 3 distinct
     copies = next(r for r in data["summary"] if r["method"] == "copies of the shots")
     assert copies["mean"]["aligned_novelty"] == 0.0 and copies["mean"]["novelty"] == 0.0
     assert len(data["points"]) == len(data["summary"])  # one seed in quick mode
@@ -143,9 +151,9 @@ def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
     (out_dir / "results_log.md").write_text("# Old\n\n## A hand-written section\n")
     path = render_results(out_dir)
     text = path.read_text()
-    assert "## The few-shot frontier" in text and "| copies of the shots |" in text
-    assert "Faithful and new (ours)" in text and "## Ablations" in text and "class label" in text
-    assert "## A hand-written section" in text and "FD is not FID" in text
+    assert "(protocol v2)" in text and "| copies of the shots |" in text and "### Verdict" in text
+    assert "**no_baseline_ahead**" in text and "## Ablations" in text and "class label" in text
+    assert "## A hand-written section" in text
     assert (out_dir / "img" / "frontier_quick.png").stat().st_size > 10_000
 
 
@@ -163,3 +171,26 @@ def test_evaluate_fewshot_cli_writes_the_protocol_table(tiny, tmp_path, capsys):
     assert res["class"] == 9 and res["k"] == 5 and {"base γ=0", "base γ=0.5"} <= set(rows)
     assert rows["baseline: copies of the shots"]["aligned_novelty"] == 0.0
     assert all(r["n"] == 8 and 0 <= r["accuracy"] <= 1 for r in res["rows"])
+
+
+def test_v2_verdict_names_a_baseline_ahead_on_all_three_and_only_then():
+    from equigen_core.evaluation.frontier import INR_REFERENCE, NOISE, SPAN, Point, verdict
+
+    def pts(method, family, knob, value, acc, cov, ink, jitter=0.01):
+        return [Point(method, family, knob, value, s, {k: 0.5 for k in METRICS} | {
+            "accuracy": acc + jitter * s, "coverage": cov + jitter * s, "off_stroke": ink + jitter * s,
+            "aligned_novelty": 0.7}, 0.0) for s in range(5)]
+
+    points = (pts(INR_REFERENCE, "reference", "", None, 1.0, 0.9, 1.0)
+              + pts(SPAN, "equigen", "γ", 0.0, 0.95, 0.20, 0.8) + pts(SPAN, "equigen", "γ", 1.0, 0.92, 0.45, 0.8)
+              + pts(NOISE, "equigen", "γ", 0.3, 0.9, 0.2, 3.0)
+              + pts("all three", "baseline", "", None, 0.99, 0.60, 0.5)  # more accurate, covering and cleaner
+              + pts("two of three", "baseline", "", None, 0.99, 0.60, 2.0))  # but inkier
+    from dataclasses import asdict
+
+    res = {"points": [asdict(p) for p in points], "summary": summarize(points),
+           "meta": {"config": {"sampling": {"gamma": 1.0}}}}
+    v = verdict(res)
+    assert v["no_baseline_ahead"]["value"] == ["all three"] and not v["no_baseline_ahead"]["met"]
+    assert v["accuracy"]["met"] and v["coverage_vs_noise"]["met"] and v["off_stroke_ratio"]["met"]
+    assert v["gamma_sweep"]["met"] and v["gamma_sweep"]["value"]["peak"] == 1.0

@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from equigen_core.evaluation.frontier import GOAL, curves, dominated_by, label, meets_goal, speckle_ratio
+from equigen_core.evaluation.frontier import GOAL_V1 as GOAL  # this module's tables are the first protocol's
+from equigen_core.evaluation.frontier import curves, dominated_by, label, meets_goal, speckle_ratio
 from equigen_core.storage.atomic import atomic_write_text
 
 # The paper's reported figures (arXiv 2501.01601; ../shared/seeds). Different data, different metrics: see the note.
@@ -389,16 +390,17 @@ def render_results(out: str | Path) -> Path:
              "are the 5,000 offline MNIST digits, and our protocol holds one digit out with K = 10 shots.", "",
              "| paper (arXiv 2501.01601) | reported |", "|---|---|"]
     parts += [f"| {d} | {v} |" for d, v in PAPER]
-    frontiers = [p for p in sorted(data_dir.glob("frontier_*.json")) if not p.stem.endswith("_v2")]
+    frontiers = sorted(data_dir.glob("frontier_*.json")) + sorted(data_dir.glob("validation_*.json"))
     if not frontiers:
         raise FileNotFoundError(f"no frontier_*.json in {data_dir}; run `python -m equigen_core evaluate --json "
                                 f"{data_dir}/frontier_mnist9.json` first")
     from equigen_core.reporting import protocol2
 
-    for p in sorted(data_dir.glob("*_v2.json")) + sorted(data_dir.glob("validation_*.json")):
-        parts += ["", protocol2.section(json.loads(p.read_text()), p.stem, out / "img")]
-    for p in frontiers:
-        data = json.loads(p.read_text())
+    results = [(p, json.loads(p.read_text())) for p in frontiers]
+    v2 = [(p, d) for p, d in results if d["meta"].get("protocol") == 2]  # test class first, then validation
+    for p, data in v2:
+        parts += ["", protocol2.section(data, p.stem, out / "img")]
+    for p, data in results:
         if data["meta"].get("protocol") != 2:  # the first protocol's results (older tables)
             parts += ["", frontier_section(data, p.stem, out / "img", "img")]
     for p in sorted(data_dir.glob("shapes_*.json")):

@@ -102,12 +102,16 @@ def class_index(zoo, cls: str | int) -> int:
 
 
 def held_out_class(config: dict, zoo) -> str | None:
-    """The first class of the zoo that the model's base training left out (its few-shot class), by name."""
+    """The model's few-shot (test) class, by name: the one its training recorded as `test_class`, else the first class
+    of the zoo its base training left out (a model trained with a validation class leaves out two)."""
     from equigen_core.domains import domain_of
 
-    trained = (config.get("train") or {}).get("classes")
+    train = config.get("train") or {}
+    trained = train.get("classes")
+    domain = domain_of(zoo)
+    if train.get("test_class") is not None and train["test_class"] in domain.labels:
+        return domain.class_names[train["test_class"]]
     if not trained:
         return None
-    domain = domain_of(zoo)
     held = [c for c in domain.labels if c not in trained]
     return domain.class_names[held[0]] if held else None
