@@ -112,7 +112,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
         core.check_generation_args(len(targets), int(n), float(gamma), float(guidance), int(steps), float(temperature))
         res = int(res)
         scale = max(1, GRID_SCALE * 28 // res)
-        t0 = time.perf_counter()
+        started = time.perf_counter()
         sampler = sampler_key(sampler)
         t0 = IMAGES.t0 if t0 is None else int(t0)
         stream_ = core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
@@ -124,7 +124,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
                 break
             yield (grid_image(item.images, None, scale), f"DDIM step {item.step}/{item.total}: current x̂0",
                    gr.skip(), gr.skip(), gr.skip())
-        dt = time.perf_counter() - t0
+        dt = time.perf_counter() - started
         reads = core.readouts(out.images, timgs[idx], self.studio.classifier)
         rows = [[i, int(idx[int(out.target_index[i])]) if int(out.target_index[i]) >= 0 else -1,
                  "" if r.label is None else r.label, "" if r.confidence is None else round(r.confidence, 3),

@@ -140,5 +140,8 @@ class TargetPicker:
             cfg = self._checkpoint(checkpoint).config if checkpoint else {}
         except (CheckpointError, ValueError):
             cfg = {}
-        held = [c for c in classes if c not in (cfg.get("train", {}).get("classes") or classes)]
+        train = cfg.get("train", {})
+        if train.get("test_class") in classes:  # trained with a validation class too: the test class
+            return train["test_class"]
+        held = [c for c in classes if c not in (train.get("classes") or classes)]
         return held[0] if held else classes[0]

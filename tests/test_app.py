@@ -52,9 +52,14 @@ def test_generate_callback_streams_frames_then_results(tiny_studio, tmp_path):
     st, _ = tiny_studio
     cb = Callbacks(st, tmp_path, frame_interval=0)
     ck = cb.default_checkpoint()
-    outs = list(cb.generate(ck, "9", "0-3", 0.3, 0.1, 5, 4, 0, 28, 1.0, None, None))
+    outs = list(cb.generate(ck, "9", "0-3", 0.3, 0.1, 5, 4, 0, 28, 1.0, None, None, False, "from noise (EquiGen)"))
     assert len(outs) == 6  # 5 DDIM steps, then the final grid
-    assert "DDIM step 1/5" in outs[0][1]
+    assert "DDIM step 1/5" in outs[0][1] and "from noise" in outs[-1][1]
+    # the default, the span sampler, runs only the DDIM steps at t ≤ t0 (t0 = 50 of 1,000: 2 of 50)
+    span_outs = list(cb.generate(ck, "9", "0-3", 1.0, 0.1, 50, 4, 0, 28, 1.0, None, None))
+    assert len(span_outs) == 3 and "span sampler" in span_outs[-1][1] and "DDIM step 1/2" in span_outs[0][1]
+    with pytest.raises(gr.Error, match="unknown sampler"):
+        list(cb.generate(ck, "9", "0-3", 1.0, 0.1, 20, 4, 0, 28, 1.0, None, None, False, "magic"))
     grid, summary, rows, path, last = outs[-1]
     assert grid.size[0] > 28 and "4 samples" in summary and len(rows) == 4 and path.endswith("samples.safetensors")
     big = cb.rerender(last, 112)
