@@ -72,9 +72,9 @@ def test_evaluate_runs_on_the_folder_root(folder_root, tmp_path, capsys):
                  "--quick", "--json", str(res)]) == 0  # the root's own classifier, found by itself
     data = json.loads(res.read_text())
     rows = {r["method"]: r for r in data["summary"]}
-    assert {"real held-out images", "copies of the shots", "EquiGen (base)"} <= set(rows)
+    assert {"real images (a disjoint set)", "copies of the shots", "EquiGen span (base)"} <= set(rows)
     assert rows["copies of the shots"]["mean"]["aligned_novelty"] == 0.0
-    assert rows["real held-out images"]["mean"]["accuracy"] >= 0.5  # the classifier knows the held-out triangles
+    assert rows["real images (a disjoint set)"]["mean"]["accuracy"] >= 0.5  # the classifier knows the held-out triangles
 
 
 def test_the_app_generates_from_the_folder_root(folder_root):

@@ -285,8 +285,7 @@ def sample(model: FewShotModel, targets: Tensor, *, n: int, gamma: float | None 
     from equigen_core.domains import domain_class
 
     d = domain_class(model.spec).sampling
-    if sampler is None:
-        sampler, t0 = ("augment", start_t) if start_t else ("noise", t0)
+    sampler, t0 = (("augment", start_t) if start_t else ("noise", t0)) if sampler is None else (sampler, t0)
     if sampler not in SAMPLERS:
         raise StudioError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     knobs = dict(gamma=d.gamma if gamma is None else gamma, guidance=d.guidance if guidance is None else guidance,
@@ -395,11 +394,9 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
              refine_t0: Sequence[int] = (100, 200, 300), real: Tensor | None = None,
              on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
-    """Sweep γ of the span sampler (the default; `samples`) and of the sampler from noise (`refined`) for the given
-    targets of class `cls`, beside the cheap baselines on the same targets — the span sampler's own starts among
-    them — in protocol v2's metrics (accuracy, aligned novelty, coverage, Vendi, off-stroke ink). real: the reference
-    images of the class (default: MNIST's held-out digits; ImageDomain.real_images for any image zoo). refine_t0 is
-    kept for older callers and ignored: the span sampler starts at the domain's t0."""
+    """Sweep γ of the span sampler (`samples`) and from noise (`refined`) for targets of class `cls`, beside the cheap
+    baselines (the span's own starts among them) in protocol v2's metrics. real: the class's reference images
+    (default: MNIST's held-out digits). refine_t0: ignored (older callers); the span starts at the domain's t0."""
     from equigen_core.evaluation.protocol import augment_shots, cheap_baselines, report
 
     if classifier is None:
@@ -434,12 +431,11 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed,
                        temperature=d.temperature)
         noise.append(report(f"from noise γ={g:g}", out.images, int(cls), shots, real, classifier, bandwidth=h))
-    if on_progress:
-        on_progress(total - 1, total, "baselines")
+    on_progress and on_progress(total - 1, total, "baselines")
     cheap = cheap_baselines(model.spec, targets, n, seed=seed)
-    cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(
-        model.spec, targets, n, gamma=1.0, generator=torch.Generator().manual_seed(seed), mix=d.mix,
-        augment=d.augment)[0]
+    g = torch.Generator().manual_seed(seed)
+    cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(model.spec, targets, n, gamma=1.0,
+                                                                       generator=g, mix=d.mix, augment=d.augment)[0]
     base = [report(name, render_images(model.spec, w, 28), int(cls), shots, real, classifier, bandwidth=h)
             for name, w in cheap.items()]
     return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), [], noise)
