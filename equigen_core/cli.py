@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
     evp.add_argument("--temperature", type=float, default=None, help=f"τ (default {IMAGES.temperature})")
     evp.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2",
-                     help="also move one span-sampler knob (t0, mix, augment, guidance, psi_noise, temperature) "
+                     help="also move one span-sampler knob (t0, mix, augment, guidance, temperature, psi_noise) "
                           "through these values around the default; repeatable (for choosing knobs on a "
                           "validation class)")
     evp.add_argument("--span-gammas", default=None, help="the span sampler's γ sweep (default 0,0.25,0.5,1,1.5)")

@@ -36,8 +36,9 @@ def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | No
     """Run every stage of a preset into `out` (the checkpoint root; the full zoo and training state go to `work`,
     default runs/<name of out>) → out. Images come from `dataset` (mnist, or cifar10 / folder with `data_dir`);
     `cls` is the held-out (test) class, by number or name; `val_cls` a second held-out class on which the sampler's
-    knobs are chosen (never the test class): no stage — meta-init, encoder, PCA basis, diffusion — sees either. For data other than MNIST a classifier trained on the source's
-    training split is written to OUT/classifier, the yardstick of evaluate and the app."""
+    knobs are chosen (never the test class): no stage — meta-init, encoder, PCA basis, diffusion — sees either. For
+    data other than MNIST a classifier trained on the source's training split is written to OUT/classifier, the
+    yardstick of evaluate and the app."""
     p = get_run_preset(preset) if isinstance(preset, str) else preset
     out = Path(out)
     work = Path(work or Path("runs") / out.name)

@@ -201,7 +201,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
                            real=ImageDomain.of(gallery).real_images(gallery, int(cls)),
                            on_progress=lambda i, t, what: progress(i / t, desc=what))
         rows = [[r.name, r.accuracy, r.aligned_novelty, r.coverage, r.vendi, r.off_stroke, r.fd]
-                for r in tr.samples + tr.refined + tr.baselines]
+                for r in tr.samples + tr.from_noise + tr.baselines]
         rows = [[x if isinstance(x, str) else round(x, 3) for x in r] for r in rows]
         return figures.tradeoff_figure(tr), rows, tr.verdict
 

@@ -45,6 +45,12 @@ def test_sample_runs_every_mode_and_checks_its_knobs(trained_model):
         out = sample(model, shots, 6, IMAGES.replace(sampler=mode, steps=6, t0=300), seed=0)
         assert out.weights.shape == (6, model.spec.num_params) and torch.isfinite(out.weights).all()
         assert out.target_index.tolist() == [i % len(shots) for i in range(6)]
+    # the span and augment samplers really start from their starts: denoised from t0 = 20 they render as them
+    starts, _ = span_starts(model.spec, shots, 6, gamma=1.0, generator=torch.Generator().manual_seed(0))
+    near = sample(model, shots, 6, IMAGES.replace(sampler="span", steps=50, t0=20, guidance=0.0), seed=0)
+    far = sample(model, shots, 6, IMAGES.replace(sampler="noise", steps=50, guidance=0.0), seed=0)
+    start_img = render_images(model.spec, starts, 28)
+    assert float((near.images - start_img).abs().mean()) < 0.5 * float((far.images - start_img).abs().mean())
     with pytest.raises(ValueError, match="t0=1000"):
         IMAGES.replace(t0=1000)
     with pytest.raises(ValueError, match="sampler='nope'"):

@@ -138,7 +138,7 @@ def cmd_evaluate_frontier(args) -> int:
                                 only_adapted=r.checkpoint == r.adapted)
     args.cls = class_index(zoo, name)
     args.checkpoint = r.checkpoint
-    from equigen_core.presets import IMAGES
+    from equigen_core.presets import BOUNDS, IMAGES
 
     kw = dict(cls=args.cls, k=args.k)
     if args.seeds:
@@ -147,13 +147,12 @@ def cmd_evaluate_frontier(args) -> int:
         kw["learned"] = False
     if args.span_gammas:
         kw["span_gammas"] = tuple(float(g) for g in args.span_gammas.split(","))
-    sweeps = []
+    sweeps, knobs = [], [k for k in BOUNDS if k not in ("gamma", "steps")]  # γ has its own sweep
     for item in args.sweep:
         knob, _, values = item.partition("=")
-        if knob not in ("t0", "mix", "augment", "guidance", "psi_noise", "temperature") or not values:
-            raise SystemExit(f"--sweep {item!r}: expected KNOB=V1,V2 with KNOB one of t0, mix, augment, guidance, "
-                             "psi_noise, temperature")
-        cast = int if knob in ("t0", "mix") else float
+        if knob not in knobs or not values:
+            raise SystemExit(f"--sweep {item!r}: expected KNOB=V1,V2 with KNOB one of {', '.join(knobs)}")
+        cast = type(getattr(IMAGES, knob))  # int or float, as the Sampling field
         sweeps.append((knob, tuple(cast(v) for v in values.split(","))))
     kw["sweeps"] = tuple(sweeps)
     if args.quick:

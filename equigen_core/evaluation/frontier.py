@@ -75,15 +75,6 @@ class EvalConfig:
     uncond_steps: int = 300
     held_in: bool = False  # also measure the base model's held-in conditional accuracy (classes ≠ cls)
 
-    # kept for older callers: the knobs of the first protocol
-    @property
-    def steps(self) -> int:
-        return self.sampling.steps
-
-    @property
-    def temperature(self) -> float:
-        return self.sampling.temperature
-
     @classmethod
     def quick(klass, **kw) -> "EvalConfig":  # noqa: N804 (`cls` is the held-out class field)
         """CI-sized: one seed, few samples and knobs, a few fine-tuning steps (every method still runs)."""
@@ -136,8 +127,8 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
         from equigen_core.domains.images import ImageDomain
 
         classes = [c for c in ImageDomain.of(zoo).classes() if c != cfg.cls]
-        held_in = held_in_accuracy(base, zoo, classifier, classes=classes, steps=cfg.steps, seed=cfg.seeds[0],
-                                   temperature=cfg.temperature)
+        held_in = held_in_accuracy(base, zoo, classifier, classes=classes, steps=cfg.sampling.steps,
+                                   seed=cfg.seeds[0], temperature=cfg.sampling.temperature)
     meta = {**run_meta(command), "checkpoint": str(checkpoint), "zoo_inrs": len(zoo), "config": asdict(cfg),
             "seconds": round(time.perf_counter() - t_start, 1), "goal": GOAL}
     out = {"meta": {**meta, "protocol": 2}, "held_in_accuracy": held_in, "points": [asdict(p) for p in points],
@@ -155,8 +146,7 @@ def _points_per_seed(cfg: EvalConfig) -> int:
 def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, status):
     """Yield every method's Step (evaluation.runner) for one seed's shots."""
     from equigen_core.domains.images import ImageDomain
-    from equigen_core.evaluation.metrics import median_distance
-    from equigen_core.evaluation.protocol import draw_shots, interpolate_shots, noise_shots, render, report
+    from equigen_core.evaluation.protocol import Reference, draw_shots, interpolate_shots, noise_shots, render, report
     from equigen_core.generation.fewshot import generate, sample, sample_unconditional
     from equigen_core.generation.span import span_starts
     from equigen_core.training.stage3 import FinetuneConfig, finetune
@@ -169,14 +159,14 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, sta
     real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(1000 + seed))]
     half = min(len(real) // 2, n)
     ref_a, ref_b = real[:half], real[half:2 * half]  # disjoint: the reference, and the real-vs-real ceiling
-    h = median_distance(ref_a)  # one Vendi bandwidth for every set of this seed
+    ref = Reference.of(ref_a, shot_img, classifier)  # every set of this seed is scored against it
     if not bool((zoo.split == 0).any()):  # a gallery of held-out INRs: replay from all of it
         zoo = dataclasses.replace(zoo, split=torch.zeros_like(zoo.split))
     g = torch.Generator().manual_seed(seed)
 
     def point(method, family, knob, value, make: Callable[[], Tensor]) -> Step:
         def score():
-            rep = report(method, make(), cfg.cls, shot_img, ref_a, classifier, bandwidth=h, seed=seed)
+            rep = report(method, make(), cfg.cls, shot_img, ref, classifier, seed=seed)
             return {k: float(getattr(rep, k)) for k in METRICS}
 
         return Step(method, family, knob, value, score)
@@ -205,15 +195,13 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, sta
         yield point("interpolation + geometric augmentation", "baseline", "strength", a,
                     rendered(geometric_augment(spec, interpolate_shots(shots, n, g), a, generator=g)))
 
-    def starts_of(gamma: float, s: Sampling) -> Tensor:  # exactly the starts fewshot.span draws for this seed
-        return span_starts(spec, shots, n, gamma=gamma, generator=torch.Generator().manual_seed(seed), mix=s.mix,
-                           augment=s.augment)[0]
+    def starts_of(gamma: float, augment: float = smp.augment) -> Tensor:  # the starts fewshot.span draws
+        return span_starts(spec, shots, n, gamma=gamma, generator=torch.Generator().manual_seed(seed), mix=smp.mix,
+                           augment=augment)[0]
 
-    yield point("mixtures of the shots (no augmentation)", "baseline", "", None,
-                rendered(span_starts(spec, shots, n, gamma=1.0, generator=torch.Generator().manual_seed(seed),
-                                     mix=smp.mix, augment=0.0)[0]))
+    yield point("mixtures of the shots (no augmentation)", "baseline", "", None, rendered(starts_of(1.0, 0.0)))
     for gamma in cfg.span_gammas:
-        yield point(SPAN_STARTS, "baseline", "γ", gamma, rendered(starts_of(gamma, smp)))
+        yield point(SPAN_STARTS, "baseline", "γ", gamma, rendered(starts_of(gamma)))
     for gamma in cfg.span_gammas:
         yield point(SPAN, "equigen", "γ", gamma,
                     lambda: sample(base, shots, n, smp.replace(gamma=gamma), seed=seed).images)
@@ -274,6 +262,11 @@ def paired(points: Sequence[dict], a: tuple, b: tuple, metric: str, *, ratio_to:
     return {"diff": sum(d) / max(1, len(d)), "ci95": t_halfwidth(d), "seeds": seeds}
 
 
+def _beyond(d: dict) -> bool:
+    """A paired difference (`paired`) above zero by more than its 95 % half-width (one seed: above zero)."""
+    return d["diff"] > (d["ci95"] if d["ci95"] == d["ci95"] else 0.0)
+
+
 def off_stroke_ratio(row: dict, summary: Sequence[dict]) -> float:
     """Off-stroke ink of a summary row relative to the INRs of real images of the class (1 = as clean)."""
     ref = next((r for r in summary if r["method"] == INR_REFERENCE), None)
@@ -314,7 +307,7 @@ def verdict(result: dict) -> dict:
         acc = paired(points, key, d_key, "accuracy")
         cov = paired(points, key, d_key, "coverage")
         ink = paired(points, d_key, key, "off_stroke", ratio_to=ref_key)  # positive: the baseline is cleaner
-        if all(x["diff"] > (x["ci95"] if x["ci95"] == x["ci95"] else 0.0) for x in (acc, cov, ink)):
+        if all(_beyond(x) for x in (acc, cov, ink)):
             ahead.append(row_label(r))
         if r["mean"]["accuracy"] >= GOAL["accuracy"] and off_stroke_ratio(r, summary) <= GOAL["off_stroke_ratio"]:
             stretch_rivals.append((row_label(r), r["mean"]["coverage"]))
@@ -330,8 +323,7 @@ def verdict(result: dict) -> dict:
                       "gammas": [r["value"] for r in sweep], "peak": peak["value"], "rise": rise["diff"],
                       "rise_ci95": rise["ci95"]},
             "goal": f"coverage rises with γ (beyond its interval); accuracy at the peak ≥ {GOAL['peak_accuracy']}",
-            "met": rise["diff"] > (rise["ci95"] if rise["ci95"] == rise["ci95"] else 0.0)
-            and peak["mean"]["accuracy"] >= GOAL["peak_accuracy"]}
+            "met": _beyond(rise) and peak["mean"]["accuracy"] >= GOAL["peak_accuracy"]}
     best_rival = max(stretch_rivals, key=lambda x: x[1], default=("none", float("-inf")))
     checks["stretch"] = {"value": {"coverage": d["mean"]["coverage"], "best_clean_accurate_baseline": best_rival[0],
                                    "its_coverage": best_rival[1]},

@@ -131,15 +131,25 @@ class NoveltyResult:
     real_median: float
 
 
-def novelty_ratio(samples: Tensor, shots: Tensor, real: Tensor) -> NoveltyResult:
-    """0 = copies of the shots; ≈ 1 = as far from the shots as real unseen images of the class (docs/RESULTS.md)."""
-    s, r = nearest_shot_distance(samples, shots), nearest_shot_distance(real, shots)
-    sa, ra = nearest_shot_distance(samples, shots, aligned=True), nearest_shot_distance(real, shots, aligned=True)
+def novelty_ratio(samples: Tensor, shots: Tensor, real: Tensor | None,
+                  real_distances: tuple[Tensor, Tensor] | None = None) -> NoveltyResult:
+    """0 = copies of the shots; ≈ 1 = as far from the shots as real unseen images of the class (docs/RESULTS.md).
+    real_distances: the real images' (plain, aligned) nearest-shot distances, when a protocol scores many sets
+    against the same real images and shots (they are the same for all of them); real is then not read."""
+    if real_distances is None:
+        real_distances = real_shot_distances(real, shots)
+    r, ra = real_distances
+    s, sa = nearest_shot_distance(samples, shots), nearest_shot_distance(samples, shots, aligned=True)
     if float(r.median()) == 0 or float(ra.median()) == 0:
         raise ValueError("the real images' median distance to the shots is 0 (they are copies of the shots); the "
                          "novelty ratio needs real images of the class that are not shots")
     return NoveltyResult(float(s.median() / r.median()), float(sa.median() / ra.median()), float(s.median()),
                          float(r.median()))
+
+
+def real_shot_distances(real: Tensor, shots: Tensor) -> tuple[Tensor, Tensor]:
+    """The novelty ratio's denominators: each real image's plain and aligned distance to its nearest shot."""
+    return nearest_shot_distance(real, shots), nearest_shot_distance(real, shots, aligned=True)
 
 
 def background_speckle(images: Tensor, border: int = 4) -> float:

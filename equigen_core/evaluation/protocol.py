@@ -15,7 +15,8 @@ from torch import Tensor
 
 from equigen_core.weightspace.inr import SirenSpec, render_images
 from equigen_core.evaluation.metrics import (background_speckle, diversity, frechet_distance, median_distance,
-                                             novelty_ratio, off_stroke_ink, prdc, unique_rows, vendi_score)
+                                             novelty_ratio, off_stroke_ink, prdc, real_shot_distances, unique_rows,
+                                             vendi_score)
 
 
 @dataclass
@@ -49,20 +50,40 @@ HEADER = ("| samples | accuracy | aligned novelty | novelty | diversity | FD | p
           "coverage | speckle |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
+@dataclass
+class Reference:
+    """What every set of a protocol seed is scored against, computed once: the real images of the class, their
+    classifier features, their distances to the shots (the novelty denominators) and the Vendi bandwidth."""
+
+    images: Tensor  # (R, C, 28, 28)
+    features: Tensor  # (R, D)
+    shot_distances: tuple[Tensor, Tensor]  # (R,) plain, (R,) aligned
+    bandwidth: float
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, real: Tensor, shots: Tensor, classifier, bandwidth: float | None = None) -> "Reference":
+        classifier.eval()
+        return cls(real, classifier.features(real), real_shot_distances(real, shots),
+                   median_distance(real) if bandwidth is None else bandwidth)
+
+
 @torch.no_grad()
-def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor, classifier, *,
+def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor | Reference, classifier, *,
            bandwidth: float | None = None, seed: int = 0) -> SampleReport:
     """images (B, 1, 28, 28) samples; shots (K, 1, 28, 28) the shot renders; real (R, 1, 28, 28) real images of the
-    class that are not shots (novelty denominators, FD / PRDC reference).
+    class that are not shots (novelty denominators, FD / PRDC reference) — or their Reference, built once per set of
+    shots when many sets are scored against them.
 
     Protocol v2: exact duplicates among the samples are dropped and at most R distinct samples (a seeded draw) enter
     FD / PRDC, so copies cannot inflate density or recall and every set meets the reference at matched size; the
     Vendi score uses `bandwidth` (default: the real images' median pairwise distance; a protocol passes one for all
     its sets)."""
+    ref = real if isinstance(real, Reference) else Reference.of(real, shots, classifier, bandwidth)
     acc = float((classifier.predict(images) == cls).float().mean())
-    nov = novelty_ratio(images, shots, real)
+    nov = novelty_ratio(images, shots, None, real_distances=ref.shot_distances)
     classifier.eval()
-    fs, fr = classifier.features(images), classifier.features(real)
+    fs, fr = classifier.features(images), ref.features
     keep = unique_rows(fs)
     if len(keep) > len(fr):
         keep = keep[torch.randperm(len(keep), generator=torch.Generator().manual_seed(seed))[: len(fr)]]
@@ -70,9 +91,8 @@ def report(name: str, images: Tensor, cls: int, shots: Tensor, real: Tensor, cla
     pr = prdc(fr, fs_u, k=5) if len(fs_u) > 1 else {"precision": 0.0, "recall": 0.0, "density": 0.0,
                                                     "coverage": 0.0}
     fd = frechet_distance(fr, fs_u) if len(fs_u) > 2 else float("nan")
-    h = median_distance(real) if bandwidth is None else bandwidth
     return SampleReport(name, len(images), acc, nov.novelty, nov.aligned_novelty, diversity(images), fd, **pr,
-                        speckle=background_speckle(images), vendi=vendi_score(images, h),
+                        speckle=background_speckle(images), vendi=vendi_score(images, ref.bandwidth),
                         off_stroke=float(off_stroke_ink(images).mean()), unique=len(keep))
 
 

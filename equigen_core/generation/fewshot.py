@@ -107,8 +107,7 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
     temperature: τ of the initial noise x_T = τ·ε (τ < 1 trades diversity for cleaner samples).
     on_step(i, steps, weights) receives the current x̂0 as raw INR weights (n, P) at every DDIM step.
     """
-    if targets.dim() != 2 or targets.shape[1] != model.spec.num_params:
-        raise ValueError(f"targets must be (K, {model.spec.num_params}) INR weights, got {tuple(targets.shape)}")
+    _check_targets(model, targets)
     if n < 1 or steps < 1 or gamma < 0 or not 0 <= guidance <= 1 or not 0 < temperature <= 2:
         raise ValueError(f"need n ≥ 1, steps ≥ 1, gamma ≥ 0, 0 ≤ guidance ≤ 1, 0 < temperature ≤ 2; got n={n}, "
                          f"steps={steps}, gamma={gamma}, guidance={guidance}, temperature={temperature}")
@@ -155,8 +154,7 @@ def span(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IM
     start's ψ̃ = ψ(start) + psi_noise·γ·ε with guidance λ_g. target_index: each sample's anchor target."""
     from equigen_core.generation.span import span_starts
 
-    if targets.dim() != 2 or targets.shape[1] != model.spec.num_params:
-        raise ValueError(f"targets must be (K, {model.spec.num_params}) INR weights, got {tuple(targets.shape)}")
+    _check_targets(model, targets)
     gen = torch.Generator().manual_seed(seed)
     starts, anchor = span_starts(model.spec, targets, n, gamma=gamma, generator=gen, mix=mix, augment=augment)
     out = refine(model, starts, start_t=t0, gamma=psi_noise * gamma, guidance=guidance, steps=steps, seed=seed + 1,
@@ -166,8 +164,10 @@ def span(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IM
 
 
 def sample(model: FewShotModel, targets: Tensor, n: int, sampling: Sampling = IMAGES, *, seed: int = 0,
-           res: int = 28, on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
-    """n INRs from K targets with one Sampling object (presets.Sampling: the sampler mode and its knobs), checked."""
+           res: int = 28, on_step: Callable[[int, int, Tensor], None] | None = None,
+           mode: Literal["per-target", "set"] = "per-target") -> GenerationResult:
+    """n INRs from K targets with one Sampling object (presets.Sampling: the sampler mode and its knobs), checked.
+    mode: the from-noise sampler's condition (see `generate`); the span and augment samplers are per start."""
     sampling.check()
     s = sampling
     common = dict(guidance=s.guidance, steps=s.steps, seed=seed, temperature=s.temperature, res=res, on_step=on_step)
@@ -175,7 +175,7 @@ def sample(model: FewShotModel, targets: Tensor, n: int, sampling: Sampling = IM
         return span(model, targets, n, gamma=s.gamma, t0=s.t0, mix=s.mix, augment=s.augment, psi_noise=s.psi_noise,
                     **common)
     if s.sampler == "noise":
-        return generate(model, targets, n, gamma=s.gamma, **common)
+        return generate(model, targets, n, gamma=s.gamma, mode=mode, **common)
     from equigen_core.weightspace.augment import geometric_augment  # "augment": SDEdit from moved copies
 
     gen = torch.Generator().manual_seed(seed)
@@ -184,6 +184,11 @@ def sample(model: FewShotModel, targets: Tensor, n: int, sampling: Sampling = IM
     out = refine(model, starts, start_t=s.t0, gamma=s.psi_noise * s.gamma, **{**common, "seed": seed + 1})
     out.target_index = which
     return out
+
+
+def _check_targets(model: FewShotModel, targets: Tensor) -> None:
+    if targets.dim() != 2 or targets.shape[1] != model.spec.num_params:
+        raise ValueError(f"targets must be (K, {model.spec.num_params}) INR weights, got {tuple(targets.shape)}")
 
 
 def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.Generator, *, steps: int,

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from equigen_core.evaluation.frontier import GOAL, off_stroke_ratio
 from equigen_core.evaluation.runner import curves, row_label
+from equigen_core.reporting.plotstyle import finish_plotly, mpl_style, plotly_style, save_png, two_panels
 
 
 def _ci(row: dict, m: str, fmt: str = ".2f") -> str:
@@ -21,27 +22,33 @@ def _ci(row: dict, m: str, fmt: str = ".2f") -> str:
     return f"{v:{fmt}} ± {h:{fmt}}" if h == h and h > 0 else f"{v:{fmt}}"
 
 
+def _rows(curve, summary: Sequence[dict]) -> list[dict]:
+    return [r for r in summary if r["method"] == curve.method]
+
+
+def _intervals(curve, summary: Sequence[dict]) -> dict[str, list[float]]:
+    """The curve's 95 % half-widths of the plotted metrics (0 where there is none: one seed)."""
+    out = {}
+    for m in ("accuracy", "coverage", "vendi"):
+        vals = [r.get("ci95", {}).get(m, 0.0) for r in _rows(curve, summary)]
+        out[m] = [0.0 if v != v else v for v in vals]
+    return out
+
+
+def _ratios(curve, summary: Sequence[dict]) -> list[float]:
+    return [off_stroke_ratio(r, summary) for r in _rows(curve, summary)]
+
+
 def frontier2_figure(summary: Sequence[dict], title: str = ""):
     """Left: accuracy against coverage of real images of the class (up and right is better); right: Vendi score
     against off-stroke ink relative to the INRs of real images (up and left is better). Error bars: 95 % intervals."""
-    import plotly.express as px
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    palette = px.colors.qualitative.Dark24
     fig = make_subplots(rows=1, cols=2, subplot_titles=("faithful vs covering the class", "clean vs diverse"))
     for i, c in enumerate(curves(summary)):
-        rows = [r for r in summary if r["method"] == c.method]
-        ci = {m: [r.get("ci95", {}).get(m, 0.0) for r in rows] for m in ("accuracy", "coverage", "vendi")}
-        ci = {m: [0.0 if v != v else v for v in vals] for m, vals in ci.items()}
-        ratio = [off_stroke_ratio(r, summary) for r in rows]
-        color = "black" if c.family == "reference" else palette[i % len(palette)]
-        dash = "solid" if c.family == "equigen" else ("dot" if c.family == "baseline" else None)
-        text = [f"{c.knob}={v:g}" if c.knob else "" for v in c.values]
-        marker = dict(symbol="star" if c.family == "equigen" else ("diamond" if c.family == "baseline" else "x"),
-                      size=10, color=color)
-        common = dict(mode="lines+markers" if len(rows) > 1 else "markers", name=c.method, legendgroup=c.method,
-                      text=text, line=dict(dash=dash, color=color), marker=marker)
+        ci, ratio = _intervals(c, summary), _ratios(c, summary)
+        common = plotly_style(c, i)
         fig.add_trace(go.Scatter(x=c.mean["coverage"], y=c.mean["accuracy"],
                                  error_x=dict(array=ci["coverage"], thickness=1),
                                  error_y=dict(array=ci["accuracy"], thickness=1),
@@ -53,31 +60,19 @@ def frontier2_figure(summary: Sequence[dict], title: str = ""):
                                                "<extra></extra>", **common), row=1, col=2)
     fig.add_hline(y=GOAL["accuracy"], line=dict(dash="dash", color="grey", width=1), row=1, col=1)
     fig.add_vline(x=GOAL["off_stroke_ratio"], line=dict(dash="dash", color="grey", width=1), row=1, col=2)
-    fig.update_xaxes(title_text="coverage of real images of the class (PRDC, k = 5)", row=1, col=1)
-    fig.update_yaxes(title_text="classified as the class", range=[-0.02, 1.02], row=1, col=1)
-    fig.update_xaxes(title_text="off-stroke ink (× INRs of real images; 1 = as clean)", type="log", row=1, col=2)
-    fig.update_yaxes(title_text="Vendi score (pixel RBF kernel)", row=1, col=2)
-    fig.update_layout(title=title, height=480, margin=dict(l=40, r=10, t=60, b=40), legend=dict(font=dict(size=10)))
-    return fig
+    return finish_plotly(fig, title, [
+        (dict(title_text="coverage of real images of the class (PRDC, k = 5)"),
+         dict(title_text="classified as the class", range=[-0.02, 1.02])),
+        (dict(title_text="off-stroke ink (× INRs of real images; 1 = as clean)", type="log"),
+         dict(title_text="Vendi score (pixel RBF kernel)"))])
 
 
 def frontier2_png(summary: Sequence[dict], path: Path, title: str = "") -> Path:
     """The same two panels as a static PNG (matplotlib) for the markdown report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
-    cmap = plt.get_cmap("tab20")
+    fig, axes, cmap = two_panels()
     for i, c in enumerate(curves(summary)):
-        rows = [r for r in summary if r["method"] == c.method]
-        color = "k" if c.family == "reference" else cmap((2 * i) % 20 + (2 * i) // 20)
-        marker = "*" if c.family == "equigen" else ("D" if c.family == "baseline" else "x")
-        line = "-" if c.family == "equigen" else "--"
-        ci = {m: [0.0 if r.get("ci95", {}).get(m) != r.get("ci95", {}).get(m) else r.get("ci95", {}).get(m, 0.0)
-                  for r in rows] for m in ("accuracy", "coverage", "vendi")}
-        ratio = [off_stroke_ratio(r, summary) for r in rows]
+        color, marker, line = mpl_style(c, i, cmap)
+        ci, ratio = _intervals(c, summary), _ratios(c, summary)
         axes[0].errorbar(c.mean["coverage"], c.mean["accuracy"], xerr=ci["coverage"], yerr=ci["accuracy"],
                          fmt=line + marker, color=color, lw=1.2, ms=7, capsize=2, label=c.method)
         axes[1].errorbar(ratio, c.mean["vendi"], yerr=ci["vendi"], fmt=line + marker, color=color, lw=1.2, ms=7,
@@ -92,15 +87,10 @@ def frontier2_png(summary: Sequence[dict], path: Path, title: str = "") -> Path:
     axes[1].set(xlabel="off-stroke ink (× INRs of real images; 1 = as clean)", ylabel="Vendi score (pixel RBF)",
                 xscale="log", title="clean vs diverse")
     axes[0].legend(fontsize=6, loc="lower left")
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, title)
 
 
-def section(data: dict, name: str, img_dir: Path, rel_img: str = "img") -> str:
+def section(data: dict, name: str, img_dir: Path) -> str:
     """The markdown of one v2 result: how it was run, the table (mean ± 95 % interval over seeds) and the verdict."""
     meta, summary = data["meta"], data["summary"]
     cfg, smp = meta["config"], meta["config"]["sampling"]

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from equigen_core.evaluation.frontier import GOAL_V1 as GOAL  # this module's tables are the first protocol's
 from equigen_core.evaluation.frontier import curves, dominated_by, label, meets_goal, speckle_ratio
+from equigen_core.reporting.plotstyle import finish_plotly, mpl_style, plotly_style, save_png, two_panels
 from equigen_core.storage.atomic import atomic_write_text
 
 # The paper's reported figures (arXiv 2501.01601; ../shared/seeds). Different data, different metrics: see the note.
@@ -29,18 +30,9 @@ def frontier_figure(summary: Sequence[dict], title: str = ""):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    import plotly.express as px
-
-    palette = px.colors.qualitative.Dark24
     fig = make_subplots(rows=1, cols=2, subplot_titles=("faithful vs new", "FD vs coverage"))
     for i, c in enumerate(curves(summary)):
-        dash = "solid" if c.family == "equigen" else ("dot" if c.family == "baseline" else None)
-        color = "black" if c.family == "reference" else palette[i % len(palette)]  # one colour per method, both panels
-        text = [f"{c.knob}={v:g}" if c.knob else "" for v in c.values]
-        marker = dict(symbol="star" if c.family == "equigen" else ("diamond" if c.family == "baseline" else "x"),
-                      size=10, color=color)
-        common = dict(mode="lines+markers" if len(c.values) > 1 else "markers", name=c.method, legendgroup=c.method,
-                      text=text, line=dict(dash=dash, color=color), marker=marker)
+        common = plotly_style(c, i)
         fig.add_trace(go.Scatter(x=c.mean["aligned_novelty"], y=c.mean["accuracy"],
                                  error_x=dict(array=c.std["aligned_novelty"], thickness=1),
                                  error_y=dict(array=c.std["accuracy"], thickness=1),
@@ -51,29 +43,20 @@ def frontier_figure(summary: Sequence[dict], title: str = ""):
                                                "<extra></extra>", **common), row=1, col=2)
     fig.add_shape(type="rect", x0=GOAL["aligned_novelty"], x1=2.0, y0=GOAL["accuracy"], y1=1.02,
                   line=dict(width=0), fillcolor="rgba(44,160,44,0.12)", row=1, col=1)
-    fig.update_xaxes(title_text="aligned novelty (0 = copies, 1 = as new as real digits)", row=1, col=1)
-    fig.update_yaxes(title_text="classified as the class", range=[-0.02, 1.02], row=1, col=1)
-    fig.update_xaxes(title_text="coverage (of real images of the class)", row=1, col=2)
-    fig.update_yaxes(title_text="FD (classifier features; not FID)", type="log", row=1, col=2)
-    fig.update_layout(title=title, height=480, margin=dict(l=40, r=10, t=60, b=40), legend=dict(font=dict(size=10)))
-    return fig
+    return finish_plotly(fig, title, [
+        (dict(title_text="aligned novelty (0 = copies, 1 = as new as real digits)"),
+         dict(title_text="classified as the class", range=[-0.02, 1.02])),
+        (dict(title_text="coverage (of real images of the class)"),
+         dict(title_text="FD (classifier features; not FID)", type="log"))])
 
 
 def frontier_png(summary: Sequence[dict], path: Path, title: str = "") -> Path:
     """The same two panels as a static PNG (matplotlib) for the markdown report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.8))
-    cmap = plt.get_cmap("tab20")
+    fig, axes, cmap = two_panels()
     real = next((r for r in summary if r["family"] == "reference"), None)
     real_speckle = max(real["mean"]["speckle"], 1e-9) if real else float("inf")
     for i, c in enumerate(curves(summary)):
-        color = "k" if c.family == "reference" else cmap((2 * i) % 20 + (2 * i) // 20)
-        marker = "*" if c.family == "equigen" else ("D" if c.family == "baseline" else "x")
-        line = "-" if c.family == "equigen" else "--"
+        color, marker, line = mpl_style(c, i, cmap)
         x, y = c.mean["aligned_novelty"], c.mean["accuracy"]
         axes[0].errorbar(x, y, xerr=c.std["aligned_novelty"], yerr=c.std["accuracy"], fmt=line, color=color, lw=1.2,
                          capsize=2, label=c.method)
@@ -94,12 +77,7 @@ def frontier_png(summary: Sequence[dict], path: Path, title: str = "") -> Path:
     axes[1].set(xlabel="coverage of the real images of the class", ylabel="FD in classifier features (not FID)",
                 yscale="log", title="FD vs coverage")
     axes[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, title)
 
 
 def _pm(row: dict, m: str, fmt: str = ".2f") -> str:

@@ -20,7 +20,7 @@ from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.data.zoo import Zoo, load_zoo
 from equigen_core.generation.fewshot import (FewShotModel, generate, refine, save_samples,  # noqa: F401 (re-export)
-                                             span)
+                                             sample as fewshot_sample, span)
 from equigen_core.presets import SAMPLERS
 from equigen_core.weightspace.inr import SirenSpec, render_images
 from equigen_core.service.jobs import Cancelled, Done, check, stream
@@ -293,15 +293,16 @@ def sample(model: FewShotModel, targets: Tensor, *, n: int, gamma: float | None 
     t0 = d.t0 if t0 is None else int(t0)
     if sampler != "noise" and not 0 < t0 < 1000:
         raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {t0}")
-    if sampler == "span":
-        return span(model, targets, n, t0=t0, mix=d.mix, augment=d.augment, psi_noise=d.psi_noise, seed=seed,
-                    res=res, on_step=on_step, **knobs)
-    if sampler == "augment":
+    if sampler == "augment":  # the domain's exact augmentations (images: colour too), the 3D tab's measured default
         starts = augmented_starts(model.spec, targets, n, seed=seed)
         out = refine(model, starts, start_t=t0, seed=seed, res=res, on_step=on_step, **knobs)
         out.target_index = torch.arange(n) % len(targets)
         return out
-    return generate(model, targets, n, seed=seed, mode=mode, res=res, on_step=on_step, **knobs)
+    try:
+        sampling = d.replace(sampler=sampler, t0=t0, **knobs)
+    except ValueError as e:
+        raise StudioError(str(e)) from None
+    return fewshot_sample(model, targets, n, sampling, seed=seed, res=res, on_step=on_step, mode=mode)
 
 
 def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float | None = None,
@@ -373,9 +374,8 @@ class Tradeoff:
     gammas: list[float]
     samples: list  # SampleReport per γ (evaluate.report)
     baselines: list  # SampleReport per cheap baseline
-    verdict: str  # whether this run agrees with the paper's claim (coverage up, quality down as γ grows)
-    refine_t0: list[int] = field(default_factory=list)  # unused (older sweeps)
-    refined: list = field(default_factory=list)  # SampleReport per γ of the sampler from noise
+    verdict: str  # whether coverage (or the Vendi score) rises with γ
+    from_noise: list = field(default_factory=list)  # SampleReport per γ of the sampler from noise
 
     def summary(self) -> list[dict]:
         """The sweep as frontier rows (frontier.summarize's format, one seed: std 0), for report.frontier_figure."""
@@ -386,18 +386,17 @@ class Tradeoff:
                     "mean": {m: float(getattr(rep, m)) for m in METRICS}, "std": {m: 0.0 for m in METRICS}}
 
         rows = [row("EquiGen span", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
-        rows += [row("EquiGen from noise", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.refined)]
+        rows += [row("EquiGen from noise", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.from_noise)]
         return rows + [row(b.name, "baseline", "", None, b) for b in self.baselines]
 
 
 def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
-             refine_t0: Sequence[int] = (100, 200, 300), real: Tensor | None = None,
-             on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
-    """Sweep γ of the span sampler (`samples`) and from noise (`refined`) for targets of class `cls`, beside the cheap
-    baselines (the span's own starts among them) in protocol v2's metrics. real: the class's reference images
-    (default: MNIST's held-out digits). refine_t0: ignored (older callers); the span starts at the domain's t0."""
-    from equigen_core.evaluation.protocol import augment_shots, cheap_baselines, report
+             real: Tensor | None = None, on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
+    """Sweep γ of the span sampler (`samples`, from the domain's t0) and from noise (`from_noise`) for targets of
+    class `cls`, beside the cheap baselines (the span's own starts among them) in protocol v2's metrics. real: the
+    class's reference images (default: MNIST's held-out digits)."""
+    from equigen_core.evaluation.protocol import Reference, cheap_baselines, report
 
     if classifier is None:
         raise StudioError("the trade-off needs a classifier for this data (checkpoints/mnist_classifier for MNIST; "
@@ -411,12 +410,11 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
 
         real = load_mnist(split="test", classes=[int(cls)]).images
     from equigen_core.domains import domain_class
-    from equigen_core.evaluation.metrics import median_distance
     from equigen_core.generation.span import span_starts
 
     d = domain_class(model.spec).sampling
     shots = render_images(model.spec, targets, 28)
-    h = median_distance(real)
+    ref = Reference.of(real, shots, classifier)  # every set below is scored against the same real images
     total = 2 * len(gammas) + 1
     rows, noise = [], []
     for i, g in enumerate(gammas):
@@ -424,21 +422,21 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
             on_progress(i, total, f"span γ = {g:g}")
         out = span(model, targets, n, gamma=float(g), t0=d.t0, mix=d.mix, augment=d.augment, guidance=guidance,
                    steps=steps, seed=seed, temperature=d.temperature)
-        rows.append(report(f"span γ={g:g}", out.images, int(cls), shots, real, classifier, bandwidth=h))
+        rows.append(report(f"span γ={g:g}", out.images, int(cls), shots, ref, classifier))
     for i, g in enumerate(gammas):
         if on_progress:
             on_progress(len(gammas) + i, total, f"from noise γ = {g:g}")
         out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed,
                        temperature=d.temperature)
-        noise.append(report(f"from noise γ={g:g}", out.images, int(cls), shots, real, classifier, bandwidth=h))
+        noise.append(report(f"from noise γ={g:g}", out.images, int(cls), shots, ref, classifier))
     on_progress and on_progress(total - 1, total, "baselines")
     cheap = cheap_baselines(model.spec, targets, n, seed=seed)
     g = torch.Generator().manual_seed(seed)
     cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(model.spec, targets, n, gamma=1.0,
                                                                        generator=g, mix=d.mix, augment=d.augment)[0]
-    base = [report(name, render_images(model.spec, w, 28), int(cls), shots, real, classifier, bandwidth=h)
+    base = [report(name, render_images(model.spec, w, 28), int(cls), shots, ref, classifier)
             for name, w in cheap.items()]
-    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), [], noise)
+    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), noise)
 
 
 def _verdict(rows) -> str:
