@@ -73,7 +73,7 @@ def drive(page, url: str, out: Path) -> dict:
     page.screenshot(path=str(out / "screenshot_tsne.png"), full_page=True)
     page.get_by_role("tab", name="Trade-off").click()
     page.click("#tradeoff-btn")
-    page.wait_for_function("document.querySelector('#tradeoff-verdict').innerText.includes('paper')",
+    page.wait_for_function("document.querySelector('#tradeoff-verdict').innerText.includes('span sampler')",
                            timeout=180_000)
     page.screenshot(path=str(out / "screenshot_tradeoff.png"), full_page=True)
     return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1]}
