@@ -149,7 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parametrisation / loss weighting: x0 (default), v (x̂0 loss weighted 1/(1−ᾱ)), eps (ε̂)")
     d.add_argument("--condition", choices=["features", "probe"], default="features",
                    help="condition on the encoder's whole ψ, or on its function part (our addition)")
+    d.add_argument("--cond-noise", type=float, default=0.0,
+                   help="condition corruption with the level as input (Cascaded Diffusion Models): train on ψ + s·ε, "
+                        "s ~ U(0, this), s given to the model; sampling passes γ as the level (0: off)")
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
+    d.add_argument("--test-class", type=int, default=None, help="recorded with the checkpoint: its few-shot class")
+    d.add_argument("--val-class", type=int, default=None, help="recorded: the class its knobs are chosen on")
     d.add_argument("--save-every", type=int, default=1000, help="save the resumable training state every N steps")
     d.add_argument("--resume", action="store_true", help="continue from OUT.train_state (see --save-every)")
     d.add_argument("--seed", type=int, default=0)

@@ -249,3 +249,37 @@ def test_prediction_types_give_their_x0_and_loss_weights():
                                rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="prediction"):
         WeightDiffusion(DiffusionConfig(prediction="score"), weight_norm=norm)
+
+
+def test_condition_corruption_trains_on_corrupted_conditions_and_tells_the_model_their_level():
+    """cond_noise > 0 (Cascaded Diffusion Models' condition augmentation): in training each condition arrives
+    corrupted by its own level s ≤ cond_noise, with s as its last entry; at sampling the level is the one asked for
+    (capped at cond_noise). cond_noise = 0 leaves conditions untouched."""
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, t, cond, mask):
+            seen.append(cond.clone())
+            return x * self.p
+
+    cond = torch.randn(64, 32, generator=torch.Generator().manual_seed(0))
+    x0 = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+    norm = NormStats(torch.zeros(4), torch.ones(4))
+    plain = WeightDiffusion(DiffusionConfig(lambda_eq=0.0), weight_norm=norm)
+    plain.training_loss(Spy(), x0, cond, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(seen[-1], cond)
+    proc = WeightDiffusion(DiffusionConfig(lambda_eq=0.0, cond_noise=0.5), weight_norm=norm)
+    proc.training_loss(Spy(), x0, cond, generator=torch.Generator().manual_seed(2))
+    got = seen[-1]
+    level = got[:, -1]
+    assert got.shape == (64, 33) and bool(((level >= 0) & (level <= 0.5)).all()) and level.std() > 0.05
+    dev = (got[:, :32] - cond).std(1)  # rows corrupted more where their level is higher
+    assert torch.corrcoef(torch.stack([level, dev]))[0, 1] > 0.8
+    proc.sample(Spy(), 5, cond=cond[:5], steps=2, cond_level=0.3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(seen[-1][:, -1], torch.full((5,), 0.3)) and torch.equal(seen[-1][:, :32], cond[:5])
+    proc.sample(Spy(), 5, cond=cond[:5], steps=2, cond_level=2.0, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(seen[-1][:, -1], torch.full((5,), 0.5))  # capped at the largest level trained on

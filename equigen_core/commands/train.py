@@ -122,7 +122,9 @@ def cmd_train_diffusion(args) -> int:
     cfg = DiffusionTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lambda_eq=args.lambda_eq,
                                eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every,
                                lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim,
-                               latent_dim=args.latent_dim, latent_steps=args.latent_steps, condition=args.condition)
+                               latent_dim=args.latent_dim, latent_steps=args.latent_steps, condition=args.condition,
+                               cond_noise=args.cond_noise, test_class=args.test_class,
+                               validation_class=args.val_class)
     res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), diffusion_config(cfg, prediction=args.prediction),
                           out=args.out, resume=args.resume, encoder_path=args.encoder)
     if res.path is not None:

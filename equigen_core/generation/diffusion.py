@@ -39,6 +39,10 @@ class DiffusionConfig:
     max_weight: float = 20.0
     clip_x0: float = 5.0
     beta_schedule: str = "squaredcos_cap_v2"  # cosine
+    # our addition, condition corruption with the level as input (Cascaded Diffusion Models, Ho et al. 2021): in
+    # training every condition is replaced by c + s·ε with s ~ U(0, cond_noise) per row, and s is appended to it as
+    # one more input; at sampling the level is the γ of ψ̃ = ψ + γ·ε, a level the model has seen. 0: off
+    cond_noise: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +99,13 @@ class WeightDiffusion:
         a = self.alphas_cumprod.to(x0.device)[t].unsqueeze(1)  # (B, 1)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
+    def with_level(self, cond: Tensor | None, level) -> Tensor | None:
+        """cond (B, F) → (B, F + 1) with the corruption level appended, when the model was trained with one."""
+        if cond is None or self.cfg.cond_noise <= 0:
+            return cond
+        lv = torch.as_tensor(level, dtype=cond.dtype, device=cond.device).expand(len(cond))
+        return torch.cat([cond, lv[:, None]], 1)
+
     def predict_x0(self, model: nn.Module, x_t: Tensor, t: Tensor, cond: Tensor | None = None,
                    cond_mask: Tensor | None = None) -> Tensor:
         """x̂0 = √ᾱ_t · x_t + √(1 − ᾱ_t) · F(x_t, t, c): the network predicts only the correction to the scaled input
@@ -136,6 +147,10 @@ class WeightDiffusion:
         mask = cond_mask.to(dev) if cond_mask is not None else None
         if cond is not None and mask is None and self.cfg.cond_drop > 0:
             mask = (torch.rand(b, generator=generator) >= self.cfg.cond_drop).to(dev)
+        if cond is not None and self.cfg.cond_noise > 0:  # corrupt each condition by its own level, and say which
+            level = (torch.rand(b, generator=generator) * self.cfg.cond_noise).to(dev)
+            cond = self.with_level(cond + level[:, None] * torch.randn(cond.shape, generator=generator).to(dev),
+                                   level)
         x0_hat = self.predict_x0(model, self.q_sample(x0, t, noise), t, cond, mask)
         recon = (self.loss_weight(t) * (x0_hat - x0).pow(2).mean(dim=1)).mean()
         if lam > 0 and self.encoder is not None:
@@ -184,8 +199,9 @@ class WeightDiffusion:
                guidance: float = 0.0, target_features: Tensor | None = None, cfg_scale: float = 1.0,
                temperature: float = 1.0, generator: torch.Generator | None = None,
                on_step: Callable[[StepInfo], None] | None = None, device=None,
-               x_start: Tensor | None = None, start_t: int | None = None) -> Tensor:
-        """DDIM: n samples of normalised weights (n, P). cond (n, F) normalised conditions (None: unconditional).
+               x_start: Tensor | None = None, start_t: int | None = None, cond_level: float = 0.0) -> Tensor:
+        """DDIM: n samples of normalised weights (n, P). cond (n, F) normalised conditions (None: unconditional);
+        cond_level: their corruption level (the γ of ψ̃ = ψ + γ·ε), given to a model trained with cond_noise > 0.
 
         guidance λ_g > 0 with target_features ψ̃ (n, F) (raw encoder features) nudges every x̂0 toward them.
         cfg_scale ≠ 1 applies classifier-free guidance x̂0 = x̂0_∅ + s·(x̂0_c − x̂0_∅).
@@ -207,7 +223,7 @@ class WeightDiffusion:
             a = self.alphas_cumprod[int(timesteps[0])].to(device)
             x = a.sqrt() * x_start.to(device) + (1 - a).sqrt() * x
         if cond is not None:
-            cond = cond.to(device)
+            cond = self.with_level(cond.to(device), min(float(cond_level), self.cfg.cond_noise))
         ones = torch.ones(n, dtype=torch.bool, device=device)
         for i, t in enumerate(timesteps):  # the three lines of DDIM: predict x̂0, (guide), step
             tt = torch.full((n,), int(t), device=device, dtype=torch.long)

@@ -123,7 +123,7 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
         raise ValueError(f"unknown mode {mode!r}; expected 'per-target' or 'set'")
     psi_tilde = base + gamma * torch.randn(base.shape, generator=gen)  # ψ̃ = ψ + γ·ε
     return _denoise(model, psi_tilde, which, gen, steps=steps, guidance=guidance, cfg_scale=cfg_scale,
-                    temperature=temperature, res=res, on_step=on_step)
+                    temperature=temperature, res=res, on_step=on_step, level=gamma)
 
 
 def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: float = 0.0,
@@ -141,7 +141,7 @@ def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: fl
     psi_tilde = psi + gamma * torch.randn(psi.shape, generator=gen)
     return _denoise(model, psi_tilde, torch.arange(len(starts)), gen, steps=steps, guidance=guidance,
                     temperature=temperature, res=res, on_step=on_step,
-                    x_start=model.process.weight_norm.normalize(starts), start_t=start_t)
+                    x_start=model.process.weight_norm.normalize(starts), start_t=start_t, level=gamma)
 
 
 def span(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IMAGES.gamma, t0: int = IMAGES.t0,
@@ -193,8 +193,9 @@ def _check_targets(model: FewShotModel, targets: Tensor) -> None:
 
 def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.Generator, *, steps: int,
              guidance: float, temperature: float, res: int, on_step, cfg_scale: float = 1.0,
-             x_start: Tensor | None = None, start_t: int | None = None) -> GenerationResult:
-    """DDIM conditioned on ψ̃ (n, F) → raw weights and renders (the part generate and refine share)."""
+             x_start: Tensor | None = None, start_t: int | None = None, level: float = 0.0) -> GenerationResult:
+    """DDIM conditioned on ψ̃ (n, F), perturbed at `level` (its γ) → raw weights and renders (the part generate and
+    refine share)."""
     wnorm = model.process.weight_norm
 
     def step_cb(info: StepInfo):
@@ -203,7 +204,7 @@ def _denoise(model: FewShotModel, psi_tilde: Tensor, which: Tensor, gen: torch.G
     z = model.process.sample(model.denoiser, len(psi_tilde), cond=psi_tilde, steps=steps, guidance=guidance,
                              target_features=model.feat_norm.denormalize(psi_tilde), cfg_scale=cfg_scale,
                              temperature=temperature, generator=gen, on_step=step_cb if on_step else None,
-                             x_start=x_start, start_t=start_t)
+                             x_start=x_start, start_t=start_t, cond_level=level)
     weights = wnorm.denormalize(z)
     return GenerationResult(weights, _render(model.spec, weights, res), which, psi_tilde)
 

@@ -42,6 +42,7 @@ class DiffusionTrainConfig:
     latent_dim: int = 64
     latent_steps: int = 2000
     condition: Literal["features", "probe"] = "features"  # see DiffusionConfig.condition
+    cond_noise: float = 0.0  # see DiffusionConfig.cond_noise (condition corruption with the level as input)
     # our addition: zoo augmentation — this share of every batch is replaced by exact INR augmentations (rotation,
     # scale, shift, contrast, brightness; augment.AugmentConfig × `augment`, no permutation or noise, so the zoo stays
     # aligned) of its INRs, with their own ψ; 0: off
@@ -89,7 +90,7 @@ def diffusion_config(cfg: DiffusionTrainConfig, **overrides):
     from equigen_core.generation.diffusion import DiffusionConfig
 
     return DiffusionConfig(**{"lambda_eq": cfg.lambda_eq, "lambda_func": cfg.lambda_func, "condition": cfg.condition,
-                              **overrides})
+                              "cond_noise": cfg.cond_noise, **overrides})
 
 
 def diffusion_data(zoo: Zoo, encoder: WeightEncoder, classes) -> tuple[Tensor, Tensor]:
@@ -125,8 +126,9 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     diffusion_cfg = diffusion_cfg or diffusion_config(cfg)
     encoder = condition_encoder(encoder, diffusion_cfg.condition)
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
-    if denoiser_cfg.cond_dim != encoder.out_dim:  # the condition is whatever the encoder gives
-        denoiser_cfg = replace(denoiser_cfg, cond_dim=encoder.out_dim)
+    cond_dim = encoder.out_dim + (1 if diffusion_cfg.cond_noise > 0 else 0)  # the encoder's ψ (+ its level)
+    if denoiser_cfg.cond_dim != cond_dim:
+        denoiser_cfg = replace(denoiser_cfg, cond_dim=cond_dim)
     if cfg.space not in ("weights", "pca", "latent"):
         raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights', 'pca' or 'latent'")
     acc = accelerator or make_accelerator()
