@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--cond-noise", type=float, default=0.0,
                    help="condition corruption with the level as input (Cascaded Diffusion Models): train on ψ + s·ε, "
                         "s ~ U(0, this), s given to the model; sampling passes γ as the level (0: off)")
+    d.add_argument("--pair-k", type=int, default=0,
+                   help="neighbour pairing with the rank as input: condition each INR on its r-th nearest same-class "
+                        "neighbour's ψ, r < this, r given to the model; sampling asks for rank γ (0: off)")
+    d.add_argument("--cond-drop", type=float, default=0.1,
+                   help="share of training rows with the null condition (what classifier-free guidance needs)")
     d.add_argument("--classes", default="0,1,2,3,4,5,6,7,8", help="base classes, comma-separated, or 'all'")
     d.add_argument("--test-class", type=int, default=None, help="recorded with the checkpoint: its few-shot class")
     d.add_argument("--val-class", type=int, default=None, help="recorded: the class its knobs are chosen on")
@@ -209,9 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
     evp.add_argument("--temperature", type=float, default=None, help=f"τ (default {IMAGES.temperature})")
     evp.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2",
-                     help="also move one span-sampler knob (t0, mix, augment, guidance, temperature, psi_noise) "
+                     help="also move one span-sampler knob (t0, mix, augment, guidance, temperature, psi_noise, "
+                          "cfg_scale) "
                           "through these values around the default; repeatable (for choosing knobs on a "
                           "validation class)")
+    evp.add_argument("--noise-sweep", action="append", default=[], metavar="KNOB=V1,V2",
+                     help="the same around the from-noise sampler at γ = 0.3 (e.g. cfg_scale=1.5,2,3 for "
+                          "classifier-free guidance)")
     evp.add_argument("--span-gammas", default=None, help="the span sampler's γ sweep (default 0,0.25,0.5,1,1.5)")
     evp.add_argument("--no-learned", action="store_true",
                      help="skip the rows that train per seed (adapted model, plain fine-tuning, unconditional)")
@@ -272,7 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--encoder", type=Path, default=Path("checkpoints/mnist/encoder"))
     ab.add_argument("--encoder-smooth", type=Path, default=Path("checkpoints/mnist/encoder_smooth"))
     ab.add_argument("--classifier", type=Path, default=None)
-    ab.add_argument("--seconds", type=float, default=None, help="training time per stage-2 variant (default 150)")
+    ab.add_argument("--seconds", type=float, default=None,
+                    help="CPU time (this process, all threads) per stage-2 variant (default 300)")
+    ab.add_argument("--class", dest="cls", type=int, default=None,
+                    help="the validation class the variants are measured on (default 8; none of them trains on it)")
+    ab.add_argument("--test-class", type=int, default=None, help="the test class, left out of training (default 9)")
+    ab.add_argument("--seeds", type=int, nargs="+", default=None, help="protocol seeds (default 0 1 2)")
+    ab.add_argument("--n", type=int, default=None, help="samples per sampler and seed (default 128)")
     ab.add_argument("--quick", action="store_true")
     ab.add_argument("--variants", nargs="+", default=None, help="stage-2 variants to run (default: all); e.g. "
                     "'L_eq off, equal steps'")

@@ -30,6 +30,8 @@ class Sampling:
     temperature: τ of x_T = τ·ε; steps: DDIM steps (a t0 start runs those of them at t ≤ t0).
     mix / augment: shots per mixture and the geometric augmentation's strength at γ = 1 (span only);
     psi_noise: ψ̃ = ψ(start) + psi_noise·γ·ε for the starts of "span" / "augment".
+    cfg_scale: w of classifier-free guidance, x̂0 = x̂0_∅ + w·(x̂0_c − x̂0_∅) (1: off; the model's condition dropout
+    trained the null branch).
     """
 
     sampler: str = "span"
@@ -41,6 +43,7 @@ class Sampling:
     mix: int = 3
     augment: float = 0.5
     psi_noise: float = 0.0
+    cfg_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,7 +68,8 @@ class Sampling:
 
 # The knobs' ranges: what Sampling.check enforces and what the app's sliders and the CLI offer
 BOUNDS = {"gamma": (0.0, 2.0), "guidance": (0.0, 1.0), "temperature": (0.05, 2.0), "steps": (1, 1000),
-          "t0": (0, 999), "mix": (1, 32), "augment": (0.0, 4.0), "psi_noise": (0.0, 2.0)}
+          "t0": (0, 999), "mix": (1, 32), "augment": (0.0, 4.0), "psi_noise": (0.0, 2.0),
+          "cfg_scale": (0.0, 8.0)}
 
 # 2D images: the span sampler, its knobs chosen on the validation class 8 (docs/RESULTS.md, "Protocol v2")
 IMAGES = Sampling(sampler="span", gamma=1.0, guidance=0.3, temperature=0.8, steps=50, t0=50, mix=3, augment=0.5)

@@ -283,3 +283,44 @@ def test_condition_corruption_trains_on_corrupted_conditions_and_tells_the_model
     assert torch.allclose(seen[-1][:, -1], torch.full((5,), 0.3)) and torch.equal(seen[-1][:, :32], cond[:5])
     proc.sample(Spy(), 5, cond=cond[:5], steps=2, cond_level=2.0, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(seen[-1][:, -1], torch.full((5,), 0.5))  # capped at the largest level trained on
+
+
+def test_neighbour_pairing_conditions_on_same_class_neighbours_and_gives_their_rank():
+    """pair_k > 0: neighbour_table lists each row's nearest rows of its own class (itself first); the process appends
+    the rank fraction to the condition in training and γ (clipped to [0, 1]) at sampling, and ψ is not perturbed."""
+    from equigen_core.training.stage2 import neighbour_table
+
+    g = torch.Generator().manual_seed(0)
+    cond = torch.randn(40, 6, generator=g)
+    labels = torch.arange(40) % 3
+    table = neighbour_table(cond, labels, 4)
+    assert table.shape == (40, 4) and torch.equal(table[:, 0], torch.arange(40))
+    assert bool((labels[table] == labels[:, None]).all())  # every neighbour is of the row's class
+    for i in (0, 7, 31):  # rank 1..3 are the nearest others of its class, in order
+        same = torch.nonzero(labels == labels[i]).squeeze(1)
+        d = (cond[same] - cond[i]).norm(dim=1)
+        d[same == i] = float("inf")
+        assert torch.equal(table[i, 1:], same[d.argsort()[:3]])
+    small = neighbour_table(cond[:4], torch.tensor([0, 0, 1, 1]), 3)  # classes of 2: the farthest one repeats
+    assert torch.equal(small[0], torch.tensor([0, 1, 1]))
+
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, t, c, mask):
+            seen.append(c.clone())
+            return x * self.p
+
+    cfg = DiffusionConfig(lambda_eq=0.0, pair_k=8)
+    assert cfg.level_input and cfg.psi_noise(0.7) == 0.0 and cfg.sampling_level(3.0) == 1.0
+    assert DiffusionConfig().psi_noise(0.7) == 0.7 and not DiffusionConfig().level_input
+    proc = WeightDiffusion(cfg, weight_norm=NormStats(torch.zeros(4), torch.ones(4)))
+    rank = torch.linspace(0, 1, 40)
+    proc.training_loss(Spy(), torch.randn(40, 4), cond, cond_level=rank, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(seen[-1], torch.cat([cond, rank[:, None]], 1))  # the condition as given, plus its rank
+    proc.sample(Spy(), 3, cond=cond[:3], steps=2, cond_level=0.25, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(seen[-1][:, -1], torch.full((3,), 0.25)) and torch.equal(seen[-1][:, :6], cond[:3])

@@ -146,13 +146,18 @@ def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
              progress=False)
     assert [r["variant"] for r in ab["stage2"]] == ["default (shipped recipe)", "class label"]
     assert all(0 <= r["held_in_accuracy"] <= 1 and r["steps"] > 0 for r in ab["stage2"])
+    assert ab["meta"]["protocol"] == 2 and ab["meta"]["config"]["cls"] == 8  # measured on the validation class
+    for r in ab["stage2"]:  # protocol v2 from noise and with the span sampler
+        assert all(0 <= r[f"{s}_{m}"] <= 1 for s in ("noise", "span") for m in ("accuracy", "coverage")), r
+        assert r["noise_off_stroke_ratio"] > 0 and r["span_vendi"] >= 1 and r["cpu_seconds"] > 0
     assert {r["mode"] for r in ab["mode"]} == {"per-target", "set"}
     (out_dir / "data" / "ablations.json").write_text(json.dumps(ab))
     (out_dir / "results_log.md").write_text("# Old\n\n## A hand-written section\n")
     path = render_results(out_dir)
     text = path.read_text()
     assert "(protocol v2)" in text and "| copies of the shots |" in text and "### Verdict" in text
-    assert "**no_baseline_ahead**" in text and "## Ablations" in text and "class label" in text
+    assert "**no_baseline_ahead**" in text and "## Ablations (protocol v2)" in text and "class label" in text
+    assert "| noise: accuracy |" in text
     assert "## A hand-written section" in text
     assert (out_dir / "img" / "frontier_quick.png").stat().st_size > 10_000
 

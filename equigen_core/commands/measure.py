@@ -147,14 +147,20 @@ def cmd_evaluate_frontier(args) -> int:
         kw["learned"] = False
     if args.span_gammas:
         kw["span_gammas"] = tuple(float(g) for g in args.span_gammas.split(","))
-    sweeps, knobs = [], [k for k in BOUNDS if k not in ("gamma", "steps")]  # γ has its own sweep
-    for item in args.sweep:
-        knob, _, values = item.partition("=")
-        if knob not in knobs or not values:
-            raise SystemExit(f"--sweep {item!r}: expected KNOB=V1,V2 with KNOB one of {', '.join(knobs)}")
-        cast = type(getattr(IMAGES, knob))  # int or float, as the Sampling field
-        sweeps.append((knob, tuple(cast(v) for v in values.split(","))))
-    kw["sweeps"] = tuple(sweeps)
+    knobs = [k for k in BOUNDS if k not in ("gamma", "steps")]  # γ has its own sweep
+
+    def parse_sweeps(items, flag):
+        sweeps = []
+        for item in items:
+            knob, _, values = item.partition("=")
+            if knob not in knobs or not values:
+                raise SystemExit(f"{flag} {item!r}: expected KNOB=V1,V2 with KNOB one of {', '.join(knobs)}")
+            cast = type(getattr(IMAGES, knob))  # int or float, as the Sampling field
+            sweeps.append((knob, tuple(cast(v) for v in values.split(","))))
+        return tuple(sweeps)
+
+    kw["sweeps"] = parse_sweeps(args.sweep, "--sweep")
+    kw["noise_sweeps"] = parse_sweeps(args.noise_sweep, "--noise-sweep")
     if args.quick:
         cfg = EvalConfig.quick(temperature=args.temperature, **kw)
     else:
@@ -232,6 +238,11 @@ def cmd_ablate(args) -> int:
               condition=recipe.get("condition", "features"))
     if args.variants:
         kw["variants"] = tuple(args.variants)
+    for key in ("cls", "test_class", "n"):
+        if getattr(args, key) is not None:
+            kw[key] = getattr(args, key)
+    if args.seeds:
+        kw["seeds"] = tuple(args.seeds)
     cfg = AblationConfig.quick(**kw) if args.quick else AblationConfig(**kw)
     command = command_line()
     encoder = load_encoder(args.encoder, zoo.spec)

@@ -123,9 +123,10 @@ def cmd_train_diffusion(args) -> int:
                                eq_batch=args.eq_batch, classes=classes, seed=args.seed, save_every=args.save_every,
                                lambda_func=args.lambda_func, space=args.space, pca_dim=args.pca_dim,
                                latent_dim=args.latent_dim, latent_steps=args.latent_steps, condition=args.condition,
-                               cond_noise=args.cond_noise, test_class=args.test_class,
+                               cond_noise=args.cond_noise, pair_k=args.pair_k, test_class=args.test_class,
                                validation_class=args.val_class)
-    res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), diffusion_config(cfg, prediction=args.prediction),
+    dcfg = diffusion_config(cfg, prediction=args.prediction, cond_drop=args.cond_drop)
+    res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), dcfg,
                           out=args.out, resume=args.resume, encoder_path=args.encoder)
     if res.path is not None:
         print(f"wrote {res.path}: loss {sum(res.losses[:50]) / max(1, len(res.losses[:50])):.4f} → "

@@ -1,6 +1,6 @@
 """The ablations at equal CPU time, in one JSON (issues 7 and 15).
 
-    python -m equigen_core ablate --zoo runs/mnist/zoo --zoo-shared runs/mnist/zoo_shared --seconds 150 \
+    python -m equigen_core ablate --zoo runs/mnist/zoo --zoo-shared runs/mnist/zoo_shared --seconds 300 \
         --json docs/data/ablations.json
 
 - zoo: the structure of the zoo per init (zoo_structure: midpoints, principal-subspace reconstruction of the held-out
@@ -8,11 +8,16 @@
   shared init;
 - encoder: kNN accuracy of ψ (base classes, all ten), how separable the held-out class is, silhouette — for the
   shipped encoder, the one trained on the smooth-canonicalised zoo, any --extra-encoders, and the raw weights;
-- stage 2, each variant trained for the same wall time on classes 0–8 with the `cpu` denoiser preset, then measured by
-  held-in conditional accuracy (one sample per held-out INR of classes 0–8) and on the held-out class (no adaptation):
-  the shipped recipe (principal subspace, probe condition) against the whole ψ as the condition, the weight space,
-  a random shared init, the function-space loss, L_eq off and no condition; on request (--variants) the earlier
-  levers: class-label condition, independent inits (with and without smooth canonicalisation), the transformer;
+- stage 2, each variant trained for the same wall time with the `cpu` denoiser preset on the base classes (neither
+  the validation class `cls` nor the test class), then measured by held-in conditional accuracy (one sample per
+  held-out INR of the base classes) and, on protocol v2 (evaluation.frontier, `seeds` × `n` samples from K shots of
+  the validation class, no adaptation), by the from-noise sampler at γ = noise_gamma and the span sampler: accuracy,
+  aligned novelty, coverage, the Vendi score and off-stroke ink against the INRs of real images of the class, with
+  95 % t-intervals. The variants: the shipped recipe (every weight, probe condition) against the whole ψ as the
+  condition, the PCA-256 space, a random shared init, the function-space loss, L_eq off, no condition; the three
+  from-noise levers of issue 24 (condition corruption with the level as input, neighbour pairing with the rank as
+  input, stronger condition dropout with classifier-free guidance); on request (--variants) the earlier levers:
+  class-label condition, independent inits (with and without smooth canonicalisation), the transformer;
 - sampling: per-target vs set-level conditioning, with the shipped base model (held-in accuracy).
 """
 from __future__ import annotations
@@ -27,9 +32,12 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from equigen_core.presets import IMAGES
+from equigen_core.presets import IMAGES, Sampling
 
-STAGE2_VARIANTS = ("default (shipped recipe)", "whole ψ as the condition", "weight space (no PCA)",
+# the from-noise levers of issue 24 (Deliver 3), each against the default at equal wall time
+LEVERS = ("condition corruption, level as input", "neighbour pairing, rank as input",
+          "condition dropout 0.2 + CFG w = 2")
+STAGE2_VARIANTS = ("default (shipped recipe)", *LEVERS, "whole ψ as the condition", "PCA-256 space",
                    "latent space (weight autoencoder)", "random shared init", "function-space loss", "L_eq off",
                    "no condition", "v-prediction loss", "ε-prediction", "lr schedule fitted to the budget")
 # extra variants, run on request (--variants): L_eq off for as many steps as the default reached (not equal time),
@@ -56,23 +64,34 @@ class LabelEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class AblationConfig:
-    seconds: float = 150.0  # wall time per stage-2 variant
-    cls: int = 9
+    seconds: float = 300.0  # CPU time (this process, all threads) per stage-2 variant: ~150 s wall on 2 free cores
+    cls: int = 8  # the validation class: the held-out class every variant is measured on (knobs are chosen there)
+    test_class: int = 9  # never seen, never measured here
     k: int = 10
-    n: int = 64  # held-out-class samples per variant
+    n: int = 128  # samples per sampler, seed and variant
+    seeds: tuple[int, ...] = (0, 1, 2)  # protocol seeds (shot draws) of the held-out measurement
     per_class: int = 20  # held-in conditions per base class
-    temperature: float = IMAGES.temperature  # the protocol's sampler: presets.IMAGES without guidance
+    sampling: Sampling = IMAGES  # the span row's sampler; the from-noise row is the same at sampler="noise"
+    noise_gamma: float = 0.3
+    temperature: float = IMAGES.temperature  # held-in accuracy and the conditioning modes (γ = 0, no guidance)
     steps: int = IMAGES.steps
     variants: tuple[str, ...] = STAGE2_VARIANTS
-    seed: int = 0
-    space: str = "pca"  # the default variant's diffusion space and condition (the shipped cpu preset's)
+    seed: int = 0  # training seed of every variant
+    space: str = "weights"  # the default variant's diffusion space and condition (the shipped cpu preset's)
     pca_dim: int = 256
     condition: str = "probe"
 
     @classmethod
     def quick(cls, **kw) -> "AblationConfig":
-        return cls(**{**dict(seconds=3.0, n=16, per_class=2, steps=5, variants=("default (shipped recipe)",
-                                                                               "class label")), **kw})
+        return cls(**{**dict(seconds=3.0, n=16, seeds=(0,), per_class=2, steps=5,
+                             sampling=IMAGES.replace(steps=5), variants=("default (shipped recipe)", "class label")),
+                      **kw})
+
+    def base_classes(self, zoo) -> list[int]:
+        """The image zoo's classes other than the validation and test classes (domains.images: any image zoo)."""
+        from equigen_core.domains.images import ImageDomain
+
+        return [c for c in ImageDomain.of(zoo).classes() if c not in (self.cls, self.test_class)]
 
 
 def zoo_structure(zoo, classifier, *, cls: int = 9, k: int = 128, pairs: int = 1000, seed: int = 0) -> dict:
@@ -125,31 +144,30 @@ def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> li
     return rows
 
 
-def _base_classes(zoo, cfg: AblationConfig) -> list[int]:
-    """The image zoo's classes other than the held-out one (domains.images: any image zoo, not only MNIST's ten)."""
-    from equigen_core.domains.images import ImageDomain
+def _measure(path: Path, model, zoo, classifier, cfg: AblationConfig, knobs: dict) -> dict:
+    """Held-in accuracy, then protocol v2 on the validation class (evaluation.frontier.evaluate, no learned rows):
+    the from-noise and span rows of the variant's checkpoint at `path`, with the sampler knobs `knobs`."""
+    from equigen_core.evaluation.frontier import NOISE, SPAN, EvalConfig, evaluate, off_stroke_ratio
+    from equigen_core.evaluation.protocol import held_in_accuracy
 
-    return [c for c in ImageDomain.of(zoo).classes() if c != cfg.cls]
-
-
-def _measure(model, zoo, classifier, cfg: AblationConfig) -> dict:
-    from equigen_core.evaluation.protocol import held_in_accuracy, protocol_data, report
-    from equigen_core.generation.fewshot import generate
-
-    classes = _base_classes(zoo, cfg)
-    held = held_in_accuracy(model, zoo, classifier, classes=classes, per_class=cfg.per_class, steps=cfg.steps,
-                            temperature=cfg.temperature, seed=cfg.seed)
-    shots, shot_img, real = protocol_data(zoo, cfg.cls, cfg.k, seed=cfg.seed)
-    out = generate(model, shots, cfg.n, gamma=0.3, guidance=0.0, steps=cfg.steps, temperature=cfg.temperature,
-                   seed=cfg.seed)
-    r = report("", out.images, cfg.cls, shot_img, real, classifier)
-    return {"held_in_accuracy": held, "heldout_accuracy": r.accuracy, "heldout_aligned_novelty": r.aligned_novelty,
-            "heldout_fd": r.fd, "heldout_speckle": r.speckle, "heldout_diversity": r.diversity}
+    held = held_in_accuracy(model, zoo, classifier, classes=cfg.base_classes(zoo), per_class=cfg.per_class,
+                            steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed)
+    ecfg = EvalConfig(cls=cfg.cls, k=cfg.k, n=cfg.n, seeds=cfg.seeds, sampling=cfg.sampling.replace(**knobs),
+                      span_gammas=(cfg.sampling.gamma,), noise_gammas=(cfg.noise_gamma,), aug_scales=(0.5,),
+                      noise_sigmas=(), learned=False)
+    summary = evaluate(ecfg, checkpoint=path, zoo=zoo, classifier=classifier, progress=False, model=model)["summary"]
+    out = {"held_in_accuracy": held}
+    for prefix, method in (("noise", NOISE), ("span", SPAN)):
+        row = next(r for r in summary if r["method"] == method)
+        for m in ("accuracy", "aligned_novelty", "coverage", "vendi"):
+            out[f"{prefix}_{m}"], out[f"{prefix}_{m}_ci95"] = row["mean"][m], row["ci95"][m]
+        out[f"{prefix}_off_stroke_ratio"] = off_stroke_ratio(row, summary)
+    return out
 
 
 def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str], object], space: dict):
     """→ (zoo, encoder, DiffusionTrainConfig overrides, DiffusionConfig overrides, denoiser preset) for a variant.
-    `space` holds the default's recipe ({"space": "pca", "pca_dim": 256, "condition": "probe"}); other_zoo(init)
+    `space` holds the default's recipe ({"space": "weights", "condition": "probe"}); other_zoo(init)
     gives the same digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
     from equigen_core.data.zoo import canonicalize_zoo
 
@@ -158,8 +176,14 @@ def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str
         return zoo, encoder, space, {}, "cpu"
     if name == "whole ψ as the condition":
         return zoo, encoder, {**space, "condition": "features"}, {}, "cpu"
-    if name == "weight space (no PCA)":
-        return zoo, encoder, weights, {}, "cpu"
+    if name == "PCA-256 space":
+        return zoo, encoder, {**space, "space": "pca", "pca_dim": 256}, {}, "cpu"
+    if name == "condition corruption, level as input":
+        return zoo, encoder, {**space, "cond_noise": 1.0}, {}, "cpu"
+    if name == "neighbour pairing, rank as input":
+        return zoo, encoder, {**space, "pair_k": 16}, {}, "cpu"
+    if name == "condition dropout 0.2 + CFG w = 2":  # sampled with cfg_scale (SAMPLING_KNOBS)
+        return zoo, encoder, space, {"cond_drop": 0.2}, "cpu"
     if name == "random shared init":
         return other_zoo("shared"), encoder, space, {}, "cpu"
     if name == "function-space loss":
@@ -187,6 +211,11 @@ def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str
     raise ValueError(f"unknown ablation variant {name!r}; expected one of {STAGE2_VARIANTS + EXTRA_VARIANTS}")
 
 
+# the sampler knobs a variant is measured with (the rest: AblationConfig.sampling)
+SAMPLING_KNOBS = {"condition dropout 0.2 + CFG w = 2": {"cfg_scale": 2.0},
+                  "class label": {"guidance": 0.0}}  # a label encoder has no gradient to guide with
+
+
 def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo: Callable[[str], object],
                     progress: bool = True, earlier: list[dict] | None = None) -> list[dict]:
     """Train every variant for cfg.seconds and measure it (see the module docstring). "… equal steps" variants stop
@@ -201,25 +230,28 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
     space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}
     for name in tqdm(cfg.variants, desc="ablations (stage 2)", disable=not progress):
         vzoo, venc, tr_kw, diff_kw, preset = _variant_setup(name, zoo, encoder, classifier, other_zoo, space)
-        limit = {"max_seconds": cfg.seconds}
+        limit = {"max_cpu_seconds": cfg.seconds}
         if name.endswith("equal steps") or name == "lr schedule fitted to the budget":
             ref = next((r for r in rows + (earlier or []) if r["variant"] == "default (shipped recipe)"), None)
             if ref is None:
                 raise ValueError(f"{name!r} needs the 'default (shipped recipe)' variant's step count; run it first")
             limit = ({"max_steps": ref["steps"]} if name.endswith("equal steps") else
-                     {"max_seconds": cfg.seconds, "steps": ref["steps"]})
-        tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, **{**limit, **tr_kw})
+                     {"max_cpu_seconds": cfg.seconds, "steps": ref["steps"]})
+        tcfg = DiffusionTrainConfig(save_every=0, seed=cfg.seed, classes=tuple(cfg.base_classes(zoo)),
+                                    test_class=cfg.test_class, validation_class=cfg.cls, **{**limit, **tr_kw})
         dcfg = diffusion_config(tcfg, **diff_kw)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "diffusion"
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             r = train_diffusion(vzoo, venc, tcfg, get_preset(preset), dcfg, out=out, progress=False)
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
             model = FewShotModel.load(out, venc)
-        k = min(50, len(r.losses))
-        rows.append({"variant": name, "steps": len(r.losses), "seconds": round(seconds, 1),
-                     "loss_first": sum(r.losses[:k]) / k, "loss_last": sum(r.losses[-k:]) / k,
-                     **_measure(model, vzoo, classifier, cfg)})
+            k = min(50, len(r.losses))
+            rows.append({"variant": name, "steps": len(r.losses), "seconds": round(seconds, 1),
+                         "cpu_seconds": round(cpu, 1),
+                         "loss_first": sum(r.losses[:k]) / k, "loss_last": sum(r.losses[-k:]) / k,
+                         "sampling": SAMPLING_KNOBS.get(name, {}),
+                         **_measure(out, model, vzoo, classifier, cfg, SAMPLING_KNOBS.get(name, {}))})
     return rows
 
 
@@ -232,7 +264,7 @@ def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
     rows = []
     for mode in ("per-target", "set"):
         hits, total = 0, 0
-        for c in _base_classes(zoo, cfg):
+        for c in cfg.base_classes(zoo):
             targets = test.select(test.labels == c).weights[: cfg.k]
             out = generate(model, targets, cfg.per_class, gamma=0.0, guidance=0.0, steps=cfg.steps, seed=cfg.seed + c,
                            temperature=cfg.temperature, mode=mode)
@@ -255,6 +287,6 @@ def run(cfg: AblationConfig, *, zoo, encoder, encoder_smooth, base_model, classi
            "stage2": stage2_ablation(cfg, zoo, encoder, classifier, other_zoo=other_zoo, progress=progress)}
     if zoo_inits:  # the structure of the zoo fitted from each init (name → Zoo)
         out["zoo"] = [{"zoo": name, **zoo_structure(z, classifier, cls=cfg.cls)} for name, z in zoo_inits.items()]
-    out["meta"] = {**run_meta(command), "config": dataclasses.asdict(cfg),
+    out["meta"] = {**run_meta(command), "protocol": 2, "config": dataclasses.asdict(cfg),
                    "seconds": round(time.perf_counter() - t0, 1)}
     return out

@@ -67,6 +67,7 @@ class EvalConfig:
     span_gammas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5)
     sweeps: tuple[tuple[str, tuple], ...] = ()  # e.g. (("t0", (100, 200, 300)), ("mix", (2, 5)))
     noise_gammas: tuple[float, ...] = (0.0, 0.3, 1.0)
+    noise_sweeps: tuple[tuple[str, tuple], ...] = ()  # one knob at a time around from noise at γ = 0.3 (cfg_scale …)
     aug_scales: tuple[float, ...] = (0.5, 1.0)
     noise_sigmas: tuple[float, ...] = (0.2,)
     learned: bool = True  # stage-3 adaptation, plain fine-tuning and unconditional rows (each trains per seed)
@@ -106,12 +107,13 @@ def machine() -> str:
 
 
 def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progress: bool = True,
-             on_point: Callable[[Point], None] | None = None, command: str = "") -> dict:
-    """Run every method on every seed (evaluation.runner) → {"meta", "held_in_accuracy", "points", "summary"}."""
+             on_point: Callable[[Point], None] | None = None, command: str = "", model=None) -> dict:
+    """Run every method on every seed (evaluation.runner) → {"meta", "held_in_accuracy", "points", "summary"}.
+    model: the checkpoint's FewShotModel when already loaded (e.g. with an encoder module); default: loaded here."""
     from equigen_core.generation.fewshot import FewShotModel
 
     t_start = time.perf_counter()
-    base = FewShotModel.load(checkpoint)
+    base = model if model is not None else FewShotModel.load(checkpoint)
     if base.spec != zoo.spec:
         raise ValueError(f"{checkpoint} is for INR spec {base.spec}, the zoo holds {zoo.spec}")
 
@@ -138,7 +140,7 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
 
 
 def _points_per_seed(cfg: EvalConfig) -> int:
-    sweeps = sum(len(v) for _, v in cfg.sweeps)
+    sweeps = sum(len(v) for _, v in cfg.sweeps + cfg.noise_sweeps)
     return (2 + 1 + len(cfg.noise_sigmas) + 1 + 2 * len(cfg.aug_scales) + len(cfg.span_gammas) + 1
             + len(cfg.span_gammas) + sweeps + len(cfg.noise_gammas) + 1 + (4 if cfg.learned else 0))
 
@@ -212,6 +214,11 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, sta
     for gamma in cfg.noise_gammas:
         yield point(NOISE, "equigen", "γ", gamma,
                     lambda: sample(base, shots, n, smp.replace(sampler="noise", gamma=gamma), seed=seed).images)
+    for knob, values in cfg.noise_sweeps:
+        for v in values:
+            yield point(f"{NOISE}, {knob} sweep", "equigen", knob, v,
+                        lambda: sample(base, shots, n, smp.replace(sampler="noise", gamma=0.3, **{knob: v}),
+                                       seed=seed).images)
     yield point("EquiGen from augmentations (base)", "equigen", "t0", smp.t0,
                 lambda: sample(base, shots, n, smp.replace(sampler="augment", gamma=1.0), seed=seed).images)
     if not cfg.learned:

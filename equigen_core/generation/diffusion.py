@@ -43,9 +43,29 @@ class DiffusionConfig:
     # training every condition is replaced by c + s·ε with s ~ U(0, cond_noise) per row, and s is appended to it as
     # one more input; at sampling the level is the γ of ψ̃ = ψ + γ·ε, a level the model has seen. 0: off
     cond_noise: float = 0.0
+    # our addition, neighbour pairing with the rank as input (after IC-GAN, Casanova et al. 2021): in training each
+    # INR is conditioned on the ψ of its r-th nearest same-class neighbour (r ~ U{0, …, pair_k − 1}; r = 0 is its own
+    # ψ) and r/(pair_k − 1) is one more input; at sampling ψ is not perturbed and γ (clipped to [0, 1]) is the rank
+    # asked for — "an INR whose ψ-neighbour this target is". 0: off
+    pair_k: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def level_input(self) -> bool:
+        """Whether the denoiser takes one more condition input: the corruption level or the neighbour rank."""
+        return self.cond_noise > 0 or self.pair_k > 0
+
+    def sampling_level(self, gamma: float) -> float:
+        """The extra input a sampler with diversity γ passes: the level the model was trained on, within its range."""
+        if self.cond_noise > 0:
+            return min(float(gamma), self.cond_noise)
+        return min(float(gamma), 1.0) if self.pair_k > 0 else 0.0
+
+    def psi_noise(self, gamma: float) -> float:
+        """The scale of ε in ψ̃ = ψ + scale·ε at diversity γ: γ, except for a pairing model, whose γ is the rank."""
+        return 0.0 if self.pair_k > 0 else float(gamma)
 
 
 def make_scheduler(cfg: DiffusionConfig = DiffusionConfig()):
@@ -100,8 +120,9 @@ class WeightDiffusion:
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
     def with_level(self, cond: Tensor | None, level) -> Tensor | None:
-        """cond (B, F) → (B, F + 1) with the corruption level appended, when the model was trained with one."""
-        if cond is None or self.cfg.cond_noise <= 0:
+        """cond (B, F) → (B, F + 1) with the level (corruption level or neighbour rank) appended, when the model was
+        trained with one."""
+        if cond is None or not self.cfg.level_input:
             return cond
         lv = torch.as_tensor(level, dtype=cond.dtype, device=cond.device).expand(len(cond))
         return torch.cat([cond, lv[:, None]], 1)
@@ -136,10 +157,11 @@ class WeightDiffusion:
     # -- training -----------------------------------------------------------------------------------------------------
     def training_loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, *, lambda_eq: float | None = None,
                       eq_batch: int | None = None, generator: torch.Generator | None = None,
-                      cond_mask: Tensor | None = None) -> LossParts:
+                      cond_mask: Tensor | None = None, cond_level: Tensor | None = None) -> LossParts:
         """L = L_recon + λ·L_eq on a batch of normalised weights x0 (B, P) with conditions cond (B, F).
         eq_batch: compute L_eq on the first eq_batch rows only (the encoder pass dominates the cost on a CPU).
-        cond_mask (B,) bool: which rows see their condition (default: random condition dropout at cfg.cond_drop)."""
+        cond_mask (B,) bool: which rows see their condition (default: random condition dropout at cfg.cond_drop).
+        cond_level (B,): the neighbour rank of each row's condition, for a pairing model (cfg.pair_k > 0; default 0)."""
         lam = self.cfg.lambda_eq if lambda_eq is None else lambda_eq
         b, dev = x0.shape[0], x0.device
         t = torch.randint(0, self.cfg.num_train_timesteps, (b,), generator=generator).to(dev)
@@ -151,6 +173,8 @@ class WeightDiffusion:
             level = (torch.rand(b, generator=generator) * self.cfg.cond_noise).to(dev)
             cond = self.with_level(cond + level[:, None] * torch.randn(cond.shape, generator=generator).to(dev),
                                    level)
+        elif cond is not None and self.cfg.pair_k > 0:
+            cond = self.with_level(cond, cond_level.to(dev) if cond_level is not None else torch.zeros(b, device=dev))
         x0_hat = self.predict_x0(model, self.q_sample(x0, t, noise), t, cond, mask)
         recon = (self.loss_weight(t) * (x0_hat - x0).pow(2).mean(dim=1)).mean()
         if lam > 0 and self.encoder is not None:
@@ -201,7 +225,8 @@ class WeightDiffusion:
                on_step: Callable[[StepInfo], None] | None = None, device=None,
                x_start: Tensor | None = None, start_t: int | None = None, cond_level: float = 0.0) -> Tensor:
         """DDIM: n samples of normalised weights (n, P). cond (n, F) normalised conditions (None: unconditional);
-        cond_level: their corruption level (the γ of ψ̃ = ψ + γ·ε), given to a model trained with cond_noise > 0.
+        cond_level: the sampler's γ, given to a model trained with a level input (cond_noise > 0: the corruption
+        level of ψ̃ = ψ + γ·ε; pair_k > 0: the neighbour rank), clipped to its training range.
 
         guidance λ_g > 0 with target_features ψ̃ (n, F) (raw encoder features) nudges every x̂0 toward them.
         cfg_scale ≠ 1 applies classifier-free guidance x̂0 = x̂0_∅ + s·(x̂0_c − x̂0_∅).
@@ -223,7 +248,7 @@ class WeightDiffusion:
             a = self.alphas_cumprod[int(timesteps[0])].to(device)
             x = a.sqrt() * x_start.to(device) + (1 - a).sqrt() * x
         if cond is not None:
-            cond = self.with_level(cond.to(device), min(float(cond_level), self.cfg.cond_noise))
+            cond = self.with_level(cond.to(device), self.cfg.sampling_level(cond_level))
         ones = torch.ones(n, dtype=torch.bool, device=device)
         for i, t in enumerate(timesteps):  # the three lines of DDIM: predict x̂0, (guide), step
             tt = torch.full((n,), int(t), device=device, dtype=torch.long)

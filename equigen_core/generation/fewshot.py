@@ -121,14 +121,14 @@ def generate(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float 
         base = psi.mean(0, keepdim=True).expand(n, -1)
     else:
         raise ValueError(f"unknown mode {mode!r}; expected 'per-target' or 'set'")
-    psi_tilde = base + gamma * torch.randn(base.shape, generator=gen)  # ψ̃ = ψ + γ·ε
+    psi_tilde = base + model.process.cfg.psi_noise(gamma) * torch.randn(base.shape, generator=gen)  # ψ̃ = ψ + γ·ε
     return _denoise(model, psi_tilde, which, gen, steps=steps, guidance=guidance, cfg_scale=cfg_scale,
                     temperature=temperature, res=res, on_step=on_step, level=gamma)
 
 
 def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: float = 0.0,
            guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0,
-           temperature: float = IMAGES.temperature, res: int = 28,
+           temperature: float = IMAGES.temperature, res: int = 28, cfg_scale: float = 1.0,
            on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
     """SDEdit in weight space (our addition): noise each INR of `starts` (n, P) to the DDIM step t ≤ start_t, then
     denoise conditioned on its own ψ̃ = ψ(start) + γ·ε. start_t = 0 returns (nearly) the starts; larger values let
@@ -138,16 +138,16 @@ def refine(model: FewShotModel, starts: Tensor, *, start_t: int = 200, gamma: fl
                          f"{tuple(starts.shape)}, start_t={start_t}")
     gen = torch.Generator().manual_seed(seed)
     psi = model.features(starts)
-    psi_tilde = psi + gamma * torch.randn(psi.shape, generator=gen)
+    psi_tilde = psi + model.process.cfg.psi_noise(gamma) * torch.randn(psi.shape, generator=gen)
     return _denoise(model, psi_tilde, torch.arange(len(starts)), gen, steps=steps, guidance=guidance,
-                    temperature=temperature, res=res, on_step=on_step,
+                    temperature=temperature, res=res, on_step=on_step, cfg_scale=cfg_scale,
                     x_start=model.process.weight_norm.normalize(starts), start_t=start_t, level=gamma)
 
 
 def span(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IMAGES.gamma, t0: int = IMAGES.t0,
          mix: int = IMAGES.mix, augment: float = IMAGES.augment, psi_noise: float = IMAGES.psi_noise,
          guidance: float = IMAGES.guidance, steps: int = IMAGES.steps, seed: int = 0,
-         temperature: float = IMAGES.temperature, res: int = 28,
+         temperature: float = IMAGES.temperature, res: int = 28, cfg_scale: float = 1.0,
          on_step: Callable[[int, int, Tensor], None] | None = None) -> GenerationResult:
     """The span sampler (our addition): n starts mixed from the K targets (K, P) and moved by exact geometric
     augmentations (generation.span.span_starts; γ sets how far), then denoised from step t0 conditioned on each
@@ -158,7 +158,7 @@ def span(model: FewShotModel, targets: Tensor, n: int = 16, *, gamma: float = IM
     gen = torch.Generator().manual_seed(seed)
     starts, anchor = span_starts(model.spec, targets, n, gamma=gamma, generator=gen, mix=mix, augment=augment)
     out = refine(model, starts, start_t=t0, gamma=psi_noise * gamma, guidance=guidance, steps=steps, seed=seed + 1,
-                 temperature=temperature, res=res, on_step=on_step)
+                 temperature=temperature, res=res, on_step=on_step, cfg_scale=cfg_scale)
     out.target_index = anchor
     return out
 
@@ -170,7 +170,8 @@ def sample(model: FewShotModel, targets: Tensor, n: int, sampling: Sampling = IM
     mode: the from-noise sampler's condition (see `generate`); the span and augment samplers are per start."""
     sampling.check()
     s = sampling
-    common = dict(guidance=s.guidance, steps=s.steps, seed=seed, temperature=s.temperature, res=res, on_step=on_step)
+    common = dict(guidance=s.guidance, steps=s.steps, seed=seed, temperature=s.temperature, res=res, on_step=on_step,
+                  cfg_scale=s.cfg_scale)
     if s.sampler == "span":
         return span(model, targets, n, gamma=s.gamma, t0=s.t0, mix=s.mix, augment=s.augment, psi_noise=s.psi_noise,
                     **common)

@@ -119,6 +119,46 @@ def section(data: dict, name: str, img_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def stage2_table(data: dict) -> list[str]:
+    """The stage-2 rows of a v2 `ablate` result (evaluation.ablations): each variant at equal CPU time, measured on
+    the validation class from noise and with the span sampler (mean ± 95 % interval over its seeds)."""
+    cfg, rows = data["meta"]["config"], data["stage2"]
+
+    def ci(r, key, fmt=".2f"):
+        h = r.get(f"{key}_ci95", float("nan"))
+        return f"{r[key]:{fmt}} ± {h:{fmt}}" if h == h and h > 0 else f"{r[key]:{fmt}}"
+
+    lines = [f"### Stage 2 at equal CPU time ({cfg['seconds']:g} CPU-s each, `cpu` preset unless stated; protocol v2)",
+             "", f"Every variant trains on the base classes (neither the validation class {cfg['cls']} nor the test "
+             f"class {cfg['test_class']}). Held-in accuracy: one sample per held-out INR, {cfg['per_class']} per base "
+             f"class, γ = 0, τ = {cfg['temperature']}. On the validation class {cfg['cls']}, seeds {cfg['seeds']}, "
+             f"{cfg['n']} samples each from K = {cfg['k']} shots, no adaptation: from noise at γ = "
+             f"{cfg['noise_gamma']:g}, and the span sampler (γ = {cfg['sampling']['gamma']:g}, t0 = "
+             f"{cfg['sampling']['t0']}); off-stroke ink relative to the INRs of real images of the class.", "",
+             "| variant | steps | CPU-s | held-in acc. | noise: accuracy | noise: aligned nov. | noise: coverage | "
+             "noise: off-stroke × | span: accuracy | span: coverage | span: off-stroke × |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        knobs = ", ".join(f"{k} = {v:g}" for k, v in r.get("sampling", {}).items())
+        lines.append(f"| {r['variant']}{f' (sampled at {knobs})' if knobs else ''} | {r['steps']} | "
+                     f"{r.get('cpu_seconds', float('nan')):.0f} | {r['held_in_accuracy']:.3f} | "
+                     f"{ci(r, 'noise_accuracy')} | {ci(r, 'noise_aligned_novelty')} | {ci(r, 'noise_coverage')} | "
+                     f"{r['noise_off_stroke_ratio']:.2f} | {ci(r, 'span_accuracy')} | {ci(r, 'span_coverage')} | "
+                     f"{r['span_off_stroke_ratio']:.2f} |")
+    default = next((r for r in rows if r["variant"].startswith("default")), None)
+    if default is not None:
+        lines.append("")
+        for r in rows:
+            if r is default:
+                continue
+            d_acc = r["noise_accuracy"] - default["noise_accuracy"]
+            d_cov = r["noise_coverage"] - default["noise_coverage"]
+            lines.append(f"- **{r['variant']}** against the default, from noise: accuracy {d_acc:+.2f}, coverage "
+                         f"{d_cov:+.2f} (intervals ± {r.get('noise_accuracy_ci95', float('nan')):.2f} / ± "
+                         f"{r.get('noise_coverage_ci95', float('nan')):.2f}).")
+    return lines
+
+
 def _value(v) -> str:
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.3g}"
@@ -129,4 +169,4 @@ def _value(v) -> str:
     return str(v)
 
 
-__all__ = ["frontier2_figure", "section", "row_label"]
+__all__ = ["frontier2_figure", "section", "stage2_table", "row_label"]

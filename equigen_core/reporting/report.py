@@ -180,8 +180,11 @@ def verdicts(summary: Sequence[dict]) -> list[str]:
 
 def ablation_section(data: dict) -> str:
     meta = data["meta"]
-    lines = ["## Ablations", "", f"`{meta['command'] or 'python -m equigen_core ablate ...'}` — {meta['date']}, "
-             f"{meta['machine']}; {meta['seconds'] / 60:.1f} min. One seed.", ""]
+    v2 = meta.get("protocol") == 2
+    seeds = f"Seeds {meta['config']['seeds']} for the held-out rows" if v2 else "One seed"
+    lines = [f"## Ablations ({'protocol v2' if v2 else 'protocol v1, the earlier metrics'})", "",
+             f"`{meta['command'] or 'python -m equigen_core ablate ...'}` — {meta['date']}, "
+             f"{meta['machine']}; {meta['seconds'] / 60:.1f} min. {seeds}.", ""]
     lines += zoo_table(data.get("zoo") or [], meta["config"]["cls"])
     lines += ["### Encoder: what ψ knows, and smooth augmentation (paper Fig. 7)", "",
               "kNN (k = 5, cosine, train → held-out split) over the base classes and over all ten; "
@@ -207,8 +210,13 @@ def ablation_section(data: dict) -> str:
               "| conditioning | held-in accuracy |", "|---|---|"]
     for r in data["mode"]:
         lines.append(f"| {r['mode']} | {r['held_in_accuracy']:.3f} |")
+    if meta.get("protocol") == 2:
+        from equigen_core.reporting.protocol2 import stage2_table
+
+        return "\n".join(lines + [""] + stage2_table(data))
     cfg = meta["config"]
-    lines += ["", f"### Stage 2 at equal wall time ({cfg['seconds']:g} s each, `cpu` preset unless stated)", "",
+    lines += ["", f"### Stage 2 at equal wall time ({cfg['seconds']:g} s each, `cpu` preset unless stated; "
+              "protocol v1)", "",
               f"Held-in accuracy: one sample per held-out INR, {cfg['per_class']} per base class, γ = 0, τ = "
               f"{cfg['temperature']}. Held-out class {cfg['cls']}: {cfg['n']} samples from K = {cfg['k']} shots at "
               "γ = 0.3, no adaptation.", "",
@@ -383,9 +391,9 @@ def render_results(out: str | Path) -> Path:
             parts += ["", frontier_section(data, p.stem, out / "img", "img")]
     for p in sorted(data_dir.glob("shapes_*.json")):
         parts += ["", shapes_section(json.loads(p.read_text()), p.stem, out)]
-    ab = data_dir / "ablations.json"
-    if ab.exists():
-        parts += ["", ablation_section(json.loads(ab.read_text()))]
+    for ab in (data_dir / "ablations.json", data_dir / "ablations_v1.json"):  # protocol v2, then the first one's
+        if ab.exists():
+            parts += ["", ablation_section(json.loads(ab.read_text()))]
     log = out / "results_log.md"
     if log.exists():
         text = log.read_text()

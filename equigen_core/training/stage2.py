@@ -43,6 +43,7 @@ class DiffusionTrainConfig:
     latent_steps: int = 2000
     condition: Literal["features", "probe"] = "features"  # see DiffusionConfig.condition
     cond_noise: float = 0.0  # see DiffusionConfig.cond_noise (condition corruption with the level as input)
+    pair_k: int = 0  # see DiffusionConfig.pair_k (neighbour pairing with the rank as input)
     # our addition: zoo augmentation — this share of every batch is replaced by exact INR augmentations (rotation,
     # scale, shift, contrast, brightness; augment.AugmentConfig × `augment`, no permutation or noise, so the zoo stays
     # aligned) of its INRs, with their own ψ; 0: off
@@ -57,6 +58,9 @@ class DiffusionTrainConfig:
     log_every: int = 50
     save_every: int = 1000  # resumable training state (Accelerate save_state) every N steps
     max_seconds: float | None = None  # stop early after this much wall time (for equal-time comparisons)
+    # stop early after this much CPU time of this process (all threads): equal-compute comparisons that still hold
+    # when other jobs share the machine (ablations)
+    max_cpu_seconds: float | None = None
     max_steps: int | None = None  # stop early after this many steps; the lr schedule still spans `steps`
 
 
@@ -90,17 +94,37 @@ def diffusion_config(cfg: DiffusionTrainConfig, **overrides):
     from equigen_core.generation.diffusion import DiffusionConfig
 
     return DiffusionConfig(**{"lambda_eq": cfg.lambda_eq, "lambda_func": cfg.lambda_func, "condition": cfg.condition,
-                              "cond_noise": cfg.cond_noise, **overrides})
+                              "cond_noise": cfg.cond_noise, "pair_k": cfg.pair_k, **overrides})
 
 
-def diffusion_data(zoo: Zoo, encoder: WeightEncoder, classes) -> tuple[Tensor, Tensor]:
-    """Training INRs of the base classes and their encoder features ψ: → (weights (B, P), ψ (B, F))."""
+def _base_train(zoo: Zoo, classes) -> Zoo:
     train = zoo.train()
     if classes is not None:
         train = train.select(torch.isin(train.labels, torch.tensor(list(classes))))
     if len(train) == 0:
         raise ValueError(f"no training INRs of classes {classes} in the zoo")
+    return train
+
+
+def diffusion_data(zoo: Zoo, encoder: WeightEncoder, classes) -> tuple[Tensor, Tensor]:
+    """Training INRs of the base classes and their encoder features ψ: → (weights (B, P), ψ (B, F))."""
+    train = _base_train(zoo, classes)
     return train.weights, encode(encoder, train.weights)
+
+
+def neighbour_table(cond: Tensor, labels: Tensor, k: int) -> Tensor:
+    """Each row's k nearest rows of its own class by Euclidean distance of cond (B, F), nearest first (itself at
+    rank 0) → indices (B, k). A class with fewer than k rows repeats its farthest one."""
+    table = torch.empty(len(cond), k, dtype=torch.long)
+    for c in labels.unique():
+        rows = torch.nonzero(labels == c).squeeze(1)  # (m,)
+        d = torch.cdist(cond[rows], cond[rows])  # (m, m)
+        d.fill_diagonal_(-1.0)  # itself first, whatever ties
+        order = d.argsort(dim=1)[:, :k]  # (m, ≤k)
+        if order.shape[1] < k:
+            order = torch.cat([order, order[:, -1:].expand(-1, k - order.shape[1])], 1)
+        table[rows] = rows[order]
+    return table
 
 
 def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig = DiffusionTrainConfig(),
@@ -126,13 +150,13 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     diffusion_cfg = diffusion_cfg or diffusion_config(cfg)
     encoder = condition_encoder(encoder, diffusion_cfg.condition)
     denoiser_cfg = denoiser_cfg or DenoiserConfig()
-    cond_dim = encoder.out_dim + (1 if diffusion_cfg.cond_noise > 0 else 0)  # the encoder's ψ (+ its level)
+    cond_dim = encoder.out_dim + int(diffusion_cfg.level_input)  # the encoder's ψ (+ its level or rank)
     if denoiser_cfg.cond_dim != cond_dim:
         denoiser_cfg = replace(denoiser_cfg, cond_dim=cond_dim)
     if cfg.space not in ("weights", "pca", "latent"):
         raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights', 'pca' or 'latent'")
     acc = accelerator or make_accelerator()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     torch.manual_seed(cfg.seed)
     if encoder.spec != zoo.spec:
         raise ValueError(f"the encoder was trained for {encoder.spec}, the zoo holds {zoo.spec}")
@@ -151,6 +175,8 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         wnorm = NormStats.fit(weights)
     fnorm = NormStats.fit(psi)
     x_all, c_all = wnorm.normalize(weights), fnorm.normalize(psi)
+    pairs = (neighbour_table(c_all, _base_train(zoo, cfg.classes).labels, diffusion_cfg.pair_k)
+             if diffusion_cfg.pair_k > 0 else None)  # (B, pair_k)
     model = build_denoiser(zoo.spec, denoiser_cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
     process = WeightDiffusion(diffusion_cfg, weight_norm=wnorm, encoder=copy.deepcopy(encoder).to(acc.device),
@@ -185,13 +211,18 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     for step in bar:
         idx = torch.randint(0, len(x_all), (bs,), generator=gen)
         x, c = x_all[idx], c_all[idx]
+        rank = None
+        if pairs is not None:  # condition each row on its r-th neighbour's ψ, and say r
+            r = torch.randint(0, diffusion_cfg.pair_k, (bs,), generator=gen)
+            c = c_all[pairs[idx, r]]
+            rank = r.float() / max(1, diffusion_cfg.pair_k - 1)
         if aug_cfg is not None:  # the first n_aug rows: exact augmentations of their INRs, re-encoded
             with torch.no_grad():
                 w_aug = random_augment(zoo.spec, weights[idx[:n_aug]], aug_cfg, generator=gen)
                 x[:n_aug] = wnorm.normalize(w_aug)
                 c[:n_aug] = fnorm.normalize(encode(encoder, w_aug))
         parts = process.training_loss(model, x.to(acc.device), c.to(acc.device), eq_batch=cfg.eq_batch,
-                                      generator=gen)
+                                      generator=gen, cond_level=rank)
         if not torch.isfinite(parts.total):
             raise TrainingDiverged(f"stage 2 loss became {parts.total.item()} at step {step}; the last good "
                                    f"checkpoint{' in ' + str(out) if out else ''} was left as it was (lower --lr, "
@@ -218,6 +249,8 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         if should_stop is not None and should_stop():
             raise KeyboardInterrupt("stage 2 cancelled")
         if cfg.max_seconds is not None and time.perf_counter() - t0 > cfg.max_seconds:
+            break
+        if cfg.max_cpu_seconds is not None and time.process_time() - cpu0 > cfg.max_cpu_seconds:
             break
         if cfg.max_steps is not None and prog.step >= cfg.max_steps:
             break
