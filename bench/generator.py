@@ -4,11 +4,12 @@ to choose the shipped recipe (docs/results_log.md, "A generator that generates")
     python bench/generator.py --zoo runs/mnist/zoo --encoder checkpoints/mnist/encoder --steps 2500 \\
         --space pca --pca-dim 256 --condition probe [--prediction v] [--augment 1.0] [--lambda-func 10] [--threads 1]
 
-Trains the `cpu` denoiser preset on classes 0–8 for --steps (the lr schedule spans them), then prints one JSON line:
+Trains the `cpu` denoiser preset on classes 0–7 for --steps (the lr schedule spans them), then prints one JSON line:
 steps, training seconds, last loss, and `ablations._measure` — held-in conditional accuracy (20 held-out INRs per base
-class, γ = 0), and for the held-out 9 from K = 10 shots (seed 0) at γ = 0.3, τ = 0.8, 64 samples with no adaptation:
-accuracy, aligned novelty, FD, speckle (real digits: 1.30) and diversity (real: 0.305). `--threads 1` lets two runs
-share the 2 cores (compare them by steps, not seconds).
+class, γ = 0), and on protocol v2 for the validation class 8 (K = 10 shots, seeds 0–2, 128 samples, no adaptation)
+from noise at γ = 0.3 and with the span sampler: accuracy, aligned novelty, coverage, Vendi, off-stroke ink against
+the INRs of real 8s, with 95 % intervals. `--threads 1` lets two runs share the 2 cores (compare them by steps, not
+seconds).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from equigen_core.nets.classifier import default_classifier_path, load_classifie
 from equigen_core.data.zoo import load_zoo  # noqa: E402
 from equigen_core.nets.denoiser import get_preset  # noqa: E402
 from equigen_core.generation.fewshot import FewShotModel  # noqa: E402
-from equigen_core.train import DiffusionTrainConfig, diffusion_config, load_encoder, train_diffusion  # noqa: E402
+from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion  # noqa: E402
+from equigen_core.storage.models import load_encoder  # noqa: E402
 
 
 def main() -> None:
@@ -36,7 +38,7 @@ def main() -> None:
     ap.add_argument("--zoo", default="runs/mnist/zoo")
     ap.add_argument("--encoder", default="checkpoints/mnist/encoder")
     ap.add_argument("--steps", type=int, default=2500)
-    ap.add_argument("--space", choices=["weights", "pca", "latent"], default="pca")
+    ap.add_argument("--space", choices=["weights", "pca", "latent"], default="weights")
     ap.add_argument("--prediction", choices=["x0", "v", "eps"], default="x0")
     ap.add_argument("--pca-dim", type=int, default=256)
     ap.add_argument("--condition", choices=["features", "probe"], default="probe")
@@ -51,9 +53,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
+    ab = AblationConfig(temperature=args.temperature)
     cfg = DiffusionTrainConfig(steps=args.steps, save_every=0, space=args.space, pca_dim=args.pca_dim,
                                condition=args.condition, augment=args.augment, lambda_func=args.lambda_func,
-                               lambda_eq=args.lambda_eq)
+                               lambda_eq=args.lambda_eq, classes=tuple(ab.base_classes(zoo)),
+                               test_class=ab.test_class, validation_class=ab.cls)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out or Path(tmp) / "diffusion")
         t0 = time.perf_counter()
@@ -62,8 +66,7 @@ def main() -> None:
                             encoder_path=args.encoder)
         seconds = time.perf_counter() - t0
         model = FewShotModel.load(out, enc)
-        m = _measure(model, zoo, load_classifier(default_classifier_path()),
-                     AblationConfig(n=64, temperature=args.temperature))
+        m = _measure(out, model, zoo, load_classifier(default_classifier_path()), ab, {})
     knobs = {k: v for k, v in vars(args).items() if k not in ("out", "threads")}
     figures = {"steps_run": len(r.losses), "train_seconds": round(seconds),
                "loss_last": round(sum(r.losses[-50:]) / 50, 4), **{k: round(v, 4) for k, v in m.items()}}

@@ -24,7 +24,7 @@ from equigen_core.nets.classifier import default_classifier_path, load_classifie
 from equigen_core.data.zoo import load_zoo  # noqa: E402
 from equigen_core.evaluation.protocol import augment_shots, protocol_data, report  # noqa: E402
 from equigen_core.generation.fewshot import FewShotModel, generate, refine  # noqa: E402
-from equigen_core.train import FinetuneConfig, finetune  # noqa: E402
+from equigen_core.training.stage3 import FinetuneConfig, finetune  # noqa: E402
 
 ADAPT = {  # name → FinetuneConfig overrides
     "stage 3 as shipped (aug, replay, early stop)": dict(steps=300, eval_every=25),

@@ -53,7 +53,8 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
                     validation_class: int | None = None) -> None:
     """Stage 2 on the base classes, then stage 3 on the shots (both saved at half size, as shipped)."""
     from equigen_core.nets.denoiser import get_preset as denoiser_preset
-    from equigen_core.train import DiffusionTrainConfig, FinetuneConfig, finetune, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage3 import FinetuneConfig, finetune
 
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p.diff_steps, classes=base, seed=seed, save_every=1000,
                                                    lambda_func=lambda_func, space=p.space, pca_dim=p.pca_dim,
@@ -76,7 +77,7 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k:
     from equigen_core.evaluation.protocol import protocol_data
     from equigen_core.nets.encoder import get_preset as encoder_preset
     from equigen_core.storage.roots import RootError
-    from equigen_core.train import EncoderTrainConfig, train_encoder
+    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
     from equigen_core.weightspace.fit import FitConfig
     from equigen_core.weightspace.inr import get_preset
     from equigen_core.weightspace.metainit import MetaInitConfig
@@ -144,7 +145,7 @@ def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: 
     from equigen_core.weightspace.metainit import SHAPE_META_INIT
     from equigen_core.evaluation.protocol3d import shots_3d
     from equigen_core.storage.roots import RootError
-    from equigen_core.train import EncoderTrainConfig, train_encoder
+    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
     names = list(CATEGORIES)
     if category not in names:

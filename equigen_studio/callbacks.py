@@ -158,7 +158,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
     def adapt(self, checkpoint, cls, selection, steps, uploads, progress=gr.Progress()):
         """Stage 3 on the selected targets: a short few-shot fine-tune (replay from the gallery), kept in this
         session as the checkpoint '(adapted in this session)'."""
-        from equigen_core.train import FinetuneConfig, finetune
+        from equigen_core.training.stage3 import FinetuneConfig, finetune
 
         if checkpoint in (None, ADAPTED):
             raise core.StudioError("pick a trained checkpoint to adapt from")
@@ -211,7 +211,7 @@ class Callbacks(TargetPicker, TrainCallbacks):
 
     @_errors
     def tsne(self, encoder_choice, checkpoint, cls, selection, uploads, adapted, last):
-        from equigen_core.train import load_encoder
+        from equigen_core.storage.models import load_encoder
 
         model = self._model(checkpoint, adapted)
         if encoder_choice == SMOOTH_ENCODER:

@@ -130,7 +130,7 @@ class TrainCallbacks:
                       progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.nets.encoder import get_preset
-        from equigen_core.train import EncoderTrainConfig, train_encoder
+        from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
         out = self._out("encoders", name)
         zoo = load_zoo(self.access.zoo(zoo_path))
@@ -154,7 +154,8 @@ class TrainCallbacks:
                         keep_out="9", condition="probe", progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
         from equigen_core.nets.denoiser import get_preset
-        from equigen_core.train import DiffusionTrainConfig, load_encoder, train_diffusion
+        from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+        from equigen_core.storage.models import load_encoder
 
         out = self._out("diffusion", name)
         zoo = load_zoo(self.access.zoo(zoo_path))
@@ -181,7 +182,7 @@ class TrainCallbacks:
     @_errors
     def train_finetune(self, base, zoo_path, cls, k, steps, lambda_eq, name, progress=gr.Progress()):
         from equigen_core.data.zoo import load_zoo
-        from equigen_core.train import FinetuneConfig, finetune
+        from equigen_core.training.stage3 import FinetuneConfig, finetune
 
         out = self._out("diffusion", name)
         base = self._checkpoint(base).path  # a listed name ("diffusion"), or a path with allow_paths

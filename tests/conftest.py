@@ -34,7 +34,8 @@ def tiny_studio(tmp_path_factory):
     from equigen_core.nets.encoder import EncoderConfig
     from equigen_core.weightspace.fit import FitConfig
     from equigen_core.service.studio import Studio
-    from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
     root = tmp_path_factory.mktemp("studio")
     data = load_mnist(split="all")
@@ -63,7 +64,8 @@ def tiny_studio3d(tmp_path_factory):
     from equigen_core.nets.encoder import EncoderConfig
     from equigen_core.weightspace.fit import FitConfig
     from equigen_core.service.studio import Studio
-    from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
     root = tmp_path_factory.mktemp("studio3d")
     zoo = build_shape_zoo(["airplane", "car", "table"], 6, fit_cfg=FitConfig(loss="bce", target_psnr=None,

@@ -11,7 +11,8 @@ from equigen_core.nets.denoiser import DenoiserConfig
 from equigen_core.nets.encoder import EncoderConfig, WeightEncoder
 from equigen_core.weightspace.fit import FitConfig
 from equigen_core.weightspace.inr import PRESETS
-from equigen_core.train import DiffusionTrainConfig, make_accelerator, train_diffusion
+from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+from equigen_core.training.common import make_accelerator
 
 
 def main(out: Path) -> None:

@@ -162,7 +162,7 @@ def test_train_tab_builds_a_zoo_and_trains_all_three_stages(tiny_studio, tmp_pat
 
 def test_cancelling_training_stops_the_worker_and_keeps_the_last_good_checkpoint(tiny_studio, tmp_path,
                                                                                   monkeypatch):
-    import equigen_core.train as train
+    import equigen_core.training.stage1 as train
 
     st, _ = tiny_studio
     cb = Callbacks(st, tmp_path / "work", frame_interval=0)

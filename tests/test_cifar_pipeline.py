@@ -8,8 +8,9 @@ from equigen_core.nets.encoder import EncoderConfig
 from equigen_core.generation.fewshot import FewShotModel, generate
 from equigen_core.weightspace.fit import FitConfig
 from equigen_core.weightspace.inr import PRESETS
-from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, FinetuneConfig, finetune, train_diffusion,
-                                train_encoder)
+from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
+from equigen_core.training.stage3 import FinetuneConfig, finetune
 from tests.test_data import _write_bin
 
 

@@ -97,7 +97,7 @@ def test_principal_subspace_codec_whitens_and_projects():
 
 def test_pca_space_trains_samples_inside_the_subspace_and_refuses_the_transformer(tmp_path):
     from equigen_core.generation.fewshot import FewShotModel, generate
-    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
     from equigen_core.weightspace.weights import PCAStats
     from equigen_core.data.zoo import Zoo
 
@@ -137,7 +137,8 @@ def random_zoo_and_probed_encoder(b: int, classes: int, probe_res: int):
 def test_probe_condition_is_the_function_part_of_psi_and_round_trips_through_a_checkpoint(tmp_path):
     from equigen_core.nets.encoder import ProbeCondition, condition_encoder
     from equigen_core.generation.fewshot import FewShotModel
-    from equigen_core.train import DiffusionTrainConfig, encoder_fingerprint, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+    from equigen_core.storage.models import encoder_fingerprint
 
     zoo, enc = random_zoo_and_probed_encoder(24, 3, probe_res=5)
     flat = zoo.weights
@@ -157,7 +158,7 @@ def test_probe_condition_is_the_function_part_of_psi_and_round_trips_through_a_c
 def test_zoo_augmentation_feeds_augmented_inrs_with_their_own_condition(monkeypatch):
     """augment > 0: part of every batch is exact augmentations of zoo INRs, each conditioned on its own ψ."""
     import equigen_core.generation.diffusion as diffusion_mod
-    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
 
     zoo, enc = random_zoo_and_probed_encoder(16, 2, probe_res=4)
     seen = []
@@ -186,7 +187,7 @@ def test_latent_codec_learns_reconstructions_and_round_trips_through_a_checkpoin
     from equigen_core.generation.fewshot import FewShotModel, generate
     from equigen_core.weightspace.inr import render_images
     from equigen_core.weightspace.latent import LatentCodec, LatentConfig, fit_latent_codec
-    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
 
     n = torch.arange(48)
     protos = random_sirens(SPEC, 4, noise=0.5)  # four tight clusters: a 4-d code can tell them apart

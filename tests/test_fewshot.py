@@ -10,8 +10,9 @@ from equigen_core.nets.encoder import EncoderConfig
 from equigen_core.generation.fewshot import FewShotModel, generate
 from equigen_core.weightspace.fit import FitConfig
 from equigen_core.weightspace.inr import PRESETS
-from equigen_core.train import (DiffusionTrainConfig, EncoderTrainConfig, TrainingDiverged, train_diffusion,
-                                train_encoder)
+from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
+from equigen_core.training.common import TrainingDiverged
 
 SPEC = PRESETS["mnist"]
 
@@ -193,7 +194,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(trained):
 
 
 def test_finetune_fits_the_shots_and_replay_bounds_forgetting(trained, tmp_path):
-    from equigen_core.train import FinetuneConfig, finetune
+    from equigen_core.training.stage3 import FinetuneConfig, finetune
 
     zoo, _, _, root = trained
     shots = zoo.train().select(zoo.train().labels == 9).weights[:6]  # class 9 was held out of the tiny model

@@ -53,7 +53,7 @@ def test_plain_and_unconditional_finetuning_run_and_sample(tiny):
     import dataclasses
 
     from equigen_core.generation.fewshot import generate, sample_unconditional
-    from equigen_core.train import FinetuneConfig, finetune
+    from equigen_core.training.stage3 import FinetuneConfig, finetune
 
     st, model, shots = tiny
     plain = finetune(model.path, shots, None, FinetuneConfig.plain(20, batch_size=16, lr=1e-3), progress=False)

@@ -101,14 +101,23 @@ def test_no_module_over_450_lines():
     assert {n: k for n, k in long.items() if k > MAX_LINES} == {}
 
 
-def test_old_flat_paths_are_the_new_modules():
-    stubs = {n: p for n, p in _modules().items() if _is_stub(p)}
-    assert "equigen_core.fewshot" in stubs and "equigen_core.evaluation.evaluate" in stubs
-    for name, path in stubs.items():
-        target = re.search(r"from ([\w.]+) import (\w+) as _module", path.read_text())
-        assert target, f"{path}: a stub names its module as `from PKG import MOD as _module`"
-        new = importlib.import_module(f"{target.group(1)}.{target.group(2)}")
-        assert importlib.import_module(name) is new, name
+def test_the_top_level_holds_sub_packages_and_no_stubs():
+    """No compatibility stubs: every top-level module is one of the declared few, and no module anywhere aliases
+    itself into sys.modules."""
+    top = {p.stem for p in (ROOT / "equigen_core").glob("*.py")}
+    assert top == {"__init__", "__main__", "cli", "presets", "recipes"}
+    assert [n for n, p in _modules().items() if _is_stub(p)] == []
+
+
+def test_the_readme_example_of_the_public_api_runs():
+    """The README's `import equigen_core as eg` block runs as written, on the shipped checkpoint."""
+    import equigen_core
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "import equigen_core as eg" in b)
+    names = set(re.findall(r"\beg\.(\w+)", block))
+    assert names <= set(equigen_core.__all__), names - set(equigen_core.__all__)
+    exec(compile(block, "README.md", "exec"), {})  # noqa: S102 (our own README)
 
 
 def test_the_readme_imports_work():

@@ -166,7 +166,8 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     from equigen_core.generation.fewshot import FewShotModel
     from equigen_core.weightspace.fit import FitConfig
     from equigen_core.evaluation.protocol3d import evaluate_3d
-    from equigen_core.train import DiffusionTrainConfig, EncoderTrainConfig, train_diffusion, train_encoder
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
     zoo = build_shape_zoo(["airplane", "car", "table"], 6, fit_cfg=FitConfig(loss="bce", target_psnr=None,
                           max_steps=20, lr=1e-3, pool=18), points=512, rounds=2, iou_res=16, progress=False)

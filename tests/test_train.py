@@ -9,7 +9,9 @@ from equigen_core.data.zoo import build_zoo, canonicalize_zoo, load_zoo, save_zo
 from equigen_core.nets.encoder import EncoderConfig
 from equigen_core.weightspace.fit import FitConfig
 from equigen_core.weightspace.inr import PRESETS
-from equigen_core.train import EncoderTrainConfig, encode, load_encoder, train_encoder
+from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
+from equigen_core.training.common import encode
+from equigen_core.storage.models import load_encoder
 
 SMALL = EncoderConfig(channels=8, feature_dim=16, proj_dim=16)
 
@@ -89,7 +91,7 @@ def test_resume_restores_optimizer_and_ema_state(tmp_path):
     from equigen_core.data.zoo import Zoo
     from equigen_core.nets.denoiser import DenoiserConfig
     from equigen_core.nets.encoder import WeightEncoder
-    from equigen_core.train import DiffusionTrainConfig, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
     from tests.conftest import random_sirens
 
     spec = PRESETS["mnist"]

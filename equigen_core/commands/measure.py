@@ -35,7 +35,9 @@ def cmd_evaluate_midpoint(args) -> int:
 
 def cmd_evaluate_encoder(args) -> int:
     from equigen_core.data.zoo import load_zoo
-    from equigen_core.train import encode, knn_accuracy, load_encoder, write_tsne
+    from equigen_core.training.common import encode
+    from equigen_core.evaluation.features import knn_accuracy, write_tsne
+    from equigen_core.storage.models import load_encoder
 
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
@@ -196,7 +198,7 @@ def cmd_ablate(args) -> int:
     from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
     from equigen_core.generation.fewshot import FewShotModel
     from equigen_core.weightspace.fit import FitConfig
-    from equigen_core.train import load_encoder
+    from equigen_core.storage.models import load_encoder
 
     from equigen_core.data import DataError
     from equigen_core.domains.images import ImageDomain

@@ -95,7 +95,7 @@ def cmd_train_encoder(args) -> int:
     from equigen_core.weightspace.augment import AugmentConfig
     from equigen_core.data.zoo import load_zoo
     from equigen_core.nets.encoder import EncoderConfig
-    from equigen_core.train import EncoderTrainConfig, train_encoder
+    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
     zoo = load_zoo(args.zoo)
     classes = parse_classes(args.classes)
@@ -114,7 +114,8 @@ def cmd_train_encoder(args) -> int:
 def cmd_train_diffusion(args) -> int:
     from equigen_core.data.zoo import load_zoo
     from equigen_core.nets.denoiser import get_preset
-    from equigen_core.train import DiffusionTrainConfig, diffusion_config, load_encoder, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion
+    from equigen_core.storage.models import load_encoder
 
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
@@ -147,7 +148,7 @@ def cmd_train_all(args) -> int:
 def cmd_train_finetune(args) -> int:
     from equigen_core.data.zoo import load_zoo
     from equigen_core.evaluation.protocol import protocol_data
-    from equigen_core.train import FinetuneConfig, finetune
+    from equigen_core.training.stage3 import FinetuneConfig, finetune
 
     zoo = load_zoo(args.zoo) if args.zoo else None
     if args.shots.isdigit():  # a class: its k shots come from the zoo's training split

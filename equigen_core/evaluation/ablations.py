@@ -127,7 +127,8 @@ def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> li
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score, silhouette_score
 
-    from equigen_core.train import encode, knn_accuracy
+    from equigen_core.training.common import encode
+    from equigen_core.evaluation.features import knn_accuracy
 
     train, test = zoo.train(), zoo.test()
     btr, bte = train.labels != cls, test.labels != cls
@@ -224,7 +225,7 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
 
     from equigen_core.nets.denoiser import get_preset
     from equigen_core.generation.fewshot import FewShotModel
-    from equigen_core.train import DiffusionTrainConfig, diffusion_config, train_diffusion
+    from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion
 
     rows = []
     space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}

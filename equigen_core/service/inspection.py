@@ -28,7 +28,8 @@ def feature_map(encoder, gallery: Zoo, targets: Tensor | None = None, samples: T
                 target_class: int | None = None, sample_labels: Sequence[int] | None = None,
                 seed: int = 0) -> FeatureMap:
     """t-SNE of encoder features ψ for the gallery INRs (all classes), the targets and the generated samples."""
-    from equigen_core.train import encode, tsne_2d
+    from equigen_core.training.common import encode
+    from equigen_core.evaluation.features import tsne_2d
 
     parts = [gallery.weights]
     labels = [str(int(c)) for c in gallery.labels]

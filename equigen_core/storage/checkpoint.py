@@ -28,8 +28,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-import equigen_core
 
+LIBRARY_VERSION = "0.1.0"  # equigen_core.__version__ (pyproject.toml says the same), recorded in every checkpoint
 SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.safetensors"
@@ -145,7 +145,7 @@ def save_checkpoint(path: str | Path, *, kind: str, config: dict, tensors: dict[
     header = {
         "schema_version": SCHEMA_VERSION,
         "kind": kind,
-        "library_version": equigen_core.__version__,
+        "library_version": LIBRARY_VERSION,
         "config": config,
         "summary": summary or {},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -221,7 +221,7 @@ def _read_header(ckpt_dir: Path) -> dict:
     version = header["schema_version"]
     if version != SCHEMA_VERSION:
         raise CheckpointError(f"{cfg_path}: schema_version {version!r} is not supported; this library "
-                              f"(equigen_core {equigen_core.__version__}) reads schema_version {SCHEMA_VERSION}: "
+                              f"(equigen_core {LIBRARY_VERSION}) reads schema_version {SCHEMA_VERSION}: "
                               "re-save the checkpoint with a matching library version")
     missing = [k for k in _REQUIRED_KEYS if k not in header]
     if missing:

@@ -1,6 +1,0 @@
-"""Moved to equigen_core.weightspace.inr; this path is the same module (kept for one release)."""
-import sys
-
-from equigen_core.weightspace import inr as _module
-
-sys.modules[__name__] = _module
