@@ -23,7 +23,7 @@ from equigen_core.nets.denoiser import get_preset  # noqa: E402
 from equigen_core.evaluation.protocol import held_in_accuracy  # noqa: E402
 from equigen_core.generation.fewshot import FewShotModel  # noqa: E402
 from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion  # noqa: E402
-from equigen_core.storage.models import load_encoder  # noqa: E402
+from equigen_core.nets.models import load_encoder  # noqa: E402
 
 
 def main() -> None:

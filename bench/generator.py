@@ -30,7 +30,7 @@ from equigen_core.data.zoo import load_zoo  # noqa: E402
 from equigen_core.nets.denoiser import get_preset  # noqa: E402
 from equigen_core.generation.fewshot import FewShotModel  # noqa: E402
 from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion  # noqa: E402
-from equigen_core.storage.models import load_encoder  # noqa: E402
+from equigen_core.nets.models import load_encoder  # noqa: E402
 
 
 def main() -> None:

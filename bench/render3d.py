@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from equigen_core.data.shapes import make_shapes  # noqa: E402
 from equigen_core.weightspace.fit import FitConfig, fit_shapes  # noqa: E402
 from equigen_core.weightspace.inr import PRESETS  # noqa: E402
-from equigen_core.reporting.render import grid_to_mesh, occupancy_grid, raycast_views, write_glb  # noqa: E402
+from equigen_core.weightspace.render import grid_to_mesh, occupancy_grid, raycast_views, write_glb  # noqa: E402
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ sub-packages docs/ARCHITECTURE.md orders.
 """
 from equigen_core.data.zoo import Zoo, load_zoo
 from equigen_core.generation.fewshot import FewShotModel, GenerationResult, generate, refine, sample, span
-from equigen_core.storage.checkpoint import LIBRARY_VERSION as __version__
 from equigen_core.presets import BOUNDS, IMAGES, SHAPES, Sampling, sampling_for
+from equigen_core.storage.checkpoint import LIBRARY_VERSION as __version__
 from equigen_core.weightspace.inr import PRESETS as INR_PRESETS
 from equigen_core.weightspace.inr import SirenSpec, render_images, siren_forward, siren_init
 from equigen_core.weightspace.weights import NormStats, WeightSpace

@@ -16,16 +16,38 @@ import sys
 from pathlib import Path
 
 from equigen_core.commands.generate import cmd_generate
-from equigen_core.commands.measure import (cmd_ablate, cmd_evaluate_encoder, cmd_evaluate_fewshot,
-                                           cmd_evaluate_frontier, cmd_evaluate_midpoint, cmd_evaluate_shapes,
-                                           cmd_report)
-from equigen_core.commands.train import (cmd_build_zoo, cmd_canonicalize, cmd_train_all, cmd_train_classifier,
-                                         cmd_train_diffusion, cmd_train_encoder, cmd_train_finetune)
-from equigen_core.presets import SAMPLERS, IMAGES, RUN_PRESETS, SHAPES
-
+from equigen_core.commands.measure import (
+    cmd_ablate,
+    cmd_evaluate_encoder,
+    cmd_evaluate_fewshot,
+    cmd_evaluate_frontier,
+    cmd_evaluate_midpoint,
+    cmd_evaluate_shapes,
+    cmd_report,
+)
+from equigen_core.commands.train import (
+    cmd_build_zoo,
+    cmd_canonicalize,
+    cmd_train_all,
+    cmd_train_classifier,
+    cmd_train_diffusion,
+    cmd_train_encoder,
+    cmd_train_finetune,
+)
+from equigen_core.data import DataError
+from equigen_core.presets import BOUNDS, LAMBDA_EQ, RUN_PRESETS, SAMPLERS, sampling_for
+from equigen_core.service.roots import RootError
+from equigen_core.storage.checkpoint import CheckpointError
 
 ROOT_HELP_BASE = ("a checkpoint root (e.g. checkpoints/mnist: its base model, and its adapted model for the class as "
                   "--adapted) or a base diffusion checkpoint directory")
+
+
+def _knob(name: str) -> str:
+    """The default and range of a sampler knob, as the help says it (read from presets when the parser is built)."""
+    images, shapes = sampling_for(2), sampling_for(3)
+    rng = f"; {BOUNDS[name][0]:g}–{BOUNDS[name][1]:g}" if name in BOUNDS else ""
+    return f"default: the domain's, {getattr(images, name)} for images, {getattr(shapes, name)} for shapes{rng}"
 
 
 def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
@@ -35,12 +57,10 @@ def _add_sampling_args(p: argparse.ArgumentParser, *, n: int) -> None:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--n", type=int, default=n)
     p.add_argument("--guidance", type=float, default=None,
-                   help=f"λ_g of the sampling-time equivariance guidance (our addition; default: the domain's, "
-                        f"{IMAGES.guidance} for images, {SHAPES.guidance} for shapes — presets.py)")
+                   help=f"λ_g of the sampling-time equivariance guidance (our addition; {_knob('guidance')})")
     p.add_argument("--temperature", type=float, default=None,
-                   help=f"τ of the initial noise x_T = τ·ε (our addition; default: {IMAGES.temperature} for images, "
-                        f"{SHAPES.temperature} for shapes)")
-    p.add_argument("--steps", type=int, default=None, help=f"DDIM steps (default {IMAGES.steps})")
+                   help=f"τ of the initial noise x_T = τ·ε (our addition; {_knob('temperature')})")
+    p.add_argument("--steps", type=int, default=None, help=f"DDIM steps ({_knob('steps')})")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -90,13 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_args(g, n=16)
     g.add_argument("--sampler", choices=list(SAMPLERS), default=None,
                    help=f"span: mixtures + geometric augmentation of the targets, denoised from t0; noise: EquiGen "
-                        f"from noise; augment: refine exact augmentations of the targets from t0 (default: the "
-                        f"domain's, {IMAGES.sampler} for images, {SHAPES.sampler} for shapes)")
+                        f"from noise; augment: refine exact augmentations of the targets from t0 ({_knob('sampler')})")
     g.add_argument("--gamma", type=float, default=None,
                    help=f"γ: span — how far mixtures and moves go; noise — ψ̃ = ψ + γ·ε; augment — the move's "
-                        f"strength (default {IMAGES.gamma})")
-    g.add_argument("--t0", type=int, default=None, help=f"span / augment: the step denoising starts from (default "
-                                                        f"{IMAGES.t0} for images, {SHAPES.t0} for shapes)")
+                        f"strength ({_knob('gamma')})")
+    g.add_argument("--t0", type=int, default=None,
+                   help=f"span / augment: the step denoising starts from ({_knob('t0')})")
     g.add_argument("--out", type=Path, required=True)
     g.set_defaults(fn=cmd_generate)
 
@@ -135,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=6000)
     d.add_argument("--batch-size", type=int, default=256)
     d.add_argument("--lr", type=float, default=3e-4)
-    d.add_argument("--lambda-eq", type=float, default=0.1, help="λ in L = L_recon + λ·L_eq")
+    d.add_argument("--lambda-eq", type=float, default=LAMBDA_EQ, help="λ in L = L_recon + λ·L_eq")
     d.add_argument("--eq-batch", type=int, default=64, help="rows of each batch that also get L_eq")
     d.add_argument("--lambda-func", type=float, default=0.0, help="weight of the function-space loss (our addition)")
     d.add_argument("--space", choices=["weights", "pca", "latent"], default="weights",
@@ -212,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     evp.add_argument("--k", type=int, default=10)
     evp.add_argument("--n", type=int, default=256)
     evp.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 3 4 (--quick: 0)")
-    evp.add_argument("--temperature", type=float, default=None, help=f"τ (default {IMAGES.temperature})")
+    evp.add_argument("--temperature", type=float, default=None, help=f"τ ({_knob('temperature')})")
     evp.add_argument("--sweep", action="append", default=[], metavar="KNOB=V1,V2",
                      help="also move one span-sampler knob (t0, mix, augment, guidance, temperature, psi_noise, "
                           "cfg_scale) "
@@ -302,9 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from equigen_core.storage.checkpoint import CheckpointError
-    from equigen_core.data import DataError
-    from equigen_core.storage.roots import RootError
 
     try:
         return args.fn(args)

@@ -11,11 +11,15 @@ with every result. The per-network presets live beside their networks (`inr.PRES
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
+SamplerName = Literal["span", "noise", "augment"]
+SAMPLERS: tuple[SamplerName, ...] = ("span", "noise", "augment")  # fewshot.sample's modes (see Sampling.sampler)
 
-SAMPLERS = ("span", "noise", "augment")  # fewshot.sample's modes (see Sampling.sampler)
+# λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7): the training default of stage 2, stage 3, the CLI and the Train tab. Not
+# the sampling-time guidance λ_g (Sampling.guidance).
+LAMBDA_EQ = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Sampling:
     trained the null branch).
     """
 
-    sampler: str = "span"
+    sampler: SamplerName = "span"
     gamma: float = 1.0
     guidance: float = 0.3
     temperature: float = 0.8
@@ -50,7 +54,6 @@ class Sampling:
 
     def replace(self, **changes) -> "Sampling":
         """A copy with the given knobs changed (None values ignored), checked."""
-        from dataclasses import replace
 
         out = replace(self, **{k: v for k, v in changes.items() if v is not None})
         out.check()
@@ -58,8 +61,8 @@ class Sampling:
 
     def check(self) -> None:
         """ValueError naming every knob out of its range (BOUNDS)."""
-        bad = [f"{k}={getattr(self, k)} (expected {lo}–{hi})" for k, (lo, hi) in BOUNDS.items()
-               if not lo <= getattr(self, k) <= hi]
+        bad = [f"{KNOB_NAMES.get(k, k)} = {getattr(self, k):g}, expected {lo:g}–{hi:g}"
+               for k, (lo, hi) in BOUNDS.items() if not lo <= getattr(self, k) <= hi]
         if self.sampler not in SAMPLERS:
             bad.insert(0, f"sampler={self.sampler!r} (expected one of {', '.join(SAMPLERS)})")
         if bad:
@@ -70,6 +73,10 @@ class Sampling:
 BOUNDS = {"gamma": (0.0, 2.0), "guidance": (0.0, 1.0), "temperature": (0.05, 2.0), "steps": (1, 1000),
           "t0": (0, 999), "mix": (1, 32), "augment": (0.0, 4.0), "psi_noise": (0.0, 2.0),
           "cfg_scale": (0.0, 8.0)}
+
+# how messages name the knobs (the UI's and the paper's symbols)
+KNOB_NAMES = {"gamma": "γ (gamma)", "guidance": "λ_g (guidance)", "temperature": "τ (temperature)",
+              "steps": "DDIM steps", "cfg_scale": "w (cfg_scale)"}
 
 # 2D images: the span sampler, its knobs chosen on the validation class 8 (docs/RESULTS.md, "Protocol v2")
 IMAGES = Sampling(sampler="span", gamma=1.0, guidance=0.3, temperature=0.8, steps=50, t0=50, mix=3, augment=0.5)
@@ -97,7 +104,7 @@ class RunPreset:
     # zoo
     limit: int | None = None  # images: at most this many (balanced); None: all 5,000 MNIST digits
     per_category: int = 0  # shapes: INRs per category
-    init: str = "meta"  # meta | shared | independent
+    init: Literal["meta", "shared", "independent"] = "meta"
     meta_steps: int = 300  # Reptile outer steps (init = meta)
     fit_lr: float = 1e-3
     fit_steps: int = 300
@@ -107,9 +114,9 @@ class RunPreset:
     enc_channels: int = 0  # shapes: the encoder's width (0: the named preset's)
     probe_res: int = 0  # shapes: the function probe's grid (0: the named preset's)
     # stage 2
-    space: str = "weights"
+    space: Literal["weights", "pca", "latent"] = "weights"
     pca_dim: int = 256
-    condition: str = "features"
+    condition: Literal["features", "probe"] = "features"
     batch_size: int = 256
     eq_batch: int = 64
     classifier_epochs: int = 12  # images other than MNIST: the root's own yardstick CNN

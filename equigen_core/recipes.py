@@ -12,13 +12,30 @@ from pathlib import Path
 
 import torch
 
+from equigen_core.data import ImageSet
+from equigen_core.data.shapes import CATEGORIES
+from equigen_core.data.sources import load_source
+from equigen_core.data.zoo import build_shape_zoo, build_zoo, load_zoo, save_zoo
+from equigen_core.domains.base import index_of
+from equigen_core.evaluation.protocol import protocol_data
+from equigen_core.evaluation.protocol3d import shots_3d
+from equigen_core.nets.classifier import ClassifierConfig, save_classifier, train_classifier
+from equigen_core.nets.denoiser import get_preset as denoiser_preset
+from equigen_core.nets.encoder import EncoderConfig
+from equigen_core.nets.encoder import get_preset as encoder_preset
 from equigen_core.presets import RunPreset, get_run_preset
+from equigen_core.service.roots import RootError
+from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
+from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+from equigen_core.training.stage3 import FinetuneConfig, finetune
+from equigen_core.weightspace.fit import OCCUPANCY_FIT, FitConfig
+from equigen_core.weightspace.inr import get_preset
+from equigen_core.weightspace.metainit import SHAPE_META_INIT, MetaInitConfig
 
 
 def save_gallery(zoo, out: Path, per_class: int, shots_of, num_classes: int, validation=None) -> Path:
     """The first `per_class` held-out INRs of every class → OUT/gallery (the app's candidates); `shots_of` names the
     test class and `validation` the validation class (both kept out of every stage)."""
-    from equigen_core.data.zoo import save_zoo
 
     test = zoo.test()
     keep = torch.cat([(test.labels == c).nonzero()[:per_class, 0] for c in range(num_classes)])
@@ -52,9 +69,6 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
                     seed: int, lambda_func: float = 0.0, ft_eval_every: int = 50, test_class: int | None = None,
                     validation_class: int | None = None) -> None:
     """Stage 2 on the base classes, then stage 3 on the shots (both saved at half size, as shipped)."""
-    from equigen_core.nets.denoiser import get_preset as denoiser_preset
-    from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
-    from equigen_core.training.stage3 import FinetuneConfig, finetune
 
     train_diffusion(zoo, enc, DiffusionTrainConfig(steps=p.diff_steps, classes=base, seed=seed, save_every=1000,
                                                    lambda_func=lambda_func, space=p.space, pca_dim=p.pca_dim,
@@ -70,17 +84,6 @@ def _stages_2_and_3(p: RunPreset, zoo, enc, out: Path, work: Path, *, base: tupl
 
 def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k: int, seed: int,
                       lambda_func: float, dataset: str, data_dir, val_cls: int | str | None = None) -> Path:
-    from equigen_core.data import ImageSet
-    from equigen_core.data.sources import load_source
-    from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.domains.base import index_of
-    from equigen_core.evaluation.protocol import protocol_data
-    from equigen_core.nets.encoder import get_preset as encoder_preset
-    from equigen_core.storage.roots import RootError
-    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
-    from equigen_core.weightspace.fit import FitConfig
-    from equigen_core.weightspace.inr import get_preset
-    from equigen_core.weightspace.metainit import MetaInitConfig
 
     t0 = time.perf_counter()
     data, index, source = load_source(dataset, data_dir, limit=p.limit, channels=1 if dataset == "mnist" else 3)
@@ -125,7 +128,6 @@ def _train_all_images(p: RunPreset, out: Path, work: Path, *, cls: int | str, k:
 
 def _train_root_classifier(p: RunPreset, data, index, path: Path, *, seed: int) -> None:
     """The yardstick CNN on the source images' training split (every 5th source index held out, as the zoo)."""
-    from equigen_core.nets.classifier import ClassifierConfig, save_classifier, train_classifier
 
     test = index % 5 == 0
     cfg = ClassifierConfig(num_classes=len(data.class_names), channels=data.images.shape[1],
@@ -138,14 +140,6 @@ def _train_root_classifier(p: RunPreset, data, index, path: Path, *, seed: int) 
 
 def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: int, seed: int,
                       reuse_zoo: bool) -> Path:
-    from equigen_core.data.shapes import CATEGORIES
-    from equigen_core.data.zoo import build_shape_zoo, load_zoo, save_zoo
-    from equigen_core.nets.encoder import EncoderConfig
-    from equigen_core.weightspace.fit import OCCUPANCY_FIT
-    from equigen_core.weightspace.metainit import SHAPE_META_INIT
-    from equigen_core.evaluation.protocol3d import shots_3d
-    from equigen_core.storage.roots import RootError
-    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
     names = list(CATEGORIES)
     if category not in names:

@@ -12,16 +12,27 @@ from pathlib import Path
 
 import gradio as gr
 
-from equigen_studio import figures
-from equigen_studio.common import (TargetPicker, default_checkpoint, format_selection,  # noqa: F401
-                                   paced, parse_selection)
-from equigen_studio.errors import errors as _errors
-from equigen_studio.train_callbacks import TrainCallbacks, device_text  # noqa: F401 (device_text: used by ui)
+from equigen_core.domains.images import ImageDomain
+from equigen_core.nets.models import load_encoder
 from equigen_core.service import inspection
 from equigen_core.service import studio as core
 from equigen_core.service.access import AccessPolicy, name_under
 from equigen_core.service.jobs import Done, stream
-from equigen_core.presets import IMAGES
+from equigen_core.training.stage3 import FinetuneConfig, finetune
+from equigen_core.weightspace.inr import render_images
+from equigen_core.weightspace.render import grid_image
+from equigen_studio import figures
+from equigen_studio.common import (  # noqa: F401
+    SamplingCallbacks,
+    default_checkpoint,
+    format_selection,
+    parse_gammas,
+    parse_selection,
+    progress_to,
+    target_column,
+)
+from equigen_studio.errors import errors as _errors
+from equigen_studio.train_callbacks import TrainCallbacks, device_text  # noqa: F401 (device_text: used by ui)
 
 ADAPTED = "(adapted in this session)"
 CHECKPOINT_ENCODER = "the checkpoint's encoder"
@@ -35,7 +46,7 @@ SAMPLER_CHOICES = {"span of the targets (default)": "span", "from noise (EquiGen
 def sampler_key(value) -> str:
     """A sampler choice from the UI or the API (its label or its mode name; None: the default) → the mode name."""
     if value is None or value == "":
-        return IMAGES.sampler
+        return None  # the domain's default (presets)
     if value in SAMPLER_CHOICES.values():
         return value
     if value in SAMPLER_CHOICES:
@@ -44,7 +55,18 @@ def sampler_key(value) -> str:
                            f"{', '.join(SAMPLER_CHOICES.values())})")
 
 
-class Callbacks(TargetPicker, TrainCallbacks):
+def describe(s) -> str:
+    """One line of what a Sampling drew with (the Generate tab's status)."""
+    how = {"span": f"span sampler (mixtures + geometric augmentation, denoised from t0 = {s.t0})",
+           "noise": "from noise", "augment": f"refined from augmented targets (t0 = {s.t0})"}[s.sampler]
+    return (f"{how}, γ = {s.gamma:g}, λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps")
+
+
+def sampler_label(sampler: str) -> str:
+    return next(k for k, v in SAMPLER_CHOICES.items() if v == sampler)
+
+
+class Callbacks(SamplingCallbacks, TrainCallbacks):
     """The Generate, Trade-off, Feature-space and About tabs (target picking: common.TargetPicker; the Train tab:
     train_callbacks.py)."""
 
@@ -103,39 +125,29 @@ class Callbacks(TargetPicker, TrainCallbacks):
     def generate(self, checkpoint, cls, selection, gamma, guidance, steps, n, seed, res, temperature, uploads, adapted,
                  set_level=False, sampler=None, t0=None):
         """Stream x̂0 grids for every DDIM step, then the final grid, readouts and the weights file."""
-        from equigen_core.reporting.render import grid_image
 
         model = self._model(checkpoint, adapted)
         w, timgs = self._candidates(cls, uploads)
         idx = parse_selection(selection, len(w))
-        targets = w[idx]
-        core.check_generation_args(len(targets), int(n), float(gamma), float(guidance), int(steps), float(temperature))
+        s = self.sampling(model, sampler=sampler_key(sampler), gamma=gamma, guidance=guidance, steps=steps,
+                          temperature=temperature, t0=t0)
+        core.check_request(len(idx), int(n))
         res = int(res)
         scale = max(1, GRID_SCALE * 28 // res)
         started = time.perf_counter()
-        sampler = sampler_key(sampler)
-        t0 = IMAGES.t0 if t0 is None else int(t0)
-        stream_ = core.generate_stream(model, targets, n=int(n), gamma=float(gamma), guidance=float(guidance),
-                                       steps=int(steps), seed=int(seed), res=res, temperature=float(temperature),
-                                       mode="set" if set_level else "per-target", sampler=sampler, t0=t0)
-        for item in paced(stream_, self.frame_interval):
-            if isinstance(item, Done):
-                out = item.value
-                break
-            yield (grid_image(item.images, None, scale), f"DDIM step {item.step}/{item.total}: current x̂0",
-                   gr.skip(), gr.skip(), gr.skip())
+        out = yield from self._stream(model, w[idx], s, n=int(n), seed=int(seed), set_level=bool(set_level),
+                                      picture=lambda im: grid_image(im, None, scale), res=res)
+        if out is None:
+            yield self._stopped()
+            return
         dt = time.perf_counter() - started
         reads = core.readouts(out.images, timgs[idx], self.studio.classifier)
-        rows = [[i, int(idx[int(out.target_index[i])]) if int(out.target_index[i]) >= 0 else -1,
-                 "" if r.label is None else r.label, "" if r.confidence is None else round(r.confidence, 3),
-                 round(r.nearest_shot, 3)] for i, r in enumerate(reads)]
+        rows = [[i, t, "" if r.label is None else r.label, "" if r.confidence is None else round(r.confidence, 3),
+                 round(r.nearest_shot, 3)] for i, (r, t) in enumerate(zip(reads, target_column(idx, out.target_index)))]
         path = core.save_samples(Path(tempfile.mkdtemp(prefix="equigen_")) / "samples.safetensors",
                                  model.spec, out)
         labels = [r.label for r in reads if r.label is not None]
-        how = {"span": f"span sampler (mixtures + geometric augmentation, denoised from t0 = {t0})",
-               "noise": "from noise", "augment": f"refined from augmented targets (t0 = {t0})"}[sampler]
-        summary = (f"**{int(n)} samples** from K = {len(idx)} targets, {how}, γ = {float(gamma):g}, "
-                   f"λ_g = {float(guidance):g}, τ = {float(temperature):g}, {int(steps)} DDIM steps, seed {int(seed)} "
+        summary = (f"**{int(n)} samples** from K = {len(idx)} targets, {describe(s)}, seed {int(seed)} "
                    f"— {dt:.2f} s with live frames")
         if labels:
             top = max(set(labels), key=labels.count)
@@ -146,8 +158,6 @@ class Callbacks(TargetPicker, TrainCallbacks):
     @_errors
     def rerender(self, last, res):
         """The last samples at another resolution: an INR is a continuous function."""
-        from equigen_core.weightspace.inr import render_images
-        from equigen_core.reporting.render import grid_image
 
         if not last:
             raise core.StudioError("generate samples first")
@@ -158,7 +168,6 @@ class Callbacks(TargetPicker, TrainCallbacks):
     def adapt(self, checkpoint, cls, selection, steps, uploads, progress=gr.Progress()):
         """Stage 3 on the selected targets: a short few-shot fine-tune (replay from the gallery), kept in this
         session as the checkpoint '(adapted in this session)'."""
-        from equigen_core.training.stage3 import FinetuneConfig, finetune
 
         if checkpoint in (None, ADAPTED):
             raise core.StudioError("pick a trained checkpoint to adapt from")
@@ -189,17 +198,12 @@ class Callbacks(TargetPicker, TrainCallbacks):
                  progress=gr.Progress()):
         model = self._model(checkpoint, adapted)
         targets = self._targets(cls, selection, uploads)
-        try:
-            gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
-        except ValueError as e:
-            raise core.StudioError(f"γ values {gammas_text!r}: give numbers separated by commas") from e
-        from equigen_core.domains.images import ImageDomain
-
+        gammas = parse_gammas(gammas_text)
         gallery = self.studio.gallery
         tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=gammas, n=int(n),
-                           steps=int(steps), seed=int(seed),
+                           sampling=self.sampling(model, guidance=0.0, steps=steps), seed=int(seed),
                            real=ImageDomain.of(gallery).real_images(gallery, int(cls)),
-                           on_progress=lambda i, t, what: progress(i / t, desc=what))
+                           on_progress=progress_to(progress))
         rows = [[r.name, r.accuracy, r.aligned_novelty, r.coverage, r.vendi, r.off_stroke, r.fd]
                 for r in tr.samples + tr.from_noise + tr.baselines]
         rows = [[x if isinstance(x, str) else round(x, 3) for x in r] for r in rows]
@@ -211,8 +215,6 @@ class Callbacks(TargetPicker, TrainCallbacks):
 
     @_errors
     def tsne(self, encoder_choice, checkpoint, cls, selection, uploads, adapted, last):
-        from equigen_core.storage.models import load_encoder
-
         model = self._model(checkpoint, adapted)
         if encoder_choice == SMOOTH_ENCODER:
             path = self.studio.root / "encoder_smooth"
@@ -231,8 +233,6 @@ class Callbacks(TargetPicker, TrainCallbacks):
     # -- About: the equivariance check ------------------------------------------------------------------------------
     @_errors
     def verify(self, checkpoint, cls, index, seed, uploads, adapted):
-        from equigen_core.reporting.render import grid_image
-
         model = self._model(checkpoint, adapted)
         w, _ = self._candidates(cls, uploads)
         if not 0 <= int(index) < len(w):

@@ -12,24 +12,47 @@ from pathlib import Path
 
 import gradio as gr
 
-from equigen_studio import figures
-from equigen_studio.common import TargetPicker, default_checkpoint, paced
-from equigen_studio.errors import errors as _errors
 from equigen_core.service import studio3d as core3d
 from equigen_core.service.access import AccessPolicy
-from equigen_core.service.jobs import Done
+from equigen_core.service.inspection import feature_map
 from equigen_core.service.studio import Studio, StudioError
+from equigen_core.weightspace.render import grid_image
+from equigen_studio import figures
+from equigen_studio.common import (
+    SamplingCallbacks,
+    default_checkpoint,
+    parse_gammas,
+    parse_selection,
+    progress_to,
+    target_column,
+)
+from equigen_studio.errors import errors as _errors
 
+# the 3D tab's "Start from" choices (labels) and the fewshot sampler mode of each (presets.SAMPLERS)
 STARTS = ["noise (EquiGen)", "the targets, augmented (EquiGen refine: SDEdit from t0)"]
+START_MODES = dict(zip(STARTS, ("noise", "augment")))
+
+
+def start_key(value) -> str | None:
+    """A "Start from" choice (its label or its mode name; None: the domain's default) → the sampler mode."""
+    if value is None or value == "":
+        return None
+    if value in START_MODES.values():
+        return value
+    if value in START_MODES:
+        return START_MODES[value]
+    raise StudioError(f"unknown start {value!r}; expected one of {STARTS}")
+
+
+def start_label(sampler: str) -> str:
+    return next(k for k, v in START_MODES.items() if v == sampler)
 
 
 def _pil(views, ncol=None, scale=1):
-    from equigen_core.reporting.render import grid_image
-
     return grid_image(views, ncol, scale)
 
 
-class Callbacks3D(TargetPicker):
+class Callbacks3D(SamplingCallbacks):
     def __init__(self, studio: Studio | None, *, frame_interval: float = 0.03, allow_paths: bool = False):
         self.studio = studio  # None: no shape checkpoints shipped / found (the 3D mode says so)
         self.frame_interval = frame_interval
@@ -92,32 +115,27 @@ class Callbacks3D(TargetPicker):
         a generator after earlier yields stays blank in Gradio 6.31)."""
         studio = self._studio()
         model = self._model(checkpoint)
-        targets = self._targets(category, selection, uploads)
-        refine = start == STARTS[1]
-        t0 = int(t0) if refine else 0
-        n, steps = int(n), int(steps)
+        w, _ = self._candidates(category, uploads)
+        idx = parse_selection(selection, len(w))
+        s = self.sampling(model, sampler=start_key(start), gamma=gamma, guidance=guidance, steps=steps,
+                          temperature=temperature, t0=t0)
+        n = int(n)
+        core3d.check_request_3d(len(idx), n)
         t_start = time.perf_counter()
-        out = None
-        stream_ = core3d.generate_stream_3d(model, targets, n=n, gamma=float(gamma), guidance=float(guidance),
-                                            steps=steps, seed=int(seed), temperature=float(temperature),
-                                            mode="set" if set_level else "per-target", start_t=t0, previews=10)
-        for item in paced(stream_, self.frame_interval):
-            if isinstance(item, Done):
-                out = item.value
-                break
-            yield (_pil(item.views), f"DDIM step {item.step}/{item.total}: current x̂0 at "
-                   f"{core3d.PREVIEW_RES}³", *(gr.skip(),) * 3)
+        out = yield from self._stream(model, w[idx], s, n=n, seed=int(seed), set_level=bool(set_level),
+                                      picture=_pil, caption=f"current x̂0 at {core3d.PREVIEW_RES}³", previews=10)
         if out is None:
-            raise StudioError("sampling was stopped")
+            yield self._stopped()
+            return
         folder = Path(tempfile.mkdtemp(prefix="equigen3d_"))
         final = core3d.finish_samples(model.spec, out.weights, folder)
-        reads = core3d.shape_readouts(studio, out.weights, targets, category)
+        reads = core3d.shape_readouts(studio, out.weights, w[idx], category)
         dt = time.perf_counter() - t_start
-        rows = [[i, "set" if int(out.target_index[i]) < 0 else int(out.target_index[i]), r.category or "(empty)",
-                 round(r.nearest_target, 2), final.faces[i]] for i, r in enumerate(reads.rows)]
-        how = f"SDEdit from augmented targets, t0 = {t0}" if refine else "from noise"
-        summary = (f"**{n} shapes** from K = {len(targets)} targets ({how}), γ = {float(gamma):g}, "
-                   f"λ = {float(guidance):g}, τ = {float(temperature):g}, {steps} DDIM steps, seed {int(seed)} — "
+        rows = [[i, t, r.category or "(empty)", round(r.nearest_target, 2), final.faces[i]]
+                for i, (r, t) in enumerate(zip(reads.rows, target_column(idx, out.target_index)))]
+        how = f"SDEdit from augmented targets, t0 = {s.t0}" if s.sampler == "augment" else s.sampler
+        summary = (f"**{n} shapes** from K = {len(idx)} targets ({how}), γ = {s.gamma:g}, "
+                   f"λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps, seed {int(seed)} — "
                    f"{dt:.1f} s; {reads.summary(str(category))}")
         items = [(_pil(final.views[i:i + 1]), f"#{i}" + ("" if final.glbs[i] else " (empty)")) for i in range(n)]
         last = {"weights": out.weights, "spec": model.spec, "glbs": [str(p) if p else None for p in final.glbs],
@@ -137,7 +155,10 @@ class Callbacks3D(TargetPicker):
 
     @_errors
     def show_first(self, last):
-        """After Generate: the first sample's mesh in the 3D viewer, its turntable and its GLB."""
+        """After Generate: the first sample's mesh in the 3D viewer, its turntable and its GLB (a stopped run kept
+        no samples: the viewer stays as it was)."""
+        if not last:
+            return gr.skip(), gr.skip(), gr.skip()
         return self._sample_outputs(last, 0)
 
     @_errors
@@ -152,12 +173,9 @@ class Callbacks3D(TargetPicker):
         studio = self._studio()
         model = self._model(checkpoint)
         targets = self._targets(category, selection, uploads)
-        try:
-            gammas = [float(g) for g in gammas_text.replace(" ", "").split(",") if g]
-        except ValueError as e:
-            raise StudioError(f"γ values {gammas_text!r}: give numbers separated by commas") from e
-        tr = core3d.tradeoff_3d(studio, model, targets, category, gammas=gammas, n=int(n), steps=int(steps),
-                                seed=int(seed), on_progress=lambda i, t, what: progress(i / t, desc=what))
+        tr = core3d.tradeoff_3d(studio, model, targets, category, gammas=parse_gammas(gammas_text), n=int(n),
+                                sampling=self.sampling(model, steps=steps), seed=int(seed),
+                                on_progress=progress_to(progress))
         rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd"], 2),
                  round(r["cov"], 3), round(r["nna"], 3), round(r["novelty"], 2), round(r["empty"], 2)]
                 for r in tr.rows]
@@ -165,8 +183,6 @@ class Callbacks3D(TargetPicker):
 
     @_errors
     def tsne(self, checkpoint, category, selection, last, uploads=None):
-        from equigen_core.service.inspection import feature_map
-
         studio = self._studio()
         model = self._model(checkpoint)
         targets = self._targets(category, selection, uploads)

@@ -1,18 +1,24 @@
 """What the 2D and 3D callbacks share: picking targets from the candidate gallery (TargetPicker: the gallery, clicks
-that toggle a target with the K ≤ 32 bound, typed selections, the class a page opens on), frame pacing of streamed
-previews and the checkpoint a page opens on. Each domain's pictures come from service.studio (Domain.preview)."""
+that toggle a target with the K ≤ 32 bound, typed selections, the class a page opens on); sampling (SamplingCallbacks:
+one Sampling per click from the widgets, the streamed and paced live frames, the stop path, the target column of the
+readouts); the knobs' sliders (bounds from presets.BOUNDS); the γ list of a sweep and its progress; and the checkpoint
+a page opens on. Each domain's pictures come from service.studio (Domain.preview)."""
 from __future__ import annotations
 
 import re
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Generator, Iterable, Iterator
 
 import gradio as gr
 
+from equigen_core import presets
+from equigen_core.presets import Sampling
+from equigen_core.service import studio as core
 from equigen_core.service.jobs import Done
 from equigen_core.service.studio import MAX_TARGETS, StudioError
 from equigen_core.storage.checkpoint import CheckpointError
+from equigen_core.weightspace.render import grid_image
 from equigen_studio.errors import errors
 
 
@@ -27,6 +33,34 @@ def paced(items: Iterable, interval: float) -> Iterator:
                 time.sleep(wait)
             last = time.perf_counter()
         yield item
+
+
+def knob_slider(knob: str, value, *, step, label: str, **kw) -> gr.Slider:
+    """A slider for one sampler knob: its range is presets.BOUNDS (what Sampling.check enforces and the CLI says),
+    read when the page is built."""
+    lo, hi = presets.BOUNDS[knob]
+    return gr.Slider(lo, hi, value=value, step=step, label=label, **kw)
+
+
+def parse_gammas(text: str) -> list[float]:
+    """"0, 0.5, 1" → [0.0, 0.5, 1.0]: the γ values of a sweep (each is checked against its bound by the sweep)."""
+    try:
+        gammas = [float(g) for g in (text or "").replace(" ", "").split(",") if g]
+    except ValueError as e:
+        raise StudioError(f"γ values {text!r}: give numbers separated by commas") from e
+    if not gammas:
+        raise StudioError("give at least one γ value, e.g. 0, 0.5, 1")
+    return gammas
+
+
+def progress_to(progress) -> Callable[[int, int, str], None]:
+    """A library progress callback (done, total, what) → a gr.Progress."""
+    return lambda i, total, what: progress(i / max(total, 1), desc=what)
+
+
+def target_column(idx: list[int], target_index) -> list[int | str]:
+    """Each sample's target as a gallery index, or "set" for a set-level sample (conditioned on the targets' mean)."""
+    return ["set" if int(t) < 0 else int(idx[int(t)]) for t in target_index]
 
 
 def toggled(idx: list[int], i: int) -> list[int]:
@@ -89,15 +123,12 @@ class TargetPicker:
         return max(1, px // imgs.shape[-1])
 
     def _gallery_items(self, imgs, uploads, n):
-        from equigen_core.reporting.render import grid_image
-
         n_up = 0 if uploads is None else len(uploads["weights"])
         return [(grid_image(imgs[i:i + 1], 1, self._scale(imgs, 112)), f"#{i}" + (" (upload)" if i >= n - n_up else ""))
                 for i in range(n)]
 
     def _selection_view(self, idx, imgs):
         """(summary markdown, thumbnails of the selected targets) — the gallery itself highlights only one item."""
-        from equigen_core.reporting.render import grid_image
 
         md = f"**K = {len(idx)}** selected of {len(imgs)} candidates: {format_selection(idx) or '—'}"
         return md, [(grid_image(imgs[i:i + 1], 1, self._scale(imgs, 56)), f"#{i}") for i in sorted(idx)]
@@ -145,3 +176,40 @@ class TargetPicker:
             return train["test_class"]
         held = [c for c in classes if c not in (train.get("classes") or classes)]
         return held[0] if held else classes[0]
+
+
+def _number(x, kind=float):
+    return None if x is None or x == "" else kind(x)
+
+
+class SamplingCallbacks(TargetPicker):
+    """Generate for every domain: one Sampling per click (the domain's defaults, then the widgets' knobs, checked
+    once), live frames streamed and paced, and one stop path. Subclasses give `frame_interval` and the outputs."""
+
+    frame_interval: float = 0.03
+    outputs: int = 5  # the Generate event's outputs: (picture, status, ...)
+
+    @staticmethod
+    def sampling(model, *, sampler=None, gamma=None, guidance=None, steps=None, temperature=None,
+                 t0=None) -> Sampling:
+        """Widget values (None: the domain's default) → one checked Sampling (StudioError naming a bad knob)."""
+        return core.sampling_of(model.spec, sampler=sampler, gamma=_number(gamma), guidance=_number(guidance),
+                                steps=_number(steps, int), temperature=_number(temperature), t0=_number(t0, int))
+
+    def _stream(self, model, targets, sampling: Sampling, *, n: int, seed: int, set_level: bool,
+                picture: Callable, caption: str = "current x̂0", **kw) -> Generator[tuple, None, object]:
+        """Yield (picture of each live frame, its status, skips) and return the GenerationResult, or None when the
+        run was stopped (the worker saw the stop flag: Done(None))."""
+        stream_ = core.generate_stream(model, targets, n=n, sampling=sampling, seed=seed,
+                                       mode="set" if set_level else "per-target", **kw)
+        for item in paced(stream_, self.frame_interval):
+            if isinstance(item, Done):
+                return item.value
+            yield (picture(item.images), f"DDIM step {item.step}/{item.total}: {caption}",
+                   *(gr.skip(),) * (self.outputs - 2))
+        return None
+
+    def _stopped(self) -> tuple:
+        """What a stopped run shows: the last frame stays, the status says so; nothing else changes."""
+        return (gr.skip(), "Stopped before the last DDIM step: no samples were kept.",
+                *(gr.skip(),) * (self.outputs - 2))

@@ -1,6 +1,9 @@
 """Library errors → gr.Error with the message, for every callback (the UI shows it; the API returns it)."""
 from __future__ import annotations
 
+import functools
+import inspect
+
 import gradio as gr
 
 from equigen_core.data import DataError
@@ -10,8 +13,6 @@ from equigen_core.storage.checkpoint import CheckpointError
 
 def errors(fn):
     """Library errors → gr.Error with the message (the UI shows it; the API returns it)."""
-    import functools
-    import inspect
 
     expected = (StudioError, DataError, CheckpointError, ValueError, FileNotFoundError)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from equigen_core.reporting.report import frontier_figure
+from equigen_core.weightspace.weights import WeightSpace
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
 
@@ -18,7 +21,6 @@ def loss_figure(steps: list[int], values: list[float], *, title: str, ylabel: st
 def tradeoff_figure(tr) -> go.Figure:
     """The γ sweep, the SDEdit refinement and the cheap baselines on the frontier axes — the same figure code as
     docs/RESULTS.md (equigen_core.reporting.report.frontier_figure)."""
-    from equigen_core.reporting.report import frontier_figure
 
     return frontier_figure(tr.summary(), "this selection (one seed)")
 
@@ -48,7 +50,6 @@ def tsne_figure(fm, title: str, *, names: list[str] | None = None) -> go.Figure:
 
 def weights_figure(check, spec) -> go.Figure:
     """The hidden-to-hidden weight matrix W_2 of the target before and after the permutation, as heatmaps."""
-    from equigen_core.weightspace.weights import WeightSpace
 
     ws = WeightSpace.from_flat(spec, check.weights[None]).weights
     wp = WeightSpace.from_flat(spec, check.permuted[None]).weights

@@ -11,11 +11,23 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from equigen_studio import figures
-from equigen_studio.errors import errors as _errors
+from equigen_core.data.images import extract_image_zip
+from equigen_core.data.sources import load_source
+from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
+from equigen_core.nets.denoiser import get_preset as denoiser_preset
+from equigen_core.nets.encoder import get_preset as encoder_preset
+from equigen_core.nets.models import load_encoder
 from equigen_core.service import studio as core
 from equigen_core.service.access import name_under
 from equigen_core.service.jobs import Done, check, stream
+from equigen_core.training import stage1
+from equigen_core.training.stage1 import EncoderTrainConfig
+from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
+from equigen_core.training.stage3 import FinetuneConfig, finetune
+from equigen_core.weightspace import inr
+from equigen_core.weightspace.fit import FitConfig, default_lr
+from equigen_studio import figures
+from equigen_studio.errors import errors as _errors
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -81,7 +93,6 @@ class TrainCallbacks:
     def _data_dir(self, dataset, data_dir, archive):
         """The training-data folder for folder / cifar10: an uploaded .zip (extracted, checked), a folder name under
         the operator's data root, or (allow_paths) any folder."""
-        from equigen_core.data.images import extract_image_zip
 
         if dataset == "mnist":
             return None
@@ -97,13 +108,9 @@ class TrainCallbacks:
     @_errors
     def train_data(self, dataset, data_dir, limit, target_psnr, name, init="meta", keep_out="9", archive=None,
                    progress=gr.Progress()):
-        from equigen_core.data.sources import load_source
-        from equigen_core.data.zoo import build_zoo, save_zoo
-        from equigen_core.weightspace.fit import FitConfig, default_lr
-        from equigen_core.weightspace.inr import get_preset
 
         out = self._out("zoos", name)
-        spec = get_preset("cifar" if dataset == "cifar10" else "mnist")
+        spec = inr.get_preset("cifar" if dataset == "cifar10" else "mnist")
         data, index, source = load_source(dataset, self._data_dir(dataset, data_dir, archive),
                                           limit=int(limit) if limit else None, channels=spec.out_dim)
         cfg = FitConfig(target_psnr=float(target_psnr), init=init, lr=default_lr(init))
@@ -128,19 +135,16 @@ class TrainCallbacks:
     @_errors
     def train_encoder(self, zoo_path, preset, steps, batch_size, lr, smooth, name, keep_out="9",
                       progress=gr.Progress()):
-        from equigen_core.data.zoo import load_zoo
-        from equigen_core.nets.encoder import get_preset
-        from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 
         out = self._out("encoders", name)
         zoo = load_zoo(self.access.zoo(zoo_path))
-        enc_cfg = get_preset(preset)  # as the shipped encoders (train all) at that size
+        enc_cfg = encoder_preset(preset)  # as the shipped encoders (train all) at that size
         cfg = EncoderTrainConfig(steps=int(steps), batch_size=int(batch_size), lr=float(lr), smooth=bool(smooth),
                                  log_every=max(1, int(steps) // 100), supervised=1.0,
                                  classes=_base_classes(zoo, keep_out))
 
         def work(emit, stop):
-            return train_encoder(zoo, cfg, enc_cfg, out=out, progress=False, callback=lambda s, l: emit((s, l)),
+            return stage1.train_encoder(zoo, cfg, enc_cfg, out=out, progress=False, callback=lambda s, l: emit((s, l)),
                                  should_stop=stop, tsne=None)
 
         def finish(r):
@@ -152,10 +156,6 @@ class TrainCallbacks:
     @_errors
     def train_diffusion(self, zoo_path, encoder_path, preset, steps, batch_size, lr, lambda_eq, name, space="pca",
                         keep_out="9", condition="probe", progress=gr.Progress()):
-        from equigen_core.data.zoo import load_zoo
-        from equigen_core.nets.denoiser import get_preset
-        from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
-        from equigen_core.storage.models import load_encoder
 
         out = self._out("diffusion", name)
         zoo = load_zoo(self.access.zoo(zoo_path))
@@ -170,7 +170,7 @@ class TrainCallbacks:
                 f"'{condition}'." if cfg.condition != condition else "")
 
         def work(emit, stop):
-            return train_diffusion(zoo, encoder, cfg, get_preset(preset), out=out, progress=False,
+            return train_diffusion(zoo, encoder, cfg, denoiser_preset(preset), out=out, progress=False,
                                    callback=lambda s, l: emit((s, l)), should_stop=stop,
                                    encoder_path=Path(encoder_path).resolve())
 
@@ -181,9 +181,6 @@ class TrainCallbacks:
 
     @_errors
     def train_finetune(self, base, zoo_path, cls, k, steps, lambda_eq, name, progress=gr.Progress()):
-        from equigen_core.data.zoo import load_zoo
-        from equigen_core.training.stage3 import FinetuneConfig, finetune
-
         out = self._out("diffusion", name)
         base = self._checkpoint(base).path  # a listed name ("diffusion"), or a path with allow_paths
         zoo = load_zoo(self.access.zoo(zoo_path))

@@ -6,23 +6,22 @@
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import gradio as gr
 
-from equigen_studio import ui3d
-from equigen_studio.callbacks import ADAPTED, SAMPLER_CHOICES, Callbacks, device_text
-from equigen_studio.callbacks3d import Callbacks3D
-from equigen_studio.common import class_choices
-from equigen_core.service import studio as core
-from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.data import DataError
 from equigen_core.nets.denoiser import PRESETS as DENOISER_PRESETS
-from equigen_core.presets import IMAGES, SHAPES
+from equigen_core.presets import LAMBDA_EQ, sampling_for
+from equigen_core.service import studio as core
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_studio import ui3d
+from equigen_studio.callbacks import ADAPTED, SAMPLER_CHOICES, Callbacks, device_text, sampler_label
+from equigen_studio.callbacks3d import Callbacks3D
+from equigen_studio.common import class_choices, knob_slider
 
 DOMAINS = ["2D images", "3D shapes"]
-TEMPERATURE = IMAGES.temperature  # the Generate tab's defaults: presets.IMAGES (the CLI's and the library's too)
-GUIDANCE = IMAGES.guidance
 
 ABOUT = """
 ### What the controls mean
@@ -36,11 +35,12 @@ ABOUT = """
   *refine augmented targets* denoises exact augmentations of single targets from t0.
 - **γ (diversity)** — span: how far each start goes from its anchor target (0: the target itself; 1: full mixtures
   and the base move; above 1: stronger moves). From noise: the size of the random step added to each target's
-  feature, ψ̃ = ψ + γ·ε. Refine: the strength of the move. docs/RESULTS.md measures what each does.
+  feature, ψ̃ = ψ + γ·ε. Refine: the strength of the move. docs/RESULTS.md measures what each does. Every knob's
+  range is the library's (presets.BOUNDS): the sliders, the command line and `equigen_core.Sampling` check the same.
 - **t0** — the diffusion step where the span and refine samplers start denoising: small t0 keeps the start, large
   t0 lets the model redraw more of it.
 - **λ_g (guidance)** — our addition, not the paper's: at every DDIM step the predicted weights are nudged so their
-  features move a fraction λ of the way toward ψ̃. The shipped model is conditioned on ψ's function part (the INR's
+  features move a fraction λ_g of the way toward ψ̃. The shipped model is conditioned on ψ's function part (the INR's
   values on a 14×14 grid), so this pulls each sample's coarse shape toward its perturbed target: more faithful, less
   new. (The paper's λ weighs the equivariance loss L_eq in training: the Stage 2 and Stage 3 training tabs set
   that one.)
@@ -69,6 +69,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
     The server reads checkpoints, zoos and encoders only by name from those folders, and training data only from
     uploads or by folder name under `data_root`; allow_paths (local use) also takes any path (access.AccessPolicy)."""
     work_dir = Path(work_dir)
+    images = sampling_for(2)  # the Generate tab's defaults (presets: the CLI's and the library's too)
     if studio is None:
         try:
             studio = core.Studio.load(root)
@@ -124,26 +125,26 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                                                 label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
                                 fit_btn = gr.Button("Fit uploads as INRs and select them")
                         with gr.Column(scale=2):
-                            sampler = gr.Radio(list(SAMPLER_CHOICES), value=list(SAMPLER_CHOICES)[0],
+                            sampler = gr.Radio(list(SAMPLER_CHOICES), value=sampler_label(images.sampler),
                                                label="Sampler", elem_id="sampler")
-                            gamma = gr.Slider(0, 2, value=IMAGES.gamma, step=0.05,
-                                              label="γ — diversity (span: how far the mixtures and moves go; from "
-                                                    "noise: ψ̃ = ψ + γ·ε)")
-                            t0 = gr.Slider(10, 600, value=IMAGES.t0, step=10,
-                                           label="t0 — where the denoiser starts (span / refine)")
-                            guidance = gr.Slider(0, 1, value=GUIDANCE, step=0.05,
-                                                 label="λ_g — equivariance guidance at sampling")
-                            steps = gr.Slider(5, 200, value=IMAGES.steps, step=1, label="DDIM steps")
+                            gamma = knob_slider("gamma", images.gamma, step=0.05,
+                                                label="γ — diversity (span: how far the mixtures and moves go; from "
+                                                      "noise: ψ̃ = ψ + γ·ε)")
+                            t0 = knob_slider("t0", images.t0, step=10,
+                                             label="t0 — where the denoiser starts (span / refine)")
+                            guidance = knob_slider("guidance", images.guidance, step=0.05,
+                                                   label="λ_g — equivariance guidance at sampling")
+                            steps = knob_slider("steps", images.steps, step=1, label="DDIM steps", elem_id="steps")
                             n = gr.Slider(1, 64, value=16, step=1, label="Samples")
                             with gr.Row():
                                 seed = gr.Number(0, precision=0, label="Seed")
-                                temperature = gr.Slider(0.1, 2, value=TEMPERATURE, step=0.05,
-                                                        label="τ — temperature of the initial noise")
+                                temperature = knob_slider("temperature", images.temperature, step=0.05,
+                                                          label="τ — temperature of the initial noise")
                             set_level = gr.Checkbox(False, label="Set-level condition: every sample from the mean ψ of "
                                                     "the targets (not one target each)")
                             with gr.Row():
                                 gen_btn = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                                stop_btn = gr.Button("Stop", variant="stop")
+                                stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                             with gr.Row():
                                 adapt_steps = gr.Slider(20, 800, value=150, step=10, label="Adapt: fine-tune steps")
                                 adapt_btn = gr.Button("Adapt to the targets")
@@ -161,7 +162,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             adapt_md = gr.Markdown()
                             adapt_plot = gr.Plot(label="Adaptation")
                 with gr.Column(visible=False) as gen3d:
-                    g3 = ui3d.generate_section(cb3, SHAPES)
+                    g3 = ui3d.generate_section(cb3, sampling_for(3))
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Trade-off", id="tradeoff"):
                 with gr.Column(visible=True) as trade2d:
@@ -241,7 +242,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             s_steps = gr.Number(300, precision=0, label="Steps")
                             s_bs = gr.Number(128, precision=0, label="Batch size")
                             s_lr = gr.Number(3e-4, label="Learning rate")
-                            s_lam = gr.Slider(0, 1, value=0.1, step=0.05, label="λ (weight of L_eq)")
+                            s_lam = gr.Slider(0, 1, value=LAMBDA_EQ, step=0.05,
+                                              label="λ — weight of L_eq in training (not λ_g)")
                             s_space = gr.Dropdown(["pca", "weights"], value="pca",
                                                   label="Space (pca: the zoo's principal subspace; MLP only)")
                             s_cond = gr.Dropdown(["probe", "features"], value="probe",
@@ -257,7 +259,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             f_cls = gr.Dropdown(classes, value=str(cls0), label="New class")
                             f_k = gr.Number(10, precision=0, label="K shots")
                             f_steps = gr.Number(200, precision=0, label="Steps")
-                            f_lam = gr.Slider(0, 1, value=0.1, step=0.05, label="λ (weight of L_eq)")
+                            f_lam = gr.Slider(0, 1, value=LAMBDA_EQ, step=0.05,
+                                              label="λ — weight of L_eq in training (not λ_g)")
                             f_name = gr.Textbox("diffusion_adapted", label="Output name")
                         f_btn = gr.Button("Fine-tune", variant="primary")
                         f_plot, f_md = gr.Plot(), gr.Markdown()
@@ -364,7 +367,6 @@ def launch(demo: gr.Blocks, *, share: bool = False, **kw):
 
 def main(argv=None) -> None:
     """The launcher behind `python app.py`, `python -m equigen_studio` and the `equigen-studio` command."""
-    import argparse
 
     parser = argparse.ArgumentParser(prog="equigen-studio",
                                      description="EquiGen Studio: few-shot INR generation in the browser (host and "

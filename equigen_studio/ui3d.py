@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from equigen_studio.callbacks3d import STARTS, Callbacks3D
+from equigen_studio.callbacks3d import STARTS, Callbacks3D, start_label
+from equigen_studio.common import knob_slider
 
 MISSING = ("**No 3D checkpoints were found** (checkpoints/shapes). Build them with `python -m equigen_core train all "
            "--preset cpu3d --out checkpoints/shapes`, then restart the app.")
@@ -43,16 +44,18 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
                                         "fit best", elem_id="mesh-upload")
                 c.fit = gr.Button("Fit uploads as occupancy INRs and select them", elem_id="fit3d-btn")
         with gr.Column(scale=2):
-            c.gamma = gr.Slider(0, 2, value=sampling.gamma, step=0.05, label="γ — diversity (ψ̃ = ψ + γ·ε)")
-            c.guidance = gr.Slider(0, 1, value=sampling.guidance, step=0.05, label="λ — equivariance guidance")
-            c.steps = gr.Slider(5, 200, value=sampling.steps, step=1, label="DDIM steps")
+            c.gamma = knob_slider("gamma", sampling.gamma, step=0.05, label="γ — diversity (refine: the "
+                                  "augmentation's strength; from noise: ψ̃ = ψ + γ·ε)")
+            c.guidance = knob_slider("guidance", sampling.guidance, step=0.05,
+                                     label="λ_g — equivariance guidance at sampling")
+            c.steps = knob_slider("steps", sampling.steps, step=1, label="DDIM steps")
             c.n = gr.Slider(1, 32, value=8, step=1, label="Shapes")
             with gr.Row():
                 c.seed = gr.Number(0, precision=0, label="Seed")
-                c.temperature = gr.Slider(0.1, 2, value=sampling.temperature, step=0.05, label="τ — temperature")
-            c.start = gr.Radio(STARTS, value=STARTS[1], label="Start from")
-            c.t0 = gr.Slider(50, 950, value=200, step=50, label="t0 — how far the augmented targets are noised "
-                             "(refine only; larger: more redrawn)")
+                c.temperature = knob_slider("temperature", sampling.temperature, step=0.05, label="τ — temperature")
+            c.start = gr.Radio(STARTS, value=start_label(sampling.sampler), label="Start from")
+            c.t0 = knob_slider("t0", sampling.t0, step=10, label="t0 — how far the augmented targets are noised "
+                               "(refine only; larger: more redrawn)")
             c.set_level = gr.Checkbox(False, label="Set-level condition (mean ψ of the targets)")
             with gr.Row():
                 c.gen = gr.Button("Generate shapes", variant="primary", elem_id="generate3d-btn")

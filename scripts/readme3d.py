@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from equigen_core.reporting.render import save_grid  # noqa: E402
+from equigen_core.weightspace.render import save_grid  # noqa: E402
 from equigen_core.service import studio3d as core3d  # noqa: E402
 from equigen_core.service.studio import Studio  # noqa: E402
 from equigen_studio.callbacks3d import Callbacks3D  # noqa: E402
@@ -38,8 +38,8 @@ def main() -> None:
     model = cb.studio.model(cb.default_checkpoint())
     weights, _ = cb.studio.candidates(cat)
     targets = weights[parse_selection("0-9", len(weights))]
-    refine = core3d.sample_shapes(model, targets, n=a.n, start_t=a.t0, seed=a.seed).weights
-    noise = core3d.sample_shapes(model, targets, n=a.n, seed=a.seed).weights
+    refine = core3d.sample_shapes(model, targets, n=a.n, sampler="augment", t0=a.t0, seed=a.seed).weights
+    noise = core3d.sample_shapes(model, targets, n=a.n, sampler="noise", seed=a.seed).weights
     rows = torch.cat([targets[: a.n], refine, noise])
     a.out.mkdir(parents=True, exist_ok=True)
     save_grid(core3d.views(model.spec, rows, size=96), a.out / "generated_shapes.png", ncol=a.n, scale=1)

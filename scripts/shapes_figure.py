@@ -13,7 +13,7 @@ from equigen_core.data.shapes import CATEGORIES
 from equigen_core.data.zoo import load_zoo
 from equigen_core.generation.fewshot import FewShotModel
 from equigen_core.evaluation.protocol3d import shots_3d
-from equigen_core.reporting.render import save_grid
+from equigen_core.weightspace.render import save_grid
 
 
 def main() -> None:
@@ -29,8 +29,10 @@ def main() -> None:
     model = FewShotModel.load(a.checkpoint)
     zoo = load_zoo(a.zoo)
     shots = shots_3d(zoo, list(CATEGORIES).index(a.category), a.k, seed=a.seed)
-    rows = [shots, core3d.sample_shapes(model, shots, n=a.k, gamma=0.3, seed=a.seed).weights]
-    rows += [core3d.sample_shapes(model, shots, n=a.k, gamma=0.0, start_t=t, seed=a.seed).weights for t in a.t0]
+    rows = [shots, core3d.sample_shapes(model, shots, n=a.k, sampler="noise", gamma=0.3,
+                                                 seed=a.seed).weights]
+    rows += [core3d.sample_shapes(model, shots, n=a.k, sampler="augment", gamma=1.0, t0=t, seed=a.seed).weights
+             for t in a.t0]
     views = core3d.views(model.spec, torch.cat(rows), size=96)
     save_grid(views, a.out, ncol=a.k, scale=1)
     caption = (f"Rows, top to bottom: the {a.k} {a.category} shots; {a.k} samples from noise (γ = 0.3); "

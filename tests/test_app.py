@@ -64,7 +64,7 @@ def test_generate_callback_streams_frames_then_results(tiny_studio, tmp_path):
     assert grid.size[0] > 28 and "4 samples" in summary and len(rows) == 4 and path.endswith("samples.safetensors")
     big = cb.rerender(last, 112)
     assert big.size[0] > grid.size[0] // 2
-    with pytest.raises(gr.Error, match="γ must be"):
+    with pytest.raises(gr.Error, match=r"γ \(gamma\) = -1, expected 0–2"):
         list(cb.generate(ck, "9", "0-3", -1, 0.1, 5, 4, 0, 28, 1.0, None, None))
     with pytest.raises(gr.Error, match="K = 0"):
         list(cb.generate(ck, "9", "", 0.3, 0.1, 5, 4, 0, 28, 1.0, None, None))
@@ -116,16 +116,16 @@ def test_client_bad_values_come_back_as_errors(server):
     from gradio_client import Client
 
     client = Client(server, verbose=False)
-    # out-of-range slider values are refused by the component itself, with the bound in the message
-    for args, msg in [((-0.5, 0.0, 5, 2), "less than minimum value 0"), ((0.3, 0.0, 0, 2), "minimum value 5"),
-                      ((0.3, 0.0, 5, 0), "minimum value 1")]:
+    # out-of-range slider values are refused by the component itself, with the bound (presets.BOUNDS) in the message
+    for args, msg in [((-0.5, 0.0, 5, 2), "less than minimum value 0"), ((0.3, 0.0, 0, 2), "minimum value 1"),
+                      ((0.3, 0.0, 5, 0), "minimum value 1"), ((0.3, 1.5, 5, 2), "greater than maximum value 1")]:
         with pytest.raises(Exception, match=msg):
             client.predict("diffusion", "9", "0-4", *args, 0, 28, api_name="/generate")
     with pytest.raises(Exception, match="K = 0"):
         client.predict("diffusion", "9", "", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
     with pytest.raises(Exception, match="out of range"):
         client.predict("diffusion", "9", "0,99", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")
-    with pytest.raises(Exception, match="minimum value 0.1"):
+    with pytest.raises(Exception, match="minimum value 0.05"):
         client.predict("diffusion", "9", "0-4", 0.3, 0.0, 5, 2, 0, 28, 0.0, api_name="/generate")  # τ = 0
     with pytest.raises(Exception, match="not one this server offers"):
         client.predict("no/such/model", "9", "0-4", 0.3, 0.0, 5, 2, 0, 28, api_name="/generate")

@@ -79,6 +79,33 @@ def drive(page, url: str, out: Path) -> dict:
     return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1]}
 
 
+def drive_stop(page, out: Path) -> dict:
+    """Stop a long 2D run mid-way (1,000 DDIM steps, paced frames), then generate again: the page must stay usable,
+    with no error, and the stopped run must not go on drawing."""
+    page.get_by_role("tab", name="Generate").click()
+    page.locator("#sampler").get_by_text("from noise (EquiGen)").click()  # every DDIM step runs (no t0 start)
+    steps = page.locator("#steps input[type=number]")
+    steps.fill("1000")
+    steps.press("Enter")
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('/1000')", timeout=60_000)
+    page.wait_for_timeout(500)
+    page.click("#stop-btn")
+    page.wait_for_timeout(1_500)
+    stopped = page.inner_text("#status")
+    page.wait_for_timeout(1_500)
+    later = page.inner_text("#status")
+    page.screenshot(path=str(out / "screenshot_stopped.png"), full_page=True)
+    errors = page.get_by_text("Error", exact=False).count()
+    steps.fill("20")
+    steps.press("Enter")
+    page.click("#generate-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('samples from K')",
+                           timeout=60_000)
+    return {"stopped_status": stopped, "status_later": later, "errors_after_stop": errors,
+            "status_after_restart": page.inner_text("#status")}
+
+
 def drive3d(page, out: Path, timeout_s: float = 240, mesh: Path | None = None) -> dict:
     """The 3D leg, on a page drive() has used: switch the domain, wait for the shape thumbnails, (upload `mesh`, fit
     it and see it join the candidates, selected), Generate, and see live previews, then the gallery of renders and the
@@ -158,6 +185,7 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
     try:
         page = browser.new_page()
         seen = drive(page, f"http://127.0.0.1:{port}/", tmp_path)
+        seen.update(drive_stop(page, tmp_path))
         mesh = shipped_mesh()
         assert mesh is not None, "gradio's wheel no longer ships media_assets/models3d/sofia.stl"
         seen.update(drive3d(page, tmp_path, mesh=mesh))
@@ -171,6 +199,10 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
     assert (tmp_path / "screenshot_generate.png").stat().st_size > 10_000
     assert (tmp_path / "screenshot_tsne.png").stat().st_size > 10_000
     assert (tmp_path / "screenshot_tradeoff.png").stat().st_size > 10_000
+    # stopped mid-run: the last frame stays (no more steps drawn), no error, and the next run works
+    assert "DDIM step" in seen["stopped_status"] and "/1000" in seen["stopped_status"], seen
+    assert seen["status_later"] == seen["stopped_status"] and seen["errors_after_stop"] == 0, seen
+    assert "samples from K = 3" in seen["status_after_restart"] and "20 DDIM steps" in seen["status_after_restart"]
     assert "shapes" in seen["final_status3d"] and seen["previews"] >= 2, seen
     assert seen["canvas"] == 1 and seen["mesh_px"] > 100, f"no shape drawn in the Model3D viewer: {seen}"
     assert (tmp_path / "screenshot_generate3d.png").stat().st_size > 10_000

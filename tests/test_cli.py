@@ -22,3 +22,20 @@ def test_build_zoo_canonicalize_encoder_and_midpoint_commands(tmp_path, capsys):
 def test_missing_zoo_is_a_clean_error(tmp_path, capsys):
     assert main(["train", "encoder", "--zoo", str(tmp_path / "nope"), "--out", str(tmp_path / "e")]) == 2
     assert "zoo.json" in capsys.readouterr().err
+
+
+def test_small_shape_zoos_build_and_say_which_init_they_used(tmp_path, capsys):
+    """`--limit N` works for shapes too: too few training shapes to meta-learn on (airplanes are excluded, every
+    5th shape is held out) falls back to a shared random init and says why; enough of them meta-learn."""
+    for limit, init in ((2, "shared"), (8, "shared"), (30, "meta")):
+        out = tmp_path / f"z{limit}"
+        assert main(["build-zoo", "--dataset", "shapes", "--limit", str(limit), "--max-steps", "5", "--meta-steps",
+                     "2", "--out", str(out)]) == 0
+        meta = json.loads((out / "zoo.json").read_text())
+        assert meta["n"] == limit and meta["init"] == init, (limit, meta.get("init"))
+        said = capsys.readouterr().out
+        if init == "shared":
+            assert "init: shared random (meta-learning the init needs at least 2 training signals" in said
+            assert "meta_init" not in meta
+        else:
+            assert "init: meta-learned (Reptile on" in said and meta["meta_init"]["shapes"] >= 2

@@ -138,7 +138,7 @@ def test_probe_condition_is_the_function_part_of_psi_and_round_trips_through_a_c
     from equigen_core.nets.encoder import ProbeCondition, condition_encoder
     from equigen_core.generation.fewshot import FewShotModel
     from equigen_core.training.stage2 import DiffusionTrainConfig, train_diffusion
-    from equigen_core.storage.models import encoder_fingerprint
+    from equigen_core.nets.models import encoder_fingerprint
 
     zoo, enc = random_zoo_and_probed_encoder(24, 3, probe_res=5)
     flat = zoo.weights

@@ -129,7 +129,7 @@ def test_info_nce_prefers_matching_views():
 def test_fingerprint_tells_a_probed_encoder_from_the_same_weights_without(mnist_spec):
     from dataclasses import replace
 
-    from equigen_core.storage.models import encoder_fingerprint
+    from equigen_core.nets.models import encoder_fingerprint
 
     torch.manual_seed(0)
     enc = WeightEncoder(mnist_spec, SMALL)

@@ -149,7 +149,9 @@ def test_ablate_quick_and_report_render_from_the_fixture(tiny, quick_json):
     assert ab["meta"]["protocol"] == 2 and ab["meta"]["config"]["cls"] == 8  # measured on the validation class
     for r in ab["stage2"]:  # protocol v2 from noise and with the span sampler
         assert all(0 <= r[f"{s}_{m}"] <= 1 for s in ("noise", "span") for m in ("accuracy", "coverage")), r
-        assert r["noise_off_stroke_ratio"] > 0 and r["span_vendi"] >= 1 and r["cpu_seconds"] > 0
+        # (a few training steps may draw faint samples with no stray ink at all: a ratio of 0 is a measurement)
+        assert math.isfinite(r["noise_off_stroke_ratio"]) and r["noise_off_stroke_ratio"] >= 0, r
+        assert r["span_vendi"] >= 1 and r["cpu_seconds"] > 0
     assert {r["mode"] for r in ab["mode"]} == {"per-target", "set"}
     (out_dir / "data" / "ablations.json").write_text(json.dumps(ab))
     (out_dir / "results_log.md").write_text("# Old\n\n## A hand-written section\n")

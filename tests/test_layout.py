@@ -1,9 +1,8 @@
-"""The package's shape (docs/ARCHITECTURE.md): no import cycle, no module over ~450 lines, and the old flat import
-paths still name the same modules."""
+"""The package's shape (docs/ARCHITECTURE.md): the sub-packages stand in one order and every import — at module level
+or inside a function — points down it or stays on its floor; no import cycle; no module over ~450 lines; no stubs."""
 from __future__ import annotations
 
 import ast
-import importlib
 import re
 from pathlib import Path
 
@@ -27,28 +26,36 @@ def _is_stub(path: Path) -> bool:
     return "sys.modules[__name__]" in path.read_text()
 
 
-def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """Project modules that `name` imports, at module level or inside functions (lazy imports count too)."""
-    tree = ast.parse(path.read_text())
-    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+def _imports(name: str, source: str, known: set[str], *, is_package: bool = False) -> set[str]:
+    """Project modules that module `name` (its text: `source`) imports, at module level or inside functions (lazy
+    imports count too). `from a.b import c` names a.b.c when that is a module, else a.b."""
+    tree = ast.parse(source)
+    pkg = name if is_package else name.rpartition(".")[0]
     found = set()
+
+    def nearest(t: str) -> str:
+        while t and t not in known:
+            t = t.rpartition(".")[0]
+        return t
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
+            targets = [nearest(a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
                 base = ".".join(up + ([base] if base else []))
-            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else nearest(base) for a in node.names]
         else:
             continue
-        for t in targets:
-            while t and t not in known:
-                t = t.rpartition(".")[0]
-            if t and t != name:
-                found.add(t)
+        found |= {t for t in targets if t and t != name}
     return found
+
+
+def _graph(mods: dict[str, Path]) -> dict[str, set[str]]:
+    known = set(mods)
+    return {n: _imports(n, p.read_text(), known, is_package=p.name == "__init__.py") for n, p in mods.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -83,13 +90,65 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+# The floors, bottom up (docs/ARCHITECTURE.md, "Layers"). A module may import from its own floor and the floors below;
+# within a floor, the cycle test keeps the order.
+FLOORS = (
+    ("equigen_core.presets", "equigen_core.rng"),
+    ("equigen_core.storage",),
+    ("equigen_core.weightspace",),
+    ("equigen_core.data",),
+    ("equigen_core.nets",),
+    ("equigen_core.domains",),
+    ("equigen_core.generation",),
+    ("equigen_core.training",),
+    ("equigen_core.evaluation",),
+    ("equigen_core.reporting",),
+    ("equigen_core.service",),
+    ("equigen_core.recipes", "equigen_core.commands", "equigen_core.cli", "equigen_core.__main__", "equigen_core"),
+    ("equigen_studio",),
+)
+
+
+def _floor(module: str) -> int:
+    best = None  # the longest prefix that names a floor
+    for i, names in enumerate(FLOORS):
+        for n in names:
+            if (module == n or module.startswith(n + ".")) and (best is None or len(n) > best[1]):
+                best = (i, len(n))
+    assert best is not None, f"{module} is on no floor: add its package to FLOORS and docs/ARCHITECTURE.md"
+    return best[0]
+
+
+def _upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((a, b) for a, targets in graph.items() for b in targets if _floor(b) > _floor(a))
+
+
+def test_every_import_points_down_the_floors():
+    assert _upward(_graph(_modules())) == []
+
+
+def test_an_upward_import_inside_a_function_is_found():
+    """A planted lazy import from a lower floor to a higher one fails the floor check (and a downward one passes)."""
+    known = set(_modules())
+    planted = "def f():\n    from equigen_core.service.studio import Studio\n    return Studio\n"
+    graph = {"equigen_core.weightspace.inr": _imports("equigen_core.weightspace.inr", planted, known)}
+    assert _upward(graph) == [("equigen_core.weightspace.inr", "equigen_core.service.studio")]
+    down = "def f():\n    from equigen_core.storage import atomic\n    return atomic\n"
+    assert _upward({"equigen_core.weightspace.inr": _imports("equigen_core.weightspace.inr", down, known)}) == []
+
+
+def test_the_architecture_doc_lists_the_same_floors():
+    """docs/ARCHITECTURE.md's floor table names the packages of FLOORS, floor by floor, in the same order."""
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|", (ROOT / "docs" / "ARCHITECTURE.md").read_text(), re.M)
+    documented = [{t.strip("/") for t in re.findall(r"`([\w/]+)`", cell)} for _, cell in rows]
+    expected = [{"__init__" if n == "equigen_core" else n.rpartition(".")[2] for n in names} for names in FLOORS]
+    assert [int(i) for i, _ in rows] == list(range(len(FLOORS)))
+    assert documented == expected
+
+
 def test_no_import_cycle_between_project_modules():
-    mods = {n: p for n, p in _modules().items() if not _is_stub(p)}
-    known = set(mods)
-    # a package's __init__ is not an edge target when a submodule is named: `from a.b import c` needs a.b.c, and the
-    # package __init__ files here hold no imports of their submodules' users
-    graph = {n: {t for t in _imports(n, p, known) if t in known} for n, p in mods.items()}
-    assert _cycles(graph) == []
+    # a package's __init__ is not an edge target when a submodule is named: `from a.b import c` needs a.b.c
+    assert _cycles(_graph(_modules())) == []
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -105,7 +164,7 @@ def test_the_top_level_holds_sub_packages_and_no_stubs():
     """No compatibility stubs: every top-level module is one of the declared few, and no module anywhere aliases
     itself into sys.modules."""
     top = {p.stem for p in (ROOT / "equigen_core").glob("*.py")}
-    assert top == {"__init__", "__main__", "cli", "presets", "recipes"}
+    assert top == {"__init__", "__main__", "cli", "presets", "rng", "recipes"}
     assert [n for n, p in _modules().items() if _is_stub(p)] == []
 
 

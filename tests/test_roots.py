@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from equigen_core.storage.roots import RootError, class_index, held_out_class, resolve
+from equigen_core.service.roots import RootError, class_index, held_out_class, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -108,7 +108,7 @@ def test_metrics_on_known_sets():
 
 def test_occupancy_fitting_reaches_a_good_iou_and_renders(tmp_path, monkeypatch):
     from equigen_core.weightspace.fit import FitConfig, fit_shapes, occupancy_iou
-    from equigen_core.reporting.render import (grid_to_mesh, occupancy_grid, raycast_views, sample_surface,
+    from equigen_core.weightspace.render import (grid_to_mesh, occupancy_grid, raycast_views, sample_surface,
                                                turntable_gif, write_glb)
 
     s = load_shapes(["car", "table"], per_category=1)
@@ -129,7 +129,7 @@ def test_occupancy_fitting_reaches_a_good_iou_and_renders(tmp_path, monkeypatch)
     assert how == "raycast" and path.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     assert grid_to_mesh(torch.full((8, 8, 8), -1.0)) is None  # empty level set
 
-    import equigen_core.reporting.render as render
+    import equigen_core.weightspace.render as render
 
     def no_gl(*a, **k):
         raise RuntimeError("no offscreen GL context (simulated)")

@@ -51,7 +51,7 @@ def test_sample_runs_every_mode_and_checks_its_knobs(trained_model):
     far = sample(model, shots, 6, IMAGES.replace(sampler="noise", steps=50, guidance=0.0), seed=0)
     start_img = render_images(model.spec, starts, 28)
     assert float((near.images - start_img).abs().mean()) < 0.5 * float((far.images - start_img).abs().mean())
-    with pytest.raises(ValueError, match="t0=1000"):
+    with pytest.raises(ValueError, match="t0 = 1000"):
         IMAGES.replace(t0=1000)
     with pytest.raises(ValueError, match="sampler='nope'"):
         Sampling(sampler="nope").check()

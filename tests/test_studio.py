@@ -58,25 +58,29 @@ def test_closing_the_stream_stops_the_worker():
 def test_generation_streams_every_step_then_the_result(tiny_studio):
     st, model = tiny_studio
     w, _ = st.candidates(9)
-    items = list(core.generate_stream(model, w[:3], n=4, gamma=0.3, guidance=0.0, steps=6, seed=1))
+    items = list(core.generate_stream(model, w[:3], n=4, sampler="noise", gamma=0.3, guidance=0.0, steps=6, seed=1))
     frames = [i for i in items if isinstance(i, core.Frame)]
     assert [f.step for f in frames] == [1, 2, 3, 4, 5, 6]
     assert frames[0].images.shape == (4, 1, 28, 28)
     res = items[-1].value
     assert res.weights.shape == (4, st.spec.num_params)
-    again = list(core.generate_stream(model, w[:3], n=4, gamma=0.3, guidance=0.0, steps=6, seed=1))[-1].value
-    other = list(core.generate_stream(model, w[:3], n=4, gamma=0.3, guidance=0.0, steps=6, seed=2))[-1].value
-    set_level = list(core.generate_stream(model, w[:3], n=4, steps=6, seed=1, mode="set"))[-1].value
+    again = list(core.generate_stream(model, w[:3], n=4, sampler="noise", gamma=0.3, guidance=0.0, steps=6, seed=1))[-1].value
+    other = list(core.generate_stream(model, w[:3], n=4, sampler="noise", gamma=0.3, guidance=0.0, steps=6, seed=2))[-1].value
+    set_level = list(core.generate_stream(model, w[:3], n=4, sampler="noise", steps=6, seed=1, mode="set"))[-1].value
     assert (set_level.target_index == -1).all() and set_level.images.shape == (4, 1, 28, 28)
     assert torch.equal(res.weights, again.weights) and not torch.allclose(res.weights, other.weights)
 
 
 @pytest.mark.parametrize("kw, msg", [(dict(k=0), "K = 0"), (dict(k=33), "at most 32"), (dict(n=0), "1–64"),
-                                     (dict(gamma=-0.1), "γ"), (dict(steps=0), "steps"), (dict(guidance=2), "λ")])
-def test_generation_arguments_are_checked(kw, msg):
+                                     (dict(gamma=-0.1), "γ"), (dict(steps=0), "steps"), (dict(guidance=2), "λ_g"),
+                                     (dict(sampler="diffuse"), "sampler")])
+def test_generation_arguments_are_checked(tiny_studio, kw, msg):
+    st, model = tiny_studio
+    w, _ = st.candidates(9)
     args = dict(k=3, n=4, gamma=0.3, guidance=0.1, steps=10) | kw
+    k = args.pop("k")
     with pytest.raises(core.StudioError, match=msg):
-        core.check_generation_args(**args)
+        list(core.generate_stream(model, w[torch.arange(k) % len(w)], **args))
 
 
 def test_equivariance_check_permutes_weights_but_not_function_or_features(tiny_studio):

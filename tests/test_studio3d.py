@@ -29,7 +29,8 @@ def test_candidates_are_rendered_views_of_one_category(tiny_studio3d):
 def test_generation_streams_previews_then_shapes_and_meshes(tiny_studio3d, tmp_path, start_t):
     st, model = tiny_studio3d
     w, _ = core3d.shape_candidates(st, "airplane")
-    items = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, previews=3, start_t=start_t, seed=1))
+    knobs = dict(sampler="augment", t0=start_t) if start_t else dict(sampler="noise")
+    items = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, previews=3, seed=1, **knobs))
     frames, done = items[:-1], items[-1]
     assert isinstance(done, Done) and frames[-1].step == frames[-1].total
     if start_t == 0:
@@ -63,13 +64,13 @@ def test_refine_from_t0_near_zero_returns_the_augmented_targets_and_readouts_see
     reads = core3d.shape_readouts(st, w[:2], w[:2], "car")  # the targets themselves: copies
     # a copy is far nearer its target than unseen cars are (not 0: its cloud is other points of the same surface)
     assert all(r.category == "car" and r.nearest_target < 0.5 * reads.reference for r in reads.rows)
-    out = core3d.sample_shapes(model, w[:2], n=2, steps=5, start_t=1, seed=0)
+    out = core3d.sample_shapes(model, w[:2], n=2, steps=5, sampler="augment", gamma=1.0, t0=1, seed=0)
     starts = core3d.augmented_starts(st.spec, w[:2], 2, seed=0)
     # each sample stays by its own start: much nearer to it than the two starts are to each other
     rms = (out.weights - starts).pow(2).mean(1).sqrt()
     assert (rms < 0.5 * (starts[0] - starts[1]).pow(2).mean().sqrt()).all()
     with pytest.raises(StudioError, match="t0"):
-        core3d.sample_shapes(model, w[:2], n=2, steps=5, start_t=1000)
+        core3d.sample_shapes(model, w[:2], n=2, steps=5, sampler="augment", t0=1000)
 
 
 def test_generation_arguments_are_checked(tiny_studio3d):
@@ -109,11 +110,13 @@ def test_3d_callbacks_generate_show_a_sample_and_refuse_bad_input(tiny_studio3d,
     assert "3 shapes" in summary and "t0 = 200" in summary and len(rows) == 3 and len(gallery) == 3
     mesh, gif, glb = cb.show_first(last)
     assert gif.endswith("turntable_00.gif") and (mesh is None or mesh.endswith(".glb"))
-    with pytest.raises(gr.Error, match="generate shapes first"):
-        cb.show_first(None)
-
     class Sel:
         index = 1
+
+    # a stopped run kept no samples: the chained viewer event leaves the viewer as it was; a click asks for samples
+    assert all(isinstance(x, type(gr.skip())) for x in cb.show_first(None))
+    with pytest.raises(gr.Error, match="generate shapes first"):
+        cb.show_sample(None, Sel())
 
     mesh1, gif1, _ = cb.show_sample(last, Sel())
     assert gif1.endswith("turntable_01.gif")

@@ -11,7 +11,7 @@ from equigen_core.weightspace.fit import FitConfig
 from equigen_core.weightspace.inr import PRESETS
 from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
 from equigen_core.training.common import encode
-from equigen_core.storage.models import load_encoder
+from equigen_core.nets.models import load_encoder
 
 SMALL = EncoderConfig(channels=8, feature_dim=16, proj_dim=16)
 

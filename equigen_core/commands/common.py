@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
-
-from equigen_core.presets import sampling_for
+from equigen_core.data import DataError
+from equigen_core.data.sources import load_source
+from equigen_core.data.zoo import load_zoo
+from equigen_core.presets import Sampling, sampling_for
+from equigen_core.service.roots import RootError, held_out_class, resolve
 from equigen_core.storage.atomic import atomic_write_text
 
 
 def load_images(args):
-    from equigen_core.data.sources import load_source
-
     return load_source(args.dataset, args.data_dir, limit=args.limit, size=args.size,
                        channels=3 if args.inr == "cifar" else 1)
 
@@ -23,27 +25,34 @@ def parse_classes(text: str) -> tuple[int, ...] | None:
     return None if text == "all" else tuple(int(c) for c in text.split(",") if c.strip())
 
 
-def fill_sampling(args, in_dim: int) -> None:
-    """Fill the sampler options the user left out with the domain's defaults (presets.IMAGES / SHAPES)."""
-    default = sampling_for(in_dim)
+def sampling_from_args(args, in_dim: int) -> Sampling:
+    """The sampler options given on the command line over the domain's defaults (presets.sampling_for), checked once
+    against presets.BOUNDS (DataError naming the knob, printed by `main` as one line)."""
+    given = {name: getattr(args, name, None) for name in ("sampler", "gamma", "guidance", "temperature", "steps", "t0")}
+    try:
+        return sampling_for(in_dim).replace(**given)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+
+
+def fill_sampling(args, in_dim: int) -> Sampling:
+    """Fill the sampler options the user left out with the domain's defaults (checked: `sampling_from_args`)."""
+    s = sampling_from_args(args, in_dim)
     for name in ("sampler", "gamma", "guidance", "temperature", "steps", "t0"):
-        if getattr(args, name, None) is None and hasattr(args, name):
-            setattr(args, name, getattr(default, name))
+        if hasattr(args, name):
+            setattr(args, name, getattr(s, name))
+    return s
 
 
 def resolve_checkpoint(args, *, prefer: str = "adapted", need_zoo: bool = True):
     """--checkpoint (a checkpoint root such as checkpoints/mnist, or a checkpoint directory) and --zoo / --class →
     (roots.Resolved, the class name). Without --class, the class the model's base training held out. Prints what it
     picked; a missing piece raises RootError, which `main` prints as one line naming it."""
-    import json as _json
-
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.storage.roots import RootError, held_out_class, resolve
 
     cls = getattr(args, "cls", None)
     r = resolve(args.checkpoint, cls=cls, zoo=getattr(args, "zoo", None), prefer=prefer, need_zoo=need_zoo)
     if cls is None and r.zoo is not None:
-        cfg = _json.loads((r.checkpoint / "config.json").read_text()).get("config", {})
+        cfg = json.loads((r.checkpoint / "config.json").read_text()).get("config", {})
         cls = held_out_class(cfg, load_zoo(r.zoo))
         if cls is None:
             raise RootError(f"{r.checkpoint}: its training held no class out; pass --class")
@@ -54,7 +63,6 @@ def resolve_checkpoint(args, *, prefer: str = "adapted", need_zoo: bool = True):
 
 def command_line() -> str:
     """This run's command as a reader would type it (recorded in every result JSON)."""
-    import shlex
 
     return "python -m equigen_core " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
 

@@ -2,24 +2,21 @@
 """
 from __future__ import annotations
 
-
 import torch
 
-from equigen_core.storage.roots import class_index  # a class by number or name; RootError is printed by main
-
-from equigen_core.commands.common import (fill_sampling, resolve_checkpoint)
+from equigen_core.commands.common import fill_sampling, resolve_checkpoint
+from equigen_core.data import DataError
+from equigen_core.data.zoo import load_zoo
+from equigen_core.generation.fewshot import FewShotModel, sample, save_samples
+from equigen_core.service.roots import class_index  # a class by number or name; RootError is printed by main
+from equigen_core.service.studio3d import views
+from equigen_core.weightspace.render import save_grid
 
 
 def cmd_generate(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.generation.fewshot import FewShotModel, sample, save_samples
-    from equigen_core.presets import sampling_for
-    from equigen_core.reporting.render import save_grid
-    from equigen_core.data import DataError
-
     r, cls = resolve_checkpoint(args, prefer="base" if args.base else "adapted")
     model = FewShotModel.load(r.checkpoint, args.encoder)
-    fill_sampling(args, model.spec.in_dim)
+    sampling = fill_sampling(args, model.spec.in_dim)
     zoo = load_zoo(r.zoo)
     label = class_index(zoo, cls)
     held_out = zoo.test()
@@ -28,16 +25,9 @@ def cmd_generate(args) -> int:
     if len(pool) < args.k:
         raise DataError(f"{r.zoo} has {len(pool)} held-out INRs of class {cls}; --k {args.k} needs more")
     targets = pool.weights[torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[: args.k]]
-    try:
-        sampling = sampling_for(model.spec.in_dim).replace(sampler=args.sampler, gamma=args.gamma, t0=args.t0,
-                                                           guidance=args.guidance, steps=args.steps,
-                                                           temperature=args.temperature)
-    except ValueError as e:
-        raise DataError(str(e)) from None
     out = sample(model, targets, args.n, sampling, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     if model.spec.in_dim == 3:  # shapes: shaded ray-cast views of their 64³ occupancy grids
-        from equigen_core.service.studio3d import views
 
         save_grid(views(model.spec, out.weights), args.out / "samples.png", scale=1)
     else:

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
 
-from equigen_core.storage.roots import class_index  # a class by number or name; RootError is printed by main
-
-from equigen_core.commands.common import (command_line, fill_sampling, resolve_checkpoint, write_json)
+from equigen_core.commands.common import command_line, fill_sampling, resolve_checkpoint, write_json
+from equigen_core.data import DataError, load_mnist
+from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
+from equigen_core.domains.images import ImageDomain
+from equigen_core.evaluation.ablations import AblationConfig, run, stage2_ablation
+from equigen_core.evaluation.frontier import EvalConfig, evaluate, off_stroke_ratio, run_meta
+from equigen_core.evaluation.frontier import label as row_label
+from equigen_core.evaluation.metrics import midpoint_test
+from equigen_core.evaluation.protocol import HEADER, cheap_baselines, held_in_accuracy, protocol_data, render, report
+from equigen_core.evaluation.protocol3d import evaluate_3d
+from equigen_core.generation.fewshot import FewShotModel, generate
+from equigen_core.nets.classifier import default_classifier_path, load_classifier
+from equigen_core.nets.models import load_encoder
+from equigen_core.presets import BOUNDS, IMAGES
+from equigen_core.reporting.report import render_results
+from equigen_core.service.roots import class_index  # a class by number or name; RootError is printed by main
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_core.training.common import encode
+from equigen_core.training.features import knn_accuracy, write_tsne
+from equigen_core.weightspace.fit import FitConfig
 
 
 def cmd_evaluate_midpoint(args) -> int:
-    from equigen_core.nets.classifier import default_classifier_path, load_classifier
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.evaluation.metrics import midpoint_test
-
     clf = load_classifier(args.classifier or default_classifier_path())
     out = {}
     for z in args.zoo:
@@ -34,11 +49,6 @@ def cmd_evaluate_midpoint(args) -> int:
 
 
 def cmd_evaluate_encoder(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.training.common import encode
-    from equigen_core.evaluation.features import knn_accuracy, write_tsne
-    from equigen_core.storage.models import load_encoder
-
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
     train, test = zoo.train(), zoo.test()
@@ -52,11 +62,6 @@ def cmd_evaluate_encoder(args) -> int:
 
 
 def cmd_evaluate_fewshot(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.evaluation.protocol import (HEADER, cheap_baselines, held_in_accuracy, protocol_data, render,
-                                                  report)
-    from equigen_core.generation.fewshot import FewShotModel, generate
-
     r, cls_name = resolve_checkpoint(args, prefer="base")
     if args.adapted is None and r.adapted is not None and r.adapted != r.checkpoint:
         args.adapted = r.adapted
@@ -94,8 +99,6 @@ def cmd_evaluate_fewshot(args) -> int:
 
 
 def cmd_evaluate_shapes(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-
     r, name = resolve_checkpoint(args, prefer="base")
     adapted = args.adapted or (r.adapted if r.adapted != r.checkpoint else None)
     return evaluate_shapes(args, r.checkpoint, adapted, load_zoo(r.zoo), name, only_adapted=r.checkpoint == r.adapted)
@@ -103,8 +106,6 @@ def cmd_evaluate_shapes(args) -> int:
 
 def evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool = False) -> int:
     """The 3D protocol (protocol3d.evaluate_3d) for `evaluate shapes` and for `evaluate` on a shape checkpoint."""
-    from equigen_core.generation.fewshot import FewShotModel
-    from equigen_core.evaluation.protocol3d import evaluate_3d
 
     category = class_index(zoo, name)
     res = evaluate_3d(FewShotModel.load(checkpoint), zoo, category=category, k=args.k, n=args.n,
@@ -127,9 +128,6 @@ def evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool 
 
 
 def cmd_evaluate_frontier(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.evaluation.frontier import EvalConfig, evaluate, label
-
     r, name = resolve_checkpoint(args, prefer="base")
     zoo_path, zoo = r.zoo, load_zoo(r.zoo)
     if zoo.spec.in_dim == 3:  # a shape checkpoint: the 3D protocol (--quick: one seed, 8 shapes, γ = 0.3)
@@ -140,7 +138,6 @@ def cmd_evaluate_frontier(args) -> int:
                                 only_adapted=r.checkpoint == r.adapted)
     args.cls = class_index(zoo, name)
     args.checkpoint = r.checkpoint
-    from equigen_core.presets import BOUNDS, IMAGES
 
     kw = dict(cls=args.cls, k=args.k)
     if args.seeds:
@@ -171,13 +168,12 @@ def cmd_evaluate_frontier(args) -> int:
     command = command_line()
     result = evaluate(cfg, checkpoint=args.checkpoint, zoo=zoo, classifier=clf, command=command)
     result["meta"]["zoo"] = str(zoo_path)
-    from equigen_core.evaluation.frontier import off_stroke_ratio
 
     print(f"{'method':72s} accuracy    aligned nov.  coverage      Vendi  off-stroke×  (mean ± 95 % interval, seeds "
           f"{list(cfg.seeds)})")
     for row in result["summary"]:
         m, ci = row["mean"], row["ci95"]
-        print(f"{label(row):72s} {m['accuracy']:.2f}±{ci['accuracy']:.2f}   {m['aligned_novelty']:.2f}±"
+        print(f"{row_label(row):72s} {m['accuracy']:.2f}±{ci['accuracy']:.2f}   {m['aligned_novelty']:.2f}±"
               f"{ci['aligned_novelty']:.2f}     {m['coverage']:.2f}±{ci['coverage']:.2f}     {m['vendi']:5.1f}  "
               f"{off_stroke_ratio(row, result['summary']):.2f}")
     for name, check in result.get("verdict", {}).items():
@@ -191,18 +187,6 @@ def cmd_evaluate_frontier(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    import functools
-
-    from equigen_core.evaluation.ablations import AblationConfig, run, stage2_ablation
-    from equigen_core.nets.classifier import load_classifier
-    from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
-    from equigen_core.generation.fewshot import FewShotModel
-    from equigen_core.weightspace.fit import FitConfig
-    from equigen_core.storage.models import load_encoder
-
-    from equigen_core.data import DataError
-    from equigen_core.domains.images import ImageDomain
-
     zoo = load_zoo(args.zoo)
     if zoo.spec.in_dim != 2:
         print(f"error: {args.zoo}: ablate measures image zoos (2D INRs); this zoo's spec is {zoo.spec}. For shapes "
@@ -222,7 +206,6 @@ def cmd_ablate(args) -> int:
             raise DataError(f"{args.zoo}: the '{init} init' variants refit the zoo's images from another init, and "
                             f"only MNIST's are at hand (this zoo's source: {domain.source!r}); give "
                             f"--zoo-{init} DIR with that zoo, or leave these variants out with --variants")
-        from equigen_core.data import load_mnist
 
         data = load_mnist(split="all")
         keep = torch.isin(torch.arange(len(data)), zoo.index)  # the same digits as the main zoo
@@ -257,9 +240,6 @@ def cmd_ablate(args) -> int:
         if not (args.json and args.json.exists()):
             print("error: --merge needs an existing --json result", file=sys.stderr)
             return 2
-        import time
-
-        from equigen_core.evaluation.frontier import run_meta
 
         result = json.loads(args.json.read_text())
         t0 = time.perf_counter()
@@ -283,8 +263,6 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from equigen_core.reporting.report import render_results
-
     try:
         path = render_results(args.out)
     except FileNotFoundError as e:
@@ -297,9 +275,6 @@ def cmd_report(args) -> int:
 def domain_classifier(args, resolved, zoo):
     """--classifier, else the yardstick of the zoo's image domain: the root's own (ROOT/classifier), or the shipped
     MNIST CNN for MNIST zoos (domains.images)."""
-    from equigen_core.domains.images import ImageDomain
-    from equigen_core.nets.classifier import load_classifier
-    from equigen_core.storage.checkpoint import CheckpointError
 
     if args.classifier:
         return load_classifier(args.classifier)

@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-
-
-from equigen_core.commands.common import (load_images, parse_classes)
+from equigen_core.commands.common import load_images, parse_classes
+from equigen_core.data import load_mnist
+from equigen_core.data.shapes import CATEGORIES
+from equigen_core.data.zoo import (
+    build_mesh_zoo,
+    build_shape_zoo,
+    build_zoo,
+    canonicalize_zoo,
+    describe_init,
+    load_zoo,
+    save_zoo,
+)
+from equigen_core.evaluation.protocol import protocol_data
+from equigen_core.evaluation.protocol3d import shots_3d
+from equigen_core.nets.classifier import ClassifierConfig, save_classifier, train_classifier
+from equigen_core.nets.denoiser import get_preset as denoiser_preset
+from equigen_core.nets.encoder import EncoderConfig
+from equigen_core.nets.models import load_encoder
+from equigen_core.recipes import train_all
+from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
+from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion
+from equigen_core.training.stage3 import FinetuneConfig, finetune
+from equigen_core.weightspace import inr
+from equigen_core.weightspace.augment import AugmentConfig
+from equigen_core.weightspace.fit import OCCUPANCY_FIT, OCCUPANCY_META_FIT, FitConfig, default_lr
+from equigen_core.weightspace.metainit import SHAPE_META_INIT, MetaInitConfig
 
 
 def cmd_build_zoo(args) -> int:
-    from equigen_core.data.zoo import build_zoo, save_zoo
-    from equigen_core.weightspace.fit import FitConfig, default_lr
-    from equigen_core.weightspace.inr import get_preset
-    from equigen_core.weightspace.metainit import MetaInitConfig
-
     if args.dataset in ("shapes", "meshes"):
         args.init = args.init or "meta"
         return build_shape_zoo_cmd(args)
     args.init = args.init or "meta"
     args.meta_exclude = "9" if args.meta_exclude is None else args.meta_exclude
-    spec = get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
+    spec = inr.get_preset(args.inr or ("cifar" if args.dataset == "cifar10" else "mnist"))
     data, index, source = load_images(args)
     cfg = FitConfig(max_steps=args.max_steps or 300, lr=args.lr or default_lr(args.init), target_psnr=args.target_psnr,
                     init=args.init, pool=args.pool, seed=args.seed)
@@ -34,6 +53,7 @@ def cmd_build_zoo(args) -> int:
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
     p = zoo.psnr
+    print(describe_init(zoo))
     print(f"wrote {args.out}/zoo.safetensors: {len(zoo)} INRs, PSNR mean {p.mean():.2f} dB, min {p.min():.2f} dB, "
           f"{zoo.meta['fit_seconds']:.1f} s" + (f"; smooth TV {zoo.meta['smooth']['tv_before']:.2f} → "
                                                  f"{zoo.meta['smooth']['tv_after']:.2f}" if args.canonicalize else ""))
@@ -41,13 +61,6 @@ def cmd_build_zoo(args) -> int:
 
 
 def build_shape_zoo_cmd(args) -> int:
-    from equigen_core.data.shapes import CATEGORIES
-    from equigen_core.data.zoo import build_mesh_zoo, build_shape_zoo, save_zoo
-    from dataclasses import replace
-
-    from equigen_core.weightspace.fit import OCCUPANCY_FIT, OCCUPANCY_META_FIT
-    from equigen_core.weightspace.metainit import SHAPE_META_INIT
-
     base = OCCUPANCY_META_FIT if args.init == "meta" else OCCUPANCY_FIT
     cfg = replace(base, max_steps=args.max_steps or base.max_steps, lr=args.lr or base.lr, init=args.init,
                   pool=min(args.pool, 16), seed=args.seed)
@@ -73,6 +86,7 @@ def build_shape_zoo_cmd(args) -> int:
                               limit=args.limit, rounds=max(1, cfg.max_steps // 40), **init_kw)
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
+    print(describe_init(zoo))
     iou = zoo.meta["iou"]
     per = ", ".join(f"{c} {v:.3f}" for c, v in iou["per_category"].items())
     print(f"wrote {args.out}/zoo.safetensors: {len(zoo)} INRs in {zoo.meta['fit_seconds']:.1f} s; IoU at "
@@ -81,8 +95,6 @@ def build_shape_zoo_cmd(args) -> int:
 
 
 def cmd_canonicalize(args) -> int:
-    from equigen_core.data.zoo import canonicalize_zoo, load_zoo, save_zoo
-
     zoo = canonicalize_zoo(load_zoo(args.zoo))
     zoo.meta["path"] = str(args.out)
     save_zoo(args.out, zoo)
@@ -92,11 +104,6 @@ def cmd_canonicalize(args) -> int:
 
 
 def cmd_train_encoder(args) -> int:
-    from equigen_core.weightspace.augment import AugmentConfig
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.nets.encoder import EncoderConfig
-    from equigen_core.training.stage1 import EncoderTrainConfig, train_encoder
-
     zoo = load_zoo(args.zoo)
     classes = parse_classes(args.classes)
     cfg = EncoderTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, smooth=not args.no_smooth,
@@ -112,11 +119,6 @@ def cmd_train_encoder(args) -> int:
 
 
 def cmd_train_diffusion(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.nets.denoiser import get_preset
-    from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion
-    from equigen_core.storage.models import load_encoder
-
     zoo = load_zoo(args.zoo)
     enc = load_encoder(args.encoder, zoo.spec)
     classes = parse_classes(args.classes)
@@ -127,7 +129,7 @@ def cmd_train_diffusion(args) -> int:
                                cond_noise=args.cond_noise, pair_k=args.pair_k, test_class=args.test_class,
                                validation_class=args.val_class)
     dcfg = diffusion_config(cfg, prediction=args.prediction, cond_drop=args.cond_drop)
-    res = train_diffusion(zoo, enc, cfg, get_preset(args.preset), dcfg,
+    res = train_diffusion(zoo, enc, cfg, denoiser_preset(args.preset), dcfg,
                           out=args.out, resume=args.resume, encoder_path=args.encoder)
     if res.path is not None:
         print(f"wrote {res.path}: loss {sum(res.losses[:50]) / max(1, len(res.losses[:50])):.4f} → "
@@ -137,7 +139,6 @@ def cmd_train_diffusion(args) -> int:
 
 def cmd_train_all(args) -> int:
     """zoo → encoder → diffusion → few-shot adaptation to --class / --category, plus a gallery (recipes.train_all)."""
-    from equigen_core.recipes import train_all
 
     train_all(args.preset, out=args.out, work=args.work, cls=args.cls, category=args.category, k=args.k,
               seed=args.seed, lambda_func=args.lambda_func, reuse_zoo=args.reuse_zoo, dataset=args.dataset,
@@ -146,16 +147,11 @@ def cmd_train_all(args) -> int:
 
 
 def cmd_train_finetune(args) -> int:
-    from equigen_core.data.zoo import load_zoo
-    from equigen_core.evaluation.protocol import protocol_data
-    from equigen_core.training.stage3 import FinetuneConfig, finetune
-
     zoo = load_zoo(args.zoo) if args.zoo else None
     if args.shots.isdigit():  # a class: its k shots come from the zoo's training split
         if zoo is None:
             raise SystemExit("--shots CLASS needs --zoo DIR to draw the shots from")
         if zoo.spec.in_dim == 3:  # a shape zoo: class = category index
-            from equigen_core.evaluation.protocol3d import shots_3d
 
             shots = shots_3d(zoo, int(args.shots), args.k, seed=args.seed)
         else:
@@ -168,9 +164,6 @@ def cmd_train_finetune(args) -> int:
 
 
 def cmd_train_classifier(args) -> int:
-    from equigen_core.nets.classifier import ClassifierConfig, save_classifier, train_classifier
-    from equigen_core.data import load_mnist
-
     tr, te = load_mnist(split="train"), load_mnist(split="test")
     res = train_classifier(tr.images, tr.labels, te.images, te.labels,
                            ClassifierConfig(epochs=args.epochs, seed=args.seed))

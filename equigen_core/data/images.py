@@ -11,6 +11,8 @@ Hidden files and folders (".name") and "__MACOSX" are skipped; subfolders are re
 """
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -137,8 +139,6 @@ def extract_image_zip(path: str | Path, dest: str | Path, *, max_files: int = 10
     folder name is its class; images at the top level form one class). Only .png/.jpg/.jpeg members are written, by
     their plain file names (no path from the archive reaches the disk, so "../" members cannot escape `dest`);
     the member count and the uncompressed sizes are checked before anything is extracted."""
-    import re
-    import zipfile
 
     path, dest = Path(path), Path(dest)
     try:

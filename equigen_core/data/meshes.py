@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from equigen_core.data.types import DataError
+from equigen_core.data.types import DataError, balanced_subset
+from equigen_core.weightspace.render import sample_surface
 
 MESH_EXTS = (".obj", ".off", ".ply", ".stl", ".glb", ".gltf")
 MAX_MESH_BYTES = 200 * 2**20  # refuse files above 200 MB
@@ -156,7 +157,6 @@ class MeshSet:
 
     def training_points(self, n: int, *, near_share: float = 0.5, sigma: float = 0.02, seed: int = 0
                         ) -> tuple[Tensor, Tensor]:
-        from equigen_core.reporting.render import sample_surface
 
         g = torch.Generator().manual_seed(seed)
         n_near = int(round(n * near_share))
@@ -173,7 +173,6 @@ def load_meshes(root: str | Path, *, categories: list[str] | None = None, limit:
                 backend: str = "auto") -> MeshSet:
     """Every mesh under root (at most `limit` in all, spread evenly over the categories: data.balanced_subset),
     normalised; warns once per non-watertight mesh."""
-    from equigen_core.data.types import balanced_subset
 
     found = find_mesh_files(root, categories)
     names = sorted({c for c, _ in found})

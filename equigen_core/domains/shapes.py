@@ -13,8 +13,11 @@ from typing import ClassVar
 
 from torch import Tensor
 
+from equigen_core.data.shapes import CATEGORIES
+from equigen_core.data.zoo import zoo_shapes
 from equigen_core.domains.base import Domain
-from equigen_core.presets import SHAPES, Sampling
+from equigen_core.weightspace.augment import geometric_augment
+from equigen_core.weightspace.render import shape_views
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,6 @@ class ShapeDomain(Domain):
     in_dim: ClassVar[int] = 3
     kind: ClassVar[str] = "shape"
     noun: ClassVar[str] = "category"
-    sampling: ClassVar[Sampling] = SHAPES
     live_frames: ClassVar[int] = 10  # a ray-cast preview costs more than a DDIM step
     live_res, live_size = 24, 96  # the live x̂0 previews: a 24³ occupancy grid, 96 px views
     final_res, final_size = 64, 128  # final pictures: 64³ (as the metrics), 128 px
@@ -30,7 +32,6 @@ class ShapeDomain(Domain):
     @classmethod
     def preview(cls, spec, weights: Tensor, *, live: bool = False, res: int | None = None) -> Tensor:
         """Shaded ray-cast views (B, 3, S, S) of the occupancy grids (no OpenGL needed)."""
-        from equigen_core.reporting.render import shape_views
 
         if live:
             return shape_views(spec, weights, res=res or cls.live_res, size=cls.live_size)
@@ -39,19 +40,15 @@ class ShapeDomain(Domain):
     @classmethod
     def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:
         """Turn about y ≤ 15°, scale ±10 %, shift ±0.1 (× strength); no colour: occupancy has none."""
-        from equigen_core.weightspace.augment import geometric_augment
 
         return geometric_augment(spec, weights, strength, generator=generator)
 
     @classmethod
     def default_names(cls, zoo, present: tuple[int, ...]) -> list[str]:
-        from equigen_core.data.shapes import CATEGORIES
-
         return list(CATEGORIES)
 
     def reference_shapes(self, zoo, cls: int):
         """The category's held-out (test split) shapes as exact geometry (data.shapes.ShapeSet)."""
-        from equigen_core.data.zoo import zoo_shapes
 
         test = zoo.test()
         return zoo_shapes(test.select(test.labels == cls))

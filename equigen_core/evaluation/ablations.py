@@ -27,12 +27,25 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
+from equigen_core.data.zoo import canonicalize_zoo
+from equigen_core.domains.images import ImageDomain
+from equigen_core.evaluation.frontier import NOISE, SPAN, EvalConfig, evaluate, off_stroke_ratio, run_meta
+from equigen_core.evaluation.metrics import midpoint_test
+from equigen_core.evaluation.protocol import held_in_accuracy
+from equigen_core.generation.fewshot import FewShotModel, generate
+from equigen_core.nets.denoiser import get_preset
 from equigen_core.presets import IMAGES, Sampling
+from equigen_core.training.common import encode
+from equigen_core.training.features import knn_accuracy
+from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion
+from equigen_core.weightspace.inr import render_images
+from equigen_core.weightspace.weights import PCAStats
 
 # the from-noise levers of issue 24 (Deliver 3), each against the default at equal wall time
 LEVERS = ("condition corruption, level as input", "neighbour pairing, rank as input",
@@ -56,8 +69,6 @@ class LabelEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, flat: Tensor) -> Tensor:
-        from equigen_core.weightspace.inr import render_images
-
         labels = self.classifier.predict(render_images(self.spec, flat, 28))
         return torch.nn.functional.one_hot(labels, self.out_dim).float()
 
@@ -77,9 +88,10 @@ class AblationConfig:
     steps: int = IMAGES.steps
     variants: tuple[str, ...] = STAGE2_VARIANTS
     seed: int = 0  # training seed of every variant
-    space: str = "weights"  # the default variant's diffusion space and condition (the shipped cpu preset's)
+    # the default variant's diffusion space and condition (the shipped cpu preset's)
+    space: Literal["weights", "pca", "latent"] = "weights"
     pca_dim: int = 256
-    condition: str = "probe"
+    condition: Literal["features", "probe"] = "probe"
 
     @classmethod
     def quick(cls, **kw) -> "AblationConfig":
@@ -89,7 +101,6 @@ class AblationConfig:
 
     def base_classes(self, zoo) -> list[int]:
         """The image zoo's classes other than the validation and test classes (domains.images: any image zoo)."""
-        from equigen_core.domains.images import ImageDomain
 
         return [c for c in ImageDomain.of(zoo).classes() if c not in (self.cls, self.test_class)]
 
@@ -100,9 +111,6 @@ def zoo_structure(zoo, classifier, *, cls: int = 9, k: int = 128, pairs: int = 1
     components of the per-entry standardised training INRs of the base classes, then the PSNR of the renders of the
     held-out class's INRs projected onto it (can a few directions express a class they never saw?); mean ‖w − w0‖
     from the shared init."""
-    from equigen_core.weightspace.inr import render_images
-    from equigen_core.evaluation.metrics import midpoint_test
-    from equigen_core.weightspace.weights import PCAStats
 
     base = zoo.train().select(zoo.train().labels != cls)
     novel = zoo.select(zoo.labels == cls)
@@ -127,9 +135,6 @@ def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> li
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score, silhouette_score
 
-    from equigen_core.training.common import encode
-    from equigen_core.evaluation.features import knn_accuracy
-
     train, test = zoo.train(), zoo.test()
     btr, bte = train.labels != cls, test.labels != cls
     rows = []
@@ -148,8 +153,6 @@ def encoder_ablation(zoo, encoders: dict[str, nn.Module], *, cls: int = 9) -> li
 def _measure(path: Path, model, zoo, classifier, cfg: AblationConfig, knobs: dict) -> dict:
     """Held-in accuracy, then protocol v2 on the validation class (evaluation.frontier.evaluate, no learned rows):
     the from-noise and span rows of the variant's checkpoint at `path`, with the sampler knobs `knobs`."""
-    from equigen_core.evaluation.frontier import NOISE, SPAN, EvalConfig, evaluate, off_stroke_ratio
-    from equigen_core.evaluation.protocol import held_in_accuracy
 
     held = held_in_accuracy(model, zoo, classifier, classes=cfg.base_classes(zoo), per_class=cfg.per_class,
                             steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed)
@@ -170,7 +173,6 @@ def _variant_setup(name: str, zoo, encoder, classifier, other_zoo: Callable[[str
     """→ (zoo, encoder, DiffusionTrainConfig overrides, DiffusionConfig overrides, denoiser preset) for a variant.
     `space` holds the default's recipe ({"space": "weights", "condition": "probe"}); other_zoo(init)
     gives the same digits fitted from another init ("shared": a random shared SIREN init; "independent")."""
-    from equigen_core.data.zoo import canonicalize_zoo
 
     weights = {**space, "space": "weights"}
     if name == "default (shipped recipe)":
@@ -221,11 +223,6 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
                     progress: bool = True, earlier: list[dict] | None = None) -> list[dict]:
     """Train every variant for cfg.seconds and measure it (see the module docstring). "… equal steps" variants stop
     at the step count the default variant reached (in this run or in `earlier` rows) instead of the wall time."""
-    from tqdm.auto import tqdm
-
-    from equigen_core.nets.denoiser import get_preset
-    from equigen_core.generation.fewshot import FewShotModel
-    from equigen_core.training.stage2 import DiffusionTrainConfig, diffusion_config, train_diffusion
 
     rows = []
     space = {"space": cfg.space, "pca_dim": cfg.pca_dim, "condition": cfg.condition}
@@ -259,7 +256,6 @@ def stage2_ablation(cfg: AblationConfig, zoo, encoder, classifier, *, other_zoo:
 def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
     """Held-in accuracy when each sample is conditioned on one target (per-target) or on the mean ψ of 10 targets of
     its class (set-level)."""
-    from equigen_core.generation.fewshot import generate
 
     test = zoo.test()
     rows = []
@@ -278,7 +274,6 @@ def mode_ablation(model, zoo, classifier, cfg: AblationConfig) -> list[dict]:
 def run(cfg: AblationConfig, *, zoo, encoder, encoder_smooth, base_model, classifier,
         other_zoo: Callable[[str], object], progress: bool = True, command: str = "",
         zoo_inits: dict | None = None, extra_encoders: dict | None = None) -> dict:
-    from equigen_core.evaluation.frontier import run_meta
 
     t0 = time.perf_counter()
     encoders = {"encoder, raw zoo (no smooth augmentation)": encoder,

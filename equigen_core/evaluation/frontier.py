@@ -20,6 +20,7 @@ the classifier's features, diversity, background speckle. Methods, each swept ov
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -29,9 +30,22 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from equigen_core.evaluation.runner import (Curve, Point, Step, curves, row_label, run_protocol,  # noqa: F401
-                                            summarize)
+from equigen_core.domains.images import ImageDomain
+from equigen_core.evaluation.protocol import (
+    Reference,
+    draw_shots,
+    held_in_accuracy,
+    interpolate_shots,
+    noise_shots,
+    render,
+    report,
+)
+from equigen_core.evaluation.runner import Curve, Point, Step, curves, row_label, run_protocol, summarize, t_halfwidth  # noqa: F401
+from equigen_core.generation.fewshot import FewShotModel, generate, sample, sample_unconditional
+from equigen_core.generation.span import span_starts
 from equigen_core.presets import IMAGES, Sampling
+from equigen_core.training.stage3 import FinetuneConfig, finetune
+from equigen_core.weightspace.augment import geometric_augment
 
 METRICS = ("accuracy", "aligned_novelty", "novelty", "coverage", "density", "precision", "recall", "vendi",
            "off_stroke", "fd", "diversity", "speckle")
@@ -92,8 +106,6 @@ def run_meta(command: str = "") -> dict:
 
 
 def machine() -> str:
-    import os
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -110,7 +122,6 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
              on_point: Callable[[Point], None] | None = None, command: str = "", model=None) -> dict:
     """Run every method on every seed (evaluation.runner) → {"meta", "held_in_accuracy", "points", "summary"}.
     model: the checkpoint's FewShotModel when already loaded (e.g. with an encoder module); default: loaded here."""
-    from equigen_core.generation.fewshot import FewShotModel
 
     t_start = time.perf_counter()
     base = model if model is not None else FewShotModel.load(checkpoint)
@@ -124,10 +135,6 @@ def evaluate(cfg: EvalConfig, *, checkpoint: str | Path, zoo, classifier, progre
                           progress=progress, on_point=on_point)
     held_in = None
     if cfg.held_in:
-        from equigen_core.evaluation.protocol import held_in_accuracy
-
-        from equigen_core.domains.images import ImageDomain
-
         classes = [c for c in ImageDomain.of(zoo).classes() if c != cfg.cls]
         held_in = held_in_accuracy(base, zoo, classifier, classes=classes, steps=cfg.sampling.steps,
                                    seed=cfg.seeds[0], temperature=cfg.sampling.temperature)
@@ -147,12 +154,6 @@ def _points_per_seed(cfg: EvalConfig) -> int:
 
 def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, status):
     """Yield every method's Step (evaluation.runner) for one seed's shots."""
-    from equigen_core.domains.images import ImageDomain
-    from equigen_core.evaluation.protocol import Reference, draw_shots, interpolate_shots, noise_shots, render, report
-    from equigen_core.generation.fewshot import generate, sample, sample_unconditional
-    from equigen_core.generation.span import span_starts
-    from equigen_core.training.stage3 import FinetuneConfig, finetune
-    from equigen_core.weightspace.augment import geometric_augment
 
     spec, n, smp = zoo.spec, cfg.n, cfg.sampling
     drawn = draw_shots(zoo, cfg.cls, cfg.k, seed=seed)
@@ -250,7 +251,6 @@ def _run_seed(cfg: EvalConfig, seed: int, base, checkpoint, zoo, classifier, sta
 def paired(points: Sequence[dict], a: tuple, b: tuple, metric: str, *, ratio_to: tuple | None = None) -> dict:
     """a − b on the seeds both were measured on (points of one result; a, b: (method, knob, value)): the mean
     difference and its t-based 95 % half-width. ratio_to: divide each seed's metric by that row's first."""
-    from equigen_core.evaluation.runner import t_halfwidth
 
     def per_seed(key):
         out = {}

@@ -2,9 +2,12 @@
 Fréchet distance / PRDC in the project classifier's features and novelty ratios."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from equigen_core.weightspace.inr import SirenSpec, render_images
@@ -75,9 +78,6 @@ def diversity(images: Tensor) -> float:
 def affine_variants(images: Tensor, *, angles=(-15, -7.5, 0, 7.5, 15), scales=(0.9, 1.0, 1.1),
                     shifts=(-2, -1, 0, 1, 2)) -> Tensor:
     """Every image under a grid of rotations (deg), scales and pixel shifts → (B, V, C, H, W)."""
-    import math
-
-    import torch.nn.functional as F
 
     b, c, h, w = images.shape
     mats, identity = [], []
@@ -167,7 +167,6 @@ def off_stroke_ink(images: Tensor, *, threshold: float = 0.25, grow: int = 2) ->
     not within `grow` px of the largest 8-connected component of pixels > threshold. A clean digit is one stroke, so
     this counts detached blobs, speckle and faint haze wherever they sit (unlike the border ring, which mostly
     measures where a 9's tail ends). Colour images: the channel mean."""
-    import numpy as np
     from scipy import ndimage
 
     x = _flat28(images).view(len(images), -1, 28, 28).mean(1).clamp(0, 1).numpy()  # (B, 28, 28)
@@ -211,7 +210,6 @@ def unique_rows(x: Tensor, tol: float = 1e-6) -> Tensor:
 
 def frechet_distance(f1: Tensor, f2: Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (B, D) ("FD": in our classifier's features)."""
-    import numpy as np
     from scipy import linalg
 
     a, b = f1.double().numpy(), f2.double().numpy()
@@ -257,7 +255,6 @@ def chamfer_matrix(a: Tensor, b: Tensor | None = None) -> Tensor:
     and b (B, M, 3) → (A, B). b None: a against itself, each pair once (the matrix is symmetric). Nearest neighbours
     come from one k-d tree per cloud (scipy), built once and queried by every other cloud: exact, and far cheaper
     than all N × M distances per pair."""
-    import numpy as np
     from scipy.spatial import cKDTree
 
     sym = b is None

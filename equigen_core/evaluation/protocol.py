@@ -13,10 +13,21 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from equigen_core.domains.images import ImageDomain
+from equigen_core.evaluation.metrics import (
+    background_speckle,
+    diversity,
+    frechet_distance,
+    median_distance,
+    novelty_ratio,
+    off_stroke_ink,
+    prdc,
+    real_shot_distances,
+    unique_rows,
+    vendi_score,
+)
+from equigen_core.generation.fewshot import generate
 from equigen_core.weightspace.inr import SirenSpec, render_images
-from equigen_core.evaluation.metrics import (background_speckle, diversity, frechet_distance, median_distance,
-                                             novelty_ratio, off_stroke_ink, prdc, real_shot_distances, unique_rows,
-                                             vendi_score)
 
 
 @dataclass
@@ -126,7 +137,6 @@ def interpolate_shots(shots: Tensor, n: int, g: torch.Generator) -> Tensor:
 
 def augment_shots(spec: SirenSpec, weights: Tensor, scale: float, g: torch.Generator) -> Tensor:
     """Exact INR augmentations only (rotation, scale, shift, contrast, brightness × scale): the image domain's."""
-    from equigen_core.domains.images import ImageDomain
 
     return ImageDomain.exact_augment(spec, weights, g, scale)
 
@@ -140,7 +150,6 @@ def protocol_data(zoo, cls: int, k: int, *, seed: int = 0):
     all of the class); real: the domain's real examples of the class (domains.images: MNIST's held-out digits, or the
     renders of the zoo's held-out INRs), minus any a shot was fitted to. → (shot weights (k, P), shot renders, real
     images)."""
-    from equigen_core.domains.images import ImageDomain
 
     shots = draw_shots(zoo, cls, k, seed=seed)
     real = ImageDomain.of(zoo).real_images(zoo, cls, exclude_index=shots.index)
@@ -161,7 +170,6 @@ def draw_shots(zoo, cls: int, k: int, *, seed: int = 0):
 def held_in_accuracy(model, zoo, classifier, *, classes=range(9), per_class: int = 10, seed: int = 0,
                      steps: int = 50, temperature: float = 1.0) -> float:
     """Conditional accuracy on base classes: one sample per held-out INR of each class (γ = 0), classified."""
-    from equigen_core.generation.fewshot import generate
 
     test = zoo.test()
     ws, ys = [], []

@@ -17,13 +17,19 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from equigen_core.domains.shapes import ShapeDomain
+from equigen_core.evaluation.frontier import run_meta
 from equigen_core.evaluation.metrics import chamfer_matrix, normalize_clouds, shape_set_metrics
+from equigen_core.evaluation.protocol import draw_shots, interpolate_shots
+from equigen_core.evaluation.runner import Step, run_protocol, summarize
+from equigen_core.generation.fewshot import generate, refine
 from equigen_core.presets import SHAPES
+from equigen_core.weightspace.inr import make_grid
+from equigen_core.weightspace.render import grid_to_mesh, occupancy_grids, sample_surface
 
 
 def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
     """K INR weights of `category` (evaluate.draw_shots: the training split, or all of the category if short)."""
-    from equigen_core.evaluation.protocol import draw_shots
 
     return draw_shots(zoo, category, k, seed=seed).weights
 
@@ -31,7 +37,6 @@ def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
 def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
     """Occupancy value grids (B, R, R, R) (inside > 0) → surface point clouds (B, n, 3); an empty grid gives a
     cloud of zeros (it then matches nothing)."""
-    from equigen_core.reporting.render import grid_to_mesh, sample_surface
 
     out = []
     for i, g in enumerate(grids):
@@ -41,14 +46,11 @@ def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
 
 
 def clouds_from_weights(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> Tensor:
-    from equigen_core.reporting.render import occupancy_grids
-
     return clouds_from_grids(occupancy_grids(spec, weights, res), n, seed=seed)
 
 
 def shape_sets(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> tuple[Tensor, Tensor]:
     """B occupancy INRs → (surface clouds (B, n, 3), connected parts of each shape's res³ occupancy (B,) long)."""
-    from equigen_core.reporting.render import occupancy_grids
 
     grids = occupancy_grids(spec, weights, res)
     return clouds_from_grids(grids, n, seed=seed), count_parts(grids, min_share=PIECE_SHARE)
@@ -77,7 +79,6 @@ def count_parts(grids: Tensor, *, min_share: float = 0.0) -> Tensor:
 
 def shape_grids(shapes, res: int = 64) -> Tensor:
     """Exact occupancy of a shape set on a res³ grid as value grids (B, R, R, R): +1 inside, −1 outside."""
-    from equigen_core.weightspace.inr import make_grid
 
     return shapes.occupancy(make_grid(res, 3)).float().view(-1, res, res, res) * 2 - 1
 
@@ -137,11 +138,6 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(
     "reference_shapes", "reference_multi" (the reference's own floater share), "seconds". refine_t0: also EquiGen
     refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0. label: the method name for
     `model` ("EquiGen (adapted)" when the only model given is an adapted one)."""
-    from equigen_core.domains.shapes import ShapeDomain
-    from equigen_core.evaluation.frontier import run_meta
-    from equigen_core.evaluation.runner import Step, run_protocol, summarize
-    from equigen_core.evaluation.protocol import interpolate_shots
-    from equigen_core.generation.fewshot import generate, refine
 
     spec = zoo.spec
     ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)

@@ -10,11 +10,13 @@ everything into the same JSON for both domains: {"meta", "points", "summary", ..
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 
 @dataclass
@@ -52,7 +54,6 @@ Plan = Callable[[int, Callable[[str], None]], Iterable[Step]]
 def run_protocol(plan: Plan, seeds: Sequence[int], *, per_seed: int, desc: str = "protocol", progress: bool = True,
                  on_point: Callable[[Point], None] | None = None) -> list[Point]:
     """Every step of the plan on every seed → Points in run order. per_seed: steps per seed (for the progress bar)."""
-    from tqdm.auto import tqdm
 
     points: list[Point] = []
     with tqdm(total=len(seeds) * per_seed, desc=desc, disable=not progress) as bar:
@@ -75,7 +76,6 @@ def run_protocol(plan: Plan, seeds: Sequence[int], *, per_seed: int, desc: str =
 
 def t_halfwidth(values: Sequence[float], level: float = 0.95) -> float:
     """Half-width of the t-based confidence interval of the mean of `values` (nan for fewer than two)."""
-    import math
 
     from scipy.stats import t
 

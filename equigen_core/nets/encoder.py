@@ -15,6 +15,7 @@ they are kept as positions), then an MLP gives the 128-d feature ψ; a projectio
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -209,7 +210,7 @@ class ProbeCondition(nn.Module):
         return self.encoder.probe(flat)
 
 
-def condition_encoder(encoder: nn.Module, condition: str) -> nn.Module:
+def condition_encoder(encoder: nn.Module, condition: Literal["features", "probe"]) -> nn.Module:
     """What the diffusion model is conditioned on: "features" (the whole ψ) or "probe" (its function part)."""
     if condition == "features":
         return encoder

@@ -14,7 +14,9 @@ from typing import Sequence
 
 from equigen_core.evaluation.frontier import GOAL_V1 as GOAL  # this module's tables are the first protocol's
 from equigen_core.evaluation.frontier import curves, dominated_by, label, meets_goal, speckle_ratio
+from equigen_core.reporting import protocol2
 from equigen_core.reporting.plotstyle import finish_plotly, mpl_style, plotly_style, save_png, two_panels
+from equigen_core.reporting.protocol2 import stage2_table
 from equigen_core.storage.atomic import atomic_write_text
 
 # The paper's reported figures (arXiv 2501.01601; ../shared/seeds). Different data, different metrics: see the note.
@@ -211,8 +213,6 @@ def ablation_section(data: dict) -> str:
     for r in data["mode"]:
         lines.append(f"| {r['mode']} | {r['held_in_accuracy']:.3f} |")
     if meta.get("protocol") == 2:
-        from equigen_core.reporting.protocol2 import stage2_table
-
         return "\n".join(lines + [""] + stage2_table(data))
     cfg = meta["config"]
     lines += ["", f"### Stage 2 at equal wall time ({cfg['seconds']:g} s each, `cpu` preset unless stated; "
@@ -380,7 +380,6 @@ def render_results(out: str | Path) -> Path:
     if not frontiers:
         raise FileNotFoundError(f"no frontier_*.json in {data_dir}; run `python -m equigen_core evaluate --json "
                                 f"{data_dir}/frontier_mnist9.json` first")
-    from equigen_core.reporting import protocol2
 
     results = [(p, json.loads(p.read_text())) for p in frontiers]
     v2 = [(p, d) for p, d in results if d["meta"].get("protocol") == 2]  # test class first, then validation

@@ -12,8 +12,10 @@ from torch import Tensor
 
 from equigen_core.data.zoo import Zoo
 from equigen_core.service.studio import StudioError
+from equigen_core.training.common import encode
+from equigen_core.training.features import tsne_2d
 from equigen_core.weightspace.inr import SirenSpec, render_images
-
+from equigen_core.weightspace.weights import WeightSpace, random_permutations
 
 
 @dataclass
@@ -28,8 +30,6 @@ def feature_map(encoder, gallery: Zoo, targets: Tensor | None = None, samples: T
                 target_class: int | None = None, sample_labels: Sequence[int] | None = None,
                 seed: int = 0) -> FeatureMap:
     """t-SNE of encoder features ψ for the gallery INRs (all classes), the targets and the generated samples."""
-    from equigen_core.training.common import encode
-    from equigen_core.evaluation.features import tsne_2d
 
     parts = [gallery.weights]
     labels = [str(int(c)) for c in gallery.labels]
@@ -65,7 +65,6 @@ class EquivarianceCheck:
 def equivariance_check(encoder, spec: SirenSpec, weights: Tensor, *, seed: int = 0, res: int = 64) -> EquivarianceCheck:
     """Permute a target's hidden neurons at random: raw weights change a lot, the function (render) and the
     invariant features ψ do not."""
-    from equigen_core.weightspace.weights import WeightSpace, random_permutations
 
     w = weights.reshape(1, -1)
     if w.shape[1] != spec.num_params:

@@ -3,7 +3,7 @@ these each and only turn widget values into arguments and results into widgets.
 
     studio = Studio.load("checkpoints/mnist")                      # shipped models, loaded once, read-only
     w, imgs = studio.candidates(9)                                   # targets of the held-out class
-    for item in generate_stream(studio.model("diffusion"), w[:10], n=16, gamma=0.3, steps=50, seed=0):
+    for item in generate_stream(studio.model("diffusion"), w[:10], n=16, gamma=1.0, seed=0):
         ...                                                          # Frame per DDIM step, then Done(GenerationResult)
 """
 from __future__ import annotations
@@ -11,19 +11,30 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Literal, Sequence
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from equigen_core.storage.checkpoint import CheckpointError
-from equigen_core.data import DataError
+from equigen_core.data import DataError, load_mnist
+from equigen_core.data.images import EXTENSIONS, _decode
 from equigen_core.data.zoo import Zoo, load_zoo
-from equigen_core.generation.fewshot import (FewShotModel, generate, refine, save_samples,  # noqa: F401 (re-export)
-                                             sample as fewshot_sample, span)
-from equigen_core.presets import SAMPLERS
-from equigen_core.weightspace.inr import SirenSpec, render_images
+from equigen_core.domains import domain_class, domain_of
+from equigen_core.domains.images import ImageDomain
+from equigen_core.evaluation.frontier import METRICS
+from equigen_core.evaluation.metrics import nearest_shot_distance
+from equigen_core.evaluation.protocol import Reference, cheap_baselines, report
+from equigen_core.evaluation.runner import trend_verdict
+from equigen_core.generation.fewshot import FewShotModel, generate, refine, save_samples, span  # noqa: F401 (re-export)
+from equigen_core.generation.fewshot import sample as fewshot_sample
+from equigen_core.generation.span import augment_starts, span_starts
+from equigen_core.nets.classifier import load_classifier
+from equigen_core.presets import Sampling
 from equigen_core.service.jobs import Cancelled, Done, check, stream
+from equigen_core.storage.checkpoint import CheckpointError
+from equigen_core.weightspace.fit import FitConfig, fit_images
+from equigen_core.weightspace.inr import SirenSpec, render_images
 
 MAX_TARGETS = 32  # K ≤ 32 in the app
 MAX_UPLOAD_BYTES = 10_000_000  # 10 MB per uploaded image
@@ -78,8 +89,6 @@ class Studio:
     def load(cls, root: str | Path = "checkpoints/mnist", *, classifier: str | Path | None = "default") -> "Studio":
         """classifier: "default" — the yardstick of the gallery's domain (domains.images: ROOT/classifier, or the
         shipped MNIST CNN for MNIST galleries; none for shapes); a path; or None."""
-        from equigen_core.domains.images import ImageDomain
-        from equigen_core.nets.classifier import load_classifier
 
         root = Path(root)
         if not (root / "gallery").is_dir():
@@ -119,7 +128,6 @@ class Studio:
 
     def fit_config(self):
         """The fitting recipe the gallery (and so the training zoo) was made with: uploads are fitted alike."""
-        from equigen_core.weightspace.fit import FitConfig
 
         saved = dict(self.gallery.meta.get("fit") or {})
         if "betas" in saved:
@@ -136,7 +144,6 @@ class Studio:
     @property
     def domain(self):
         """The gallery's domain (domains.ImageDomain or ShapeDomain): class names, pictures, augmentations."""
-        from equigen_core.domains import domain_of
 
         if "domain" not in self.cache:
             self.cache["domain"] = domain_of(self.gallery)
@@ -189,9 +196,6 @@ def images_from_files(paths: Sequence[str | Path], *, channels: int = 1, size: i
                       invert: str = "auto") -> Tensor:
     """Uploaded image files → (K, C, size, size) in [0, 1]; checked by content (PIL decodes them), ≤ 10 MB each,
     ≤ 4096² px, K ≤ 32. invert: "auto" makes light-background images white-on-black like MNIST."""
-    from PIL import Image, UnidentifiedImageError
-
-    from equigen_core.data.images import EXTENSIONS, _decode
 
     if not paths:
         raise StudioError("no images uploaded")
@@ -223,7 +227,6 @@ def fit_targets(spec: SirenSpec, images: Tensor, *, fit_cfg=None, init: Tensor |
     """Fit one INR per image with the zoo's recipe (`Studio.fit_config()`) from the zoo's shared init w0
     (`Studio.fit_init`, random or meta-learned), so the targets are aligned with the training zoo → weights (K, P).
     on_progress(done, total, mean PSNR of the done ones)."""
-    from equigen_core.weightspace.fit import FitConfig, fit_images
 
     def cb(p):
         if on_progress is not None:
@@ -250,79 +253,60 @@ class Frame:
         return self.images
 
 
-def check_generation_args(k: int, n: int, gamma: float, guidance: float, steps: int, temperature: float = 1.0) -> None:
+MAX_SAMPLES = 64  # samples per request in the app
+
+
+def sampling_of(spec: SirenSpec, sampling: Sampling | None = None, **knobs) -> Sampling:
+    """One Sampling for a request: `sampling` (None: the domain's default, presets.sampling_for) with the knobs given
+    (None values keep it), checked once against presets.BOUNDS → StudioError naming every knob out of range."""
+    base = domain_class(spec).default_sampling() if sampling is None else sampling
+    try:
+        return base.replace(**knobs)
+    except (ValueError, TypeError) as e:
+        raise StudioError(str(e)) from None
+
+
+def check_request(k: int, n: int) -> None:
+    """What a served request may ask beyond the sampler's knobs: K targets and n samples."""
     if k < 1:
         raise StudioError("select at least one target (K = 0)")
     if k > MAX_TARGETS:
         raise StudioError(f"{k} targets selected; at most {MAX_TARGETS}")
-    if not 1 <= n <= 64:
-        raise StudioError(f"number of samples must be in 1–64, got {n}")
-    if not 0 <= gamma <= 2:
-        raise StudioError(f"γ must be in 0–2, got {gamma}")
-    if not 0 <= guidance <= 1:
-        raise StudioError(f"λ (guidance) must be in 0–1, got {guidance}")
-    if not 1 <= steps <= 200:
-        raise StudioError(f"DDIM steps must be in 1–200, got {steps}")
-    if not 0 < temperature <= 2:
-        raise StudioError(f"temperature τ must be in (0, 2], got {temperature}")
+    if not 1 <= n <= MAX_SAMPLES:
+        raise StudioError(f"number of samples must be in 1–{MAX_SAMPLES}, got {n}")
 
 
-def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0) -> Tensor:
-    """n exact augmentations of the targets (the domain's), round robin → (n, P): the starts of EquiGen refine."""
-    from equigen_core.domains import domain_class
-
-    g = torch.Generator().manual_seed(seed + 7919)
-    return domain_class(spec).exact_augment(spec, targets[torch.arange(n) % len(targets)], g)
+def augmented_starts(spec: SirenSpec, targets: Tensor, n: int, *, seed: int = 0, strength: float = 1.0) -> Tensor:
+    """n exact geometric augmentations of the targets, round robin → (n, P): the starts the "augment" sampler
+    denoises for the same seed (fewshot.sample)."""
+    return augment_starts(spec, targets, n, strength=strength, generator=torch.Generator().manual_seed(seed))[0]
 
 
-def sample(model: FewShotModel, targets: Tensor, *, n: int, gamma: float | None = None, guidance: float | None = None,
-           steps: int | None = None, seed: int = 0, temperature: float | None = None, mode: str = "per-target",
-           start_t: int = 0, res: int = 28, on_step=None, sampler: str | None = None, t0: int | None = None):
-    """n INRs from K targets → fewshot.GenerationResult; knobs left None take the domain's defaults (presets).
-    sampler: "span" (mixtures + geometric augmentation of the targets, denoised from step t0; fewshot.span), "noise"
-    (EquiGen from noise, ψ̃ = ψ + γ·ε) or "augment" (EquiGen refine: SDEdit from exact augmentations of the targets
-    noised to step t0). sampler None: "augment" when start_t > 0 (t0 = start_t), else "noise"."""
-    from equigen_core.domains import domain_class
-
-    d = domain_class(model.spec).sampling
-    sampler, t0 = (("augment", start_t) if start_t else ("noise", t0)) if sampler is None else (sampler, t0)
-    if sampler not in SAMPLERS:
-        raise StudioError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    knobs = dict(gamma=d.gamma if gamma is None else gamma, guidance=d.guidance if guidance is None else guidance,
-                 steps=steps or d.steps, temperature=d.temperature if temperature is None else temperature)
-    t0 = d.t0 if t0 is None else int(t0)
-    if sampler != "noise" and not 0 < t0 < 1000:
-        raise StudioError(f"the SDEdit start step t0 must be in 1–999, got {t0}")
-    if sampler == "augment":  # the domain's exact augmentations (images: colour too), the 3D tab's measured default
-        starts = augmented_starts(model.spec, targets, n, seed=seed)
-        out = refine(model, starts, start_t=t0, seed=seed, res=res, on_step=on_step, **knobs)
-        out.target_index = torch.arange(n) % len(targets)
-        return out
-    try:
-        sampling = d.replace(sampler=sampler, t0=t0, **knobs)
-    except ValueError as e:
-        raise StudioError(str(e)) from None
-    return fewshot_sample(model, targets, n, sampling, seed=seed, res=res, on_step=on_step, mode=mode)
+def sample(model: FewShotModel, targets: Tensor, *, n: int, sampling: Sampling | None = None, seed: int = 0,
+           mode: Literal["per-target", "set"] = "per-target", res: int = 28, on_step=None, **knobs):
+    """n INRs from K targets → fewshot.GenerationResult, with one Sampling (`sampling_of`: the domain's defaults, then
+    `sampling`, then the knobs given here). Its sampler: "span" (mixtures + geometric augmentation of the targets,
+    denoised from step t0), "noise" (EquiGen from noise, ψ̃ = ψ + γ·ε) or "augment" (EquiGen refine: SDEdit from
+    exact geometric augmentations of the targets, of strength γ, noised to step t0)."""
+    s = sampling_of(model.spec, sampling, **knobs)
+    check_request(len(targets), n)
+    return fewshot_sample(model, targets, n, s, seed=seed, res=res, on_step=on_step, mode=mode)
 
 
-def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma: float | None = None,
-                    guidance: float | None = None, steps: int | None = None, seed: int = 0, res: int | None = None,
-                    temperature: float | None = None, mode: str = "per-target", start_t: int = 0,
-                    every: int | None = None, previews: int | None = None, sampler: str | None = None,
-                    t0: int | None = None) -> Iterator[Frame | Done]:
-    """Frames of x̂0 pictured by the model's domain (Domain.preview), then Done(GenerationResult); closing the
-    iterator stops the sampler. Knobs left None take the domain's defaults. mode: "per-target" (each sample from one
-    target's ψ) or "set" (all from the targets' mean ψ); sampler / t0 / start_t: see `sample`. Frames: one
-    every `every` DDIM steps, or about `previews` evenly over the steps that run (fewer than `steps` under SDEdit),
-    always including the last; by default the domain's `live_frames` (images: every step). res: pixels per side of
-    image samples and frames (default 28); for shapes, the grid of the live previews."""
-    from equigen_core.domains import domain_class
+def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, sampling: Sampling | None = None,
+                    seed: int = 0, res: int | None = None, mode: Literal["per-target", "set"] = "per-target",
+                    every: int | None = None, previews: int | None = None, **knobs) -> Iterator[Frame | Done]:
+    """Frames of x̂0 pictured by the model's domain (Domain.preview), then Done(GenerationResult) — or Done(None)
+    when the run was stopped; closing the iterator stops the sampler. The sampler: as `sample` (one Sampling: the
+    domain's defaults, `sampling`, then the knobs given). mode: "per-target" (each sample from one target's ψ) or
+    "set" (all from the targets' mean ψ). Frames: one every `every` DDIM steps, or about `previews` evenly over the
+    steps that run (fewer than `steps` from a t0), always including the last; by default the domain's `live_frames`
+    (images: every step). res: pixels per side of image samples and frames (default 28); for shapes, the grid of
+    the live previews."""
 
     dom = domain_class(model.spec)
-    d = dom.sampling
-    gamma, guidance = d.gamma if gamma is None else gamma, d.guidance if guidance is None else guidance
-    steps, temperature = steps or d.steps, d.temperature if temperature is None else temperature
-    check_generation_args(len(targets), n, gamma, guidance, steps, temperature)
+    s = sampling_of(model.spec, sampling, **knobs)
+    check_request(len(targets), n)
     spec, previews = model.spec, previews or (None if every else dom.live_frames)
     image_res = res if res and dom.in_dim == 2 else 28
 
@@ -334,9 +318,7 @@ def generate_stream(model: FewShotModel, targets: Tensor, *, n: int = 16, gamma:
                 emit(Frame(i + 1, total, dom.preview(spec, w, live=True, res=res)))
 
         try:
-            return sample(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
-                          temperature=temperature, mode=mode, start_t=start_t, res=image_res, on_step=on_step,
-                          sampler=sampler, t0=t0)
+            return fewshot_sample(model, targets, n, s, seed=seed, res=image_res, on_step=on_step, mode=mode)
         except Cancelled:
             return None
 
@@ -356,8 +338,6 @@ class Readout:
 
 @torch.no_grad()
 def readouts(images: Tensor, target_images: Tensor, classifier=None) -> list[Readout]:
-    from equigen_core.evaluation.metrics import nearest_shot_distance
-
     d = nearest_shot_distance(images, target_images)  # compared at 28×28 whatever the render size
     if classifier is None:
         return [Readout(None, None, float(x)) for x in d]
@@ -379,7 +359,6 @@ class Tradeoff:
 
     def summary(self) -> list[dict]:
         """The sweep as frontier rows (frontier.summarize's format, one seed: std 0), for report.frontier_figure."""
-        from equigen_core.evaluation.frontier import METRICS
 
         def row(method, family, knob, value, rep):
             return {"method": method, "family": family, "knob": knob, "value": value, "seeds": [0],
@@ -391,12 +370,13 @@ class Tradeoff:
 
 
 def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
-        0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, guidance: float = 0.0, steps: int = 25, seed: int = 0,
-             real: Tensor | None = None, on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff:
-    """Sweep γ of the span sampler (`samples`, from the domain's t0) and from noise (`from_noise`) for targets of
-    class `cls`, beside the cheap baselines (the span's own starts among them) in protocol v2's metrics. real: the
-    class's reference images (default: MNIST's held-out digits)."""
-    from equigen_core.evaluation.protocol import Reference, cheap_baselines, report
+        0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, sampling: Sampling | None = None, seed: int = 0,
+             real: Tensor | None = None, on_progress: Callable[[int, int, str], None] | None = None,
+             **knobs) -> Tradeoff:
+    """Sweep γ of the span sampler (`samples`) and from noise (`from_noise`) for targets of class `cls`, beside the
+    cheap baselines (the span's own starts among them) in protocol v2's metrics. Every other knob is one Sampling
+    (`sampling_of`: the domain's defaults, `sampling`, then the knobs given); only the sampler and γ change along the
+    sweep. real: the class's reference images (default: MNIST's held-out digits)."""
 
     if classifier is None:
         raise StudioError("the trade-off needs a classifier for this data (checkpoints/mnist_classifier for MNIST; "
@@ -405,14 +385,11 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         raise StudioError("the trade-off needs at least 2 targets (the baselines interpolate between them)")
     if not gammas or any(g < 0 for g in gammas):
         raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
+    s = sampling_of(model.spec, sampling, **knobs)
+    for g in gammas:
+        sampling_of(model.spec, s, gamma=float(g))  # every γ within its bound before anything runs
     if real is None:
-        from equigen_core.data import load_mnist
-
         real = load_mnist(split="test", classes=[int(cls)]).images
-    from equigen_core.domains import domain_class
-    from equigen_core.generation.span import span_starts
-
-    d = domain_class(model.spec).sampling
     shots = render_images(model.spec, targets, 28)
     ref = Reference.of(real, shots, classifier)  # every set below is scored against the same real images
     total = 2 * len(gammas) + 1
@@ -420,28 +397,24 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
     for i, g in enumerate(gammas):
         if on_progress:
             on_progress(i, total, f"span γ = {g:g}")
-        out = span(model, targets, n, gamma=float(g), t0=d.t0, mix=d.mix, augment=d.augment, guidance=guidance,
-                   steps=steps, seed=seed, temperature=d.temperature)
+        out = sample(model, targets, n=n, sampling=s, sampler="span", gamma=float(g), seed=seed)
         rows.append(report(f"span γ={g:g}", out.images, int(cls), shots, ref, classifier))
     for i, g in enumerate(gammas):
         if on_progress:
             on_progress(len(gammas) + i, total, f"from noise γ = {g:g}")
-        out = generate(model, targets, n, gamma=float(g), guidance=guidance, steps=steps, seed=seed,
-                       temperature=d.temperature)
+        out = sample(model, targets, n=n, sampling=s, sampler="noise", gamma=float(g), seed=seed)
         noise.append(report(f"from noise γ={g:g}", out.images, int(cls), shots, ref, classifier))
     on_progress and on_progress(total - 1, total, "baselines")
     cheap = cheap_baselines(model.spec, targets, n, seed=seed)
     g = torch.Generator().manual_seed(seed)
     cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(model.spec, targets, n, gamma=1.0,
-                                                                       generator=g, mix=d.mix, augment=d.augment)[0]
+                                                                       generator=g, mix=s.mix, augment=s.augment)[0]
     base = [report(name, render_images(model.spec, w, 28), int(cls), shots, ref, classifier)
             for name, w in cheap.items()]
     return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), noise)
 
 
 def _verdict(rows) -> str:
-    from equigen_core.evaluation.runner import trend_verdict
-
     return trend_verdict([{"mean": vars(r)} for r in rows], [("coverage", "coverage"), ("vendi", "the Vendi score"),
                                                              ("accuracy", "accuracy")],
                          agrees=lambda t: t["coverage"] == "rises" or t["vendi"] == "rises",

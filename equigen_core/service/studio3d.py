@@ -15,20 +15,44 @@ gallery shape, and the distance to the nearest target (a copy scores ≈ 0).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Literal, Sequence
 
 import torch
 from torch import Tensor
 
+from equigen_core.data import DataError
+from equigen_core.data.meshes import MESH_EXTS, MeshSet, load_mesh
+from equigen_core.data.shapes import make_shapes
 from equigen_core.domains.shapes import ShapeDomain
+from equigen_core.evaluation.metrics import chamfer_matrix, normalize_clouds
+from equigen_core.evaluation.protocol import interpolate_shots
+from equigen_core.evaluation.protocol3d import clouds_from_shapes, clouds_from_weights, reference_terms, report_3d
+from equigen_core.evaluation.runner import trend_verdict
 from equigen_core.generation.fewshot import FewShotModel
-from equigen_core.weightspace.inr import SirenSpec
+from equigen_core.presets import Sampling
 from equigen_core.service.jobs import Done
-from equigen_core.presets import SHAPES
-from equigen_core.service.studio import (Frame, Studio, StudioError, augmented_starts, generate_stream,  # noqa: F401
-                                         sample)
+from equigen_core.service.studio import (  # noqa: F401
+    Frame,
+    Studio,
+    StudioError,
+    augmented_starts,
+    check_request,
+    generate_stream,
+    sample,
+    sampling_of,
+)
+from equigen_core.weightspace.fit import OCCUPANCY_POINTS, OCCUPANCY_ROUNDS, fit_shapes
+from equigen_core.weightspace.inr import SirenSpec
+from equigen_core.weightspace.render import (
+    grid_to_mesh,
+    occupancy_grids,
+    raycast_views,
+    shape_views,
+    turntable_gif,
+    write_glb,
+)
 
 PREVIEW_RES, PREVIEW_SIZE = ShapeDomain.live_res, ShapeDomain.live_size  # the live x̂0 previews: 24³ grid, 96 px
 FINAL_RES, VIEW_SIZE = ShapeDomain.final_res, ShapeDomain.final_size  # final samples and thumbnails: 64³ (as the
@@ -66,14 +90,12 @@ def categories(studio: Studio) -> list[str]:
 
 def grids(spec: SirenSpec, weights: Tensor, res: int) -> Tensor:
     """Occupancy logits of B INRs on a res³ grid → (B, res, res, res)."""
-    from equigen_core.reporting.render import occupancy_grids
 
     return occupancy_grids(spec, weights, res)
 
 
 def views(spec: SirenSpec, weights: Tensor, *, res: int = FINAL_RES, size: int = VIEW_SIZE) -> Tensor:
     """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit)."""
-    from equigen_core.reporting.render import shape_views
 
     return shape_views(spec, weights, res=res, size=size)
 
@@ -96,8 +118,6 @@ def meshes_from_files(paths: Sequence[str | Path]):
     """Uploaded mesh files → data.meshes.MeshSet (normalised to [-0.9, 0.9]³); checked by extension, size (≤ 20 MB),
     count (≤ 8) and content (trimesh must find triangles). Not watertight: accepted, its inside is then guessed by
     the occupancy test (open3d, or the winding number)."""
-    from equigen_core.data import DataError
-    from equigen_core.data.meshes import MESH_EXTS, MeshSet, load_mesh
 
     if not paths:
         raise StudioError("no meshes uploaded")
@@ -121,7 +141,6 @@ def fit_mesh_targets(studio: Studio, meshes, *, on_progress: Callable[[int, int,
                      ) -> Tensor:
     """Fit one occupancy INR per mesh with the gallery's recipe (its fit config, points and rounds) from its shared
     init, so the targets are aligned with the training zoo → weights (K, P). on_progress(done, total, mean PSNR)."""
-    from equigen_core.weightspace.fit import OCCUPANCY_POINTS, OCCUPANCY_ROUNDS, fit_shapes
 
     _check_3d(studio)
     meta = studio.gallery.meta
@@ -142,13 +161,18 @@ def fit_mesh_targets(studio: Studio, meshes, *, on_progress: Callable[[int, int,
 ShapeFrame = Frame  # its pictures are `.views` (= `.images`)
 
 
-def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, gamma: float = SHAPES.gamma,
-                  guidance: float = SHAPES.guidance, steps: int = SHAPES.steps, seed: int = 0,
-                  temperature: float = SHAPES.temperature, mode: str = "per-target",
-                  start_t: int = 0, on_step=None):
-    """n occupancy INRs from K targets (service.studio.sample) → fewshot.GenerationResult."""
-    return sample(model, targets, n=n, gamma=gamma, guidance=guidance, steps=steps, seed=seed,
-                  temperature=temperature, mode=mode, start_t=start_t, on_step=on_step)
+def sample_shapes(model: FewShotModel, targets: Tensor, *, n: int, sampling: Sampling | None = None, seed: int = 0,
+                  mode: Literal["per-target", "set"] = "per-target", on_step=None, **knobs):
+    """n occupancy INRs from K targets (service.studio.sample: one Sampling, the shape domain's defaults, then
+    `sampling`, then the knobs given) → fewshot.GenerationResult."""
+    return sample(model, targets, n=n, sampling=sampling, seed=seed, mode=mode, on_step=on_step, **knobs)
+
+
+def check_request_3d(k: int, n: int) -> None:
+    """What a 3D request may ask: the studio's K bound and at most 32 shapes."""
+    check_request(k, n)
+    if n > 32:
+        raise StudioError(f"at most 32 shapes per run in 3D, got {n}")
 
 
 def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, previews: int = 10,
@@ -157,8 +181,7 @@ def generate_stream_3d(model: FewShotModel, targets: Tensor, *, n: int = 8, prev
     of low-resolution views, then Done(GenerationResult)."""
     if not is_3d(model.spec):
         raise StudioError(f"{model.path}: a {model.spec.in_dim}D model; pick a shape (3D) checkpoint")
-    if n > 32:
-        raise StudioError(f"at most 32 shapes per run in 3D, got {n}")
+    check_request_3d(len(targets), n)
     yield from generate_stream(model, targets, n=n, previews=previews, **knobs)
 
 
@@ -173,7 +196,6 @@ class ShapeSamples:
 def finish_samples(spec: SirenSpec, weights: Tensor, out_dir: str | Path, *, res: int = FINAL_RES,
                    size: int = VIEW_SIZE) -> ShapeSamples:
     """Final samples → views, and marching cubes → sample_{i}.glb under out_dir."""
-    from equigen_core.reporting.render import grid_to_mesh, raycast_views, write_glb
 
     out_dir = Path(out_dir)
     g = grids(spec, weights, res)
@@ -189,7 +211,6 @@ def finish_samples(spec: SirenSpec, weights: Tensor, out_dir: str | Path, *, res
 def turntable(spec: SirenSpec, weights: Tensor, path: str | Path, *, res: int = FINAL_RES, frames: int = 24,
               size: int = 160, use_gl: bool = True) -> tuple[Path, str]:
     """A turntable GIF of one occupancy INR (P,) → (path, renderer used: "pyrender" or "raycast")."""
-    from equigen_core.reporting.render import turntable_gif
 
     return turntable_gif(grids(spec, weights.reshape(1, -1), res)[0], path, frames=frames, size=size, use_gl=use_gl)
 
@@ -200,8 +221,6 @@ def turntable(spec: SirenSpec, weights: Tensor, path: str | Path, *, res: int = 
 
 def clouds(spec: SirenSpec, weights: Tensor, *, res: int = READOUT_RES, n: int = READOUT_POINTS) -> Tensor:
     """Surface point clouds (B, n, 3), normalised (centred, unit ball); an empty shape gives zeros."""
-    from equigen_core.evaluation.metrics import normalize_clouds
-    from equigen_core.evaluation.protocol3d import clouds_from_weights
 
     return normalize_clouds(clouds_from_weights(spec, weights, res=res, n=n))
 
@@ -250,7 +269,6 @@ def _is_one_of(weights: Tensor, targets: Tensor) -> Tensor:
 
 def shape_readouts(studio: Studio, weights: Tensor, targets: Tensor, category: str | int) -> ShapeReadouts:
     """Per sample: the category of its nearest gallery shape, and its Chamfer distance to the nearest target."""
-    from equigen_core.evaluation.metrics import chamfer_matrix
 
     _check_3d(studio)
     c = category_index(studio, category)
@@ -281,16 +299,14 @@ class Tradeoff3D:
 
 
 def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: str | int, *,
-                gammas: Sequence[float] = (0.0, 0.3, 0.6, 1.0), n: int = 16, steps: int = 25, seed: int = 0,
-                refine_t0: Sequence[int] = (100, 200, 300), reference: int = 16, res: int = READOUT_RES,
-                points: int = READOUT_POINTS,
-                on_progress: Callable[[int, int, str], None] | None = None) -> Tradeoff3D:
-    """MMD / COV / 1-NNA (against shapes of the category that are not targets) and Chamfer novelty for EquiGen at
-    each γ, EquiGen refine at each t0, and the cheap baselines on the same targets (protocol3d.report_3d)."""
-    from dataclasses import asdict
-
-    from equigen_core.evaluation.protocol import interpolate_shots
-    from equigen_core.evaluation.protocol3d import clouds_from_shapes, reference_terms, report_3d
+                gammas: Sequence[float] = (0.0, 0.3, 0.6, 1.0), n: int = 16, sampling: Sampling | None = None,
+                seed: int = 0, refine_t0: Sequence[int] = (100, 200, 300), reference: int = 16,
+                res: int = READOUT_RES, points: int = READOUT_POINTS,
+                on_progress: Callable[[int, int, str], None] | None = None, **knobs) -> Tradeoff3D:
+    """MMD / COV / 1-NNA (against shapes of the category that are not targets) and Chamfer novelty for EquiGen from
+    noise at each γ, EquiGen refine (the augment sampler, strength 1) at each t0, and the cheap baselines on the same
+    targets (protocol3d.report_3d). Every other knob is one Sampling (studio.sampling_of: the domain's defaults,
+    `sampling`, then the knobs given)."""
 
     _check_3d(studio)
     c = category_index(studio, category)
@@ -300,7 +316,6 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     if not gammas or any(g < 0 for g in gammas):
         raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
     if studio.gallery.meta.get("shapes"):  # procedural: fresh exact shapes of the category, never in the zoo
-        from equigen_core.data.shapes import make_shapes
 
         ref = clouds_from_shapes(make_shapes(name, reference, seed=10_000 + seed), res=res, n=points)
         ref_text = f"{reference} fresh procedural {name}s (exact geometry, not in the zoo)"
@@ -315,11 +330,12 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     shot_clouds = clouds(spec, targets, res=res, n=points)
     g = torch.Generator().manual_seed(seed)
     pick = targets[torch.randint(0, len(targets), (n,), generator=g)]
+    s = sampling_of(model.spec, sampling, **knobs)
     jobs = [(f"γ = {x:g}", "EquiGen", "γ", float(x), lambda x=x: sample_shapes(
-        model, targets, n=n, gamma=float(x), steps=steps, seed=seed).weights) for x in gammas]
+        model, targets, n=n, sampling=s, sampler="noise", gamma=float(x), seed=seed).weights) for x in gammas]
     jobs += [(f"refine t0 = {t}", "EquiGen refine (SDEdit from augmented targets)", "t0", int(t),
-              lambda t=t: sample_shapes(model, targets, n=n, gamma=0.0, steps=steps, seed=seed,
-                                        start_t=int(t)).weights) for t in refine_t0]
+              lambda t=t: sample_shapes(model, targets, n=n, sampling=s, sampler="augment", gamma=1.0, t0=int(t),
+                                        seed=seed).weights) for t in refine_t0]
     jobs += [("baselines", "copies of the targets", "", None, lambda: pick),
              ("baselines", "interpolation of two targets", "", None, lambda: interpolate_shots(targets, n, g)),
              ("baselines", "exact augmentations", "", None, lambda: augmented_starts(spec, targets, n, seed=seed))]
@@ -336,8 +352,6 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
 
 
 def _verdict_3d(rows: list[dict]) -> str:
-    from equigen_core.evaluation.runner import trend_verdict
-
     return trend_verdict([{"mean": r} for r in rows], [("novelty", "novelty"), ("mmd", "MMD (higher is worse)"),
                                                          ("cov", "COV")],
                          agrees=lambda t: t["novelty"] == "rises" and t["mmd"] == "rises",

@@ -28,7 +28,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-
 LIBRARY_VERSION = "0.1.0"  # equigen_core.__version__ (pyproject.toml says the same), recorded in every checkpoint
 SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"

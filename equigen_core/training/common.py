@@ -3,6 +3,7 @@ encoding, the divergence error and the atomic save of the resumable training sta
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -36,7 +37,6 @@ def encode(encoder: WeightEncoder, flat: Tensor, chunk: int = 512) -> Tensor:
 def _save_state_atomic(acc, state_dir: Path) -> None:
     """Accelerate save_state into a temporary sibling, then swap it in: a run killed mid-save keeps the previous
     state loadable (a half-written state directory would make --resume fail)."""
-    import shutil
 
     tmp, old = state_dir.with_name(state_dir.name + ".tmp"), state_dir.with_name(state_dir.name + ".old")
     if acc.is_main_process:

@@ -12,14 +12,16 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
-from equigen_core.weightspace.augment import AugmentConfig, random_augment
 from equigen_core.data.zoo import Zoo
 from equigen_core.nets.encoder import EncoderConfig, WeightEncoder, info_nce, sup_con
-
-from equigen_core.evaluation.features import knn_accuracy, write_tsne
-from equigen_core.storage.models import save_encoder
+from equigen_core.nets.models import save_encoder
+from equigen_core.rng import seeded
 from equigen_core.training.common import TrainingDiverged, encode, make_accelerator
+from equigen_core.training.features import knn_accuracy, write_tsne
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
+from equigen_core.weightspace.smooth import canonicalize
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,13 @@ class EncoderTrainResult:
 def _canonical(zoo: Zoo, smooth: bool, progress: bool) -> Tensor:
     if not smooth or zoo.meta.get("canonicalized"):
         return zoo.weights
-    from equigen_core.weightspace.smooth import canonicalize
 
     if progress:
         print(f"smooth-canonicalising {len(zoo)} INRs for stage 1 ...")
     return canonicalize(zoo.spec, zoo.weights).weights
 
 
+@seeded
 def train_encoder(zoo: Zoo, cfg: EncoderTrainConfig = EncoderTrainConfig(), enc_cfg: EncoderConfig = EncoderConfig(),
                   *, out: str | Path | None = None, accelerator=None, progress: bool = True,
                   callback: Callable[[int, float], None] | None = None,
@@ -71,10 +73,8 @@ def train_encoder(zoo: Zoo, cfg: EncoderTrainConfig = EncoderTrainConfig(), enc_
     `callback(step, loss)` is called every `log_every` steps; `should_stop()` lets a UI cancel (the checkpoint is then
     not written, and any previous one at `out` stays as it was).
     """
-    from tqdm.auto import tqdm
 
     acc = accelerator or make_accelerator()
-    torch.manual_seed(cfg.seed)
     train, test = zoo.train(), zoo.test()
     if cfg.classes is not None:  # kNN is then measured on held-out INRs of the same classes
         train = train.select(torch.isin(train.labels, torch.tensor(list(cfg.classes))))

@@ -3,6 +3,7 @@ weights (or their principal / latent codes), EMA weights, resumable Accelerate s
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, replace
@@ -12,14 +13,19 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from equigen_core.weightspace.augment import AugmentConfig, random_augment
 from equigen_core.data.zoo import Zoo
-from equigen_core.nets.encoder import WeightEncoder
-
-from equigen_core.storage.models import save_diffusion
-from equigen_core.training.common import (TrainingDiverged, _save_state_atomic, encode, make_accelerator,
-                                          train_state_dir)
+from equigen_core.generation.diffusion import DiffusionConfig, WeightDiffusion
+from equigen_core.nets.denoiser import DenoiserConfig, build_denoiser
+from equigen_core.nets.encoder import WeightEncoder, condition_encoder
+from equigen_core.nets.models import save_diffusion
+from equigen_core.presets import LAMBDA_EQ
+from equigen_core.rng import seeded
+from equigen_core.training.common import TrainingDiverged, _save_state_atomic, encode, make_accelerator, train_state_dir
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
+from equigen_core.weightspace.latent import LatentConfig, fit_latent_codec
+from equigen_core.weightspace.weights import NormStats, PCAStats
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class DiffusionTrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999  # EMA of the denoiser weights (used for sampling)
-    lambda_eq: float = 0.1  # λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7)
+    lambda_eq: float = LAMBDA_EQ  # λ of L = L_recon + λ·L_eq (EQUIGEN Eq. 7)
     lambda_func: float = 0.0  # our addition: weight of the function-space loss (see diffusion.py)
     # what is diffused (our addition): "weights", every per-entry standardised weight (P); "pca", the whitened
     # coordinates of the zoo's top pca_dim principal directions (weights.PCAStats); "latent", the whitened codes of a
@@ -91,7 +97,6 @@ class _Progress:
 
 def diffusion_config(cfg: DiffusionTrainConfig, **overrides):
     """The process config (diffusion.DiffusionConfig) a stage-2 training config implies, with `overrides`."""
-    from equigen_core.generation.diffusion import DiffusionConfig
 
     return DiffusionConfig(**{"lambda_eq": cfg.lambda_eq, "lambda_func": cfg.lambda_func, "condition": cfg.condition,
                               "cond_noise": cfg.cond_noise, "pair_k": cfg.pair_k, **overrides})
@@ -127,6 +132,7 @@ def neighbour_table(cond: Tensor, labels: Tensor, k: int) -> Tensor:
     return table
 
 
+@seeded
 def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig = DiffusionTrainConfig(),
                     denoiser_cfg=None, diffusion_cfg=None, *, out: str | Path | None = None, resume: bool = False,
                     accelerator=None, progress: bool = True, callback: Callable[[int, float], None] | None = None,
@@ -138,14 +144,6 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
     the checkpoint — every `save_every` steps and at the end; `resume=True` continues from it. A NaN/inf loss raises
     TrainingDiverged before anything is written.
     """
-    import copy
-
-    from tqdm.auto import tqdm
-
-    from equigen_core.nets.denoiser import DenoiserConfig, build_denoiser
-    from equigen_core.generation.diffusion import WeightDiffusion
-    from equigen_core.nets.encoder import condition_encoder
-    from equigen_core.weightspace.weights import NormStats, PCAStats
 
     diffusion_cfg = diffusion_cfg or diffusion_config(cfg)
     encoder = condition_encoder(encoder, diffusion_cfg.condition)
@@ -157,7 +155,6 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         raise ValueError(f"unknown diffusion space {cfg.space!r}; expected 'weights', 'pca' or 'latent'")
     acc = accelerator or make_accelerator()
     t0, cpu0 = time.perf_counter(), time.process_time()
-    torch.manual_seed(cfg.seed)
     if encoder.spec != zoo.spec:
         raise ValueError(f"the encoder was trained for {encoder.spec}, the zoo holds {zoo.spec}")
     weights, psi = diffusion_data(zoo, encoder, cfg.classes)
@@ -165,8 +162,6 @@ def train_diffusion(zoo: Zoo, encoder: WeightEncoder, cfg: DiffusionTrainConfig 
         wnorm = PCAStats.fit(weights, min(cfg.pca_dim, *weights.shape))
         denoiser_cfg = replace(denoiser_cfg, data_dim=wnorm.dim)
     elif cfg.space == "latent":
-        from equigen_core.weightspace.latent import LatentConfig, fit_latent_codec
-
         wnorm, _ = fit_latent_codec(zoo.spec, weights, LatentConfig(dim=cfg.latent_dim, steps=cfg.latent_steps,
                                                                      seed=cfg.seed), device=acc.device,
                                     progress=progress and acc.is_main_process)

@@ -3,6 +3,7 @@ augmentations of K shots, with L_eq, replay of the base zoo and early stopping o
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,15 +11,17 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from equigen_core.weightspace.augment import AugmentConfig, random_augment
-from equigen_core.storage.checkpoint import (config_to_dict, load_checkpoint, module_tensors,
-                                             save_checkpoint)
 from equigen_core.data.zoo import Zoo
-
-from equigen_core.storage.models import DIFFUSION_KIND
-from equigen_core.training.stage2 import diffusion_data
+from equigen_core.generation.fewshot import FewShotModel
+from equigen_core.nets.models import DIFFUSION_KIND
+from equigen_core.presets import LAMBDA_EQ
+from equigen_core.rng import seeded
+from equigen_core.storage.checkpoint import config_to_dict, load_checkpoint, module_tensors, save_checkpoint
 from equigen_core.training.common import TrainingDiverged
+from equigen_core.training.stage2 import diffusion_data
+from equigen_core.weightspace.augment import AugmentConfig, random_augment
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class FinetuneConfig:
     batch_size: int = 128
     lr: float = 1e-4
     replay: float = 0.5  # share of every batch drawn from the base training data (against forgetting)
-    lambda_eq: float = 0.1
+    lambda_eq: float = LAMBDA_EQ
     holdout: int = 2  # shots held aside (not trained on) for early stopping
     eval_every: int = 50
     ema_decay: float = 0.99
@@ -68,6 +71,7 @@ def fixed_denoising_loss(model, process, x0: Tensor, cond: Tensor, *, n_t: int =
     return total / n_t
 
 
+@seeded
 def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg: FinetuneConfig = FinetuneConfig(),
              *, out: str | Path | None = None, progress: bool = True,
              callback: Callable[[int, float], None] | None = None,
@@ -75,16 +79,10 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
     """Adapt a trained diffusion checkpoint to K shots (K, P) of a new class: fine-tune a copy on exact weight-space
     augmentations of K − holdout shots, with λ·L_eq and replay of the base zoo, keeping the EMA state with the lowest
     denoising loss on the held-aside shots (early stopping before the shots are memorised)."""
-    import copy
-
-    from tqdm.auto import tqdm
-
-    from equigen_core.generation.fewshot import FewShotModel
 
     base = FewShotModel.load(model_path)
     if shots.shape[1] != base.spec.num_params or len(shots) < 2:
         raise ValueError(f"shots must be (K ≥ 2, {base.spec.num_params}) INR weights, got {tuple(shots.shape)}")
-    torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     hold = min(cfg.holdout, len(shots) - 1)  # 0: no early stopping, the last EMA state is kept
     order = torch.randperm(len(shots), generator=gen)

@@ -21,7 +21,6 @@ from torch import Tensor
 from equigen_core.weightspace.inr import SirenSpec
 from equigen_core.weightspace.weights import WeightSpace, random_permutations, random_signs
 
-
 # ----------------------------------------------------------------------------------------------------------------------
 # Exact transforms
 

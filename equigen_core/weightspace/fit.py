@@ -20,6 +20,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from equigen_core.weightspace.inr import SirenSpec, images_to_targets, make_grid, siren_init, unflatten
+from equigen_core.weightspace.render import occupancy_grid
 
 
 @dataclass(frozen=True)
@@ -302,8 +303,6 @@ def _cosine_lr(cfg: FitConfig, t: int, total: int) -> float:
 
 def occupancy_iou(spec: SirenSpec, flat: Tensor, shapes, res: int = 64, chunk: int = 64) -> Tensor:
     """IoU of every INR's occupancy (logit > 0) with its shape's exact occupancy on a res³ grid → (B,)."""
-    from equigen_core.weightspace.inr import make_grid
-    from equigen_core.reporting.render import occupancy_grid
 
     grid = make_grid(res, 3)
     out = []

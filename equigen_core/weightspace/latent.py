@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
+from equigen_core.rng import seeded
 from equigen_core.weightspace.inr import SirenSpec, siren_forward
 
 
@@ -115,10 +117,10 @@ def _layers(seq: nn.Sequential) -> tuple[tuple[Tensor, Tensor], ...]:
     return tuple((m.weight.detach().clone(), m.bias.detach().clone()) for m in seq if isinstance(m, nn.Linear))
 
 
+@seeded
 def fit_latent_codec(spec: SirenSpec, flat: Tensor, cfg: LatentConfig = LatentConfig(), *, device=None,
                      progress: bool = False) -> tuple[LatentCodec, list[float]]:
     """Train the autoencoder on INR weights (B, P) → (codec, per-step losses)."""
-    from tqdm.auto import tqdm
 
     if flat.dim() != 2 or flat.shape[1] != spec.num_params:
         raise ValueError(f"weights must be (B, {spec.num_params}), got {tuple(flat.shape)}")
@@ -126,7 +128,6 @@ def fit_latent_codec(spec: SirenSpec, flat: Tensor, cfg: LatentConfig = LatentCo
         raise ValueError(f"latent dim {cfg.dim} must be in [1, {spec.num_params})")
     device = torch.device(device or "cpu")
     g = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
     mean, std = flat.mean(0), flat.std(0).clamp_min(1e-6)
     x_all = ((flat - mean) / std).to(device)  # (B, P)
     widths = [spec.num_params, *cfg.hidden, cfg.dim]

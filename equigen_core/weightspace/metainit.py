@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from equigen_core.weightspace.fit import OCCUPANCY_FIT, FitConfig, fit_shapes, fit_signals
 from equigen_core.weightspace.inr import SirenSpec, images_to_targets, make_grid, siren_init
 
 
@@ -54,7 +55,6 @@ def meta_learn_init(spec: SirenSpec, images: Tensor, cfg: MetaInitConfig = MetaI
                     progress: bool = True, callback: Callable[[int, float], None] | None = None) -> MetaInitResult:
     """Reptile over image-fitting tasks: images (B, C, H, W) in [0, 1] (the training split of the base classes only).
     Starts from the SIREN init of seed cfg.seed → MetaInitResult with w0 (P,)."""
-    from equigen_core.weightspace.fit import FitConfig, fit_signals
 
     b, c, h, w = images.shape
     if c != spec.out_dim or h != w:
@@ -75,7 +75,6 @@ def meta_learn_shape_init(spec: SirenSpec, shapes, cfg: MetaInitConfig = MetaIni
     split of the base categories only). Each task is `cfg.inner_steps` BCE Adam steps (fit.fit_shapes) on `points`
     fresh labelled points of one shape, `batch_points` of them per step → MetaInitResult with w0 (P,); its curve is
     the PSNR-like figure of the occupancy probabilities after the inner loop."""
-    from equigen_core.weightspace.fit import OCCUPANCY_FIT, fit_shapes
 
     b = len(shapes)
     inner = replace(OCCUPANCY_FIT, max_steps=cfg.inner_steps, lr=cfg.inner_lr, lr_final=None,

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from equigen_core.weightspace.inr import SirenSpec, unflatten
+from equigen_core.weightspace.latent import LatentCodec
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,6 @@ def codec_from_tensors(t: dict[str, Tensor], prefix: str = "norm."):
     """The weight codec stored in a checkpoint: latent.LatentCodec when it has code statistics, PCAStats when it has
     principal components, else NormStats."""
     if f"{prefix}zmean" in t:
-        from equigen_core.weightspace.latent import LatentCodec
-
         return LatentCodec.from_tensors(t, prefix)
     return (PCAStats if f"{prefix}components" in t else NormStats).from_tensors(t, prefix)
 

@@ -4,15 +4,22 @@ fewshot.FewShotModel reads them. See docs/ARCHITECTURE.md for the checkpoint for
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
-from equigen_core.storage.checkpoint import (config_to_dict, load_checkpoint, load_into_module, module_tensors,
-                                             save_checkpoint)
 from equigen_core.data.zoo import Zoo
 from equigen_core.nets.encoder import EncoderConfig, ProbeCondition, WeightEncoder
+from equigen_core.storage.checkpoint import (
+    CheckpointError,
+    config_to_dict,
+    load_checkpoint,
+    load_into_module,
+    module_tensors,
+    save_checkpoint,
+)
 from equigen_core.weightspace.inr import SirenSpec
 
 ENCODER_KIND = "encoder"
@@ -34,7 +41,6 @@ def save_encoder(path: str | Path, result, cfg, zoo: Zoo) -> Path:
 
 def load_encoder(path: str | Path, spec: SirenSpec | None = None) -> WeightEncoder:
     """Load a stage-1 encoder; with `spec`, check it was trained for that INR spec."""
-    from equigen_core.storage.checkpoint import CheckpointError
 
     ckpt = load_checkpoint(path, kind=ENCODER_KIND)
     saved = SirenSpec.from_dict(ckpt.config["spec"])
@@ -48,7 +54,6 @@ def load_encoder(path: str | Path, spec: SirenSpec | None = None) -> WeightEncod
 
 def encoder_fingerprint(encoder: nn.Module) -> str:
     """A short hash of the encoder's weights: a diffusion checkpoint records which encoder it was trained with."""
-    import hashlib
 
     h = hashlib.sha256()
     if isinstance(encoder, ProbeCondition):

@@ -6,12 +6,17 @@ tries pyrender offscreen (EGL) first when asked and falls back to the ray caster
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from equigen_core.storage.atomic import atomic_path, atomic_write_bytes
+import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
+
+from equigen_core.storage.atomic import atomic_path, atomic_write_bytes
+from equigen_core.weightspace.inr import make_grid, siren_forward
 
 
 def tile(images: Tensor, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -30,7 +35,6 @@ def tile(images: Tensor, ncol: int | None = None, pad: int = 1) -> np.ndarray:
 def grid_image(images: Tensor, ncol: int | None = None, scale: int = 1):
     """(B, C, H, W) in [0, 1] → a PIL image of the tiled grid, upscaled `scale`× with nearest neighbour (crisp
     pixels in a browser, which would otherwise smooth a 28-px render)."""
-    from PIL import Image
 
     img = Image.fromarray(tile(images.detach().cpu(), ncol))
     if scale > 1:
@@ -53,7 +57,6 @@ def save_grid(images: Tensor, path: str | Path, ncol: int | None = None, scale: 
 def occupancy_grid(spec, flat: Tensor, res: int = 64, *, chunk_points: int = 1 << 15) -> Tensor:
     """Occupancy logits of B 3D INRs on a res³ grid of cell centres in [-1, 1]³ → (B, res, res, res) indexed
     [z, y, x] (make_grid's order)."""
-    from equigen_core.weightspace.inr import make_grid, siren_forward
 
     if spec.in_dim != 3 or spec.out_dim != 1:
         raise ValueError(f"occupancy_grid needs a 3→…→1 INR, got {spec}")
@@ -128,7 +131,6 @@ def raycast_views(grids: Tensor, *, size: int = 128, azimuth: float = 35.0, elev
     """Shaded orthographic views of occupancy grids (B, R, R, R) [z, y, x] (inside where value > level), a GL-free
     renderer: march every pixel's ray through the grid (trilinear sampling), take the first crossing, shade by the
     normal (central differences of the grid) with a Lambert light → (B, 3, size, size) in [0, 1]."""
-    import torch.nn.functional as F
 
     b = grids.shape[0]
     vol = grids.unsqueeze(1).float()  # (B, 1, R, R, R) for grid_sample
@@ -183,7 +185,6 @@ def pyrender_frames(mesh, *, frames: int = 24, size: int = 256, elevation: float
     """Turntable views of a mesh with pyrender offscreen (EGL) → (frames, 3, size, size). Raises RuntimeError when
     pyrender or an offscreen GL context is unavailable. The camera pose is given explicitly (pyrender 0.1.45 uses
     np.infty, gone in numpy 2, when it computes scene bounds itself)."""
-    import os
 
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     try:
@@ -219,7 +220,6 @@ def pyrender_frames(mesh, *, frames: int = 24, size: int = 256, elevation: float
 
 def save_gif(frames: Tensor, path: str | Path, *, fps: int = 12) -> Path:
     """(T, 3, H, W) in [0, 1] → an endlessly looping GIF, written atomically."""
-    from PIL import Image
 
     imgs = [Image.fromarray((f.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()) for f in frames]
     path = Path(path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from equigen_core.domains import domain_of
 from equigen_core.storage.checkpoint import CONFIG_FILE
 
 BASE = "diffusion"
@@ -89,7 +90,6 @@ def resolve(path: str | Path, *, cls: str | int | None = None, zoo: str | Path |
 def class_index(zoo, cls: str | int) -> int:
     """A class by number ("9") or name ("airplane") → the zoo's label (domains: the zoo's class names); RootError when
     the zoo has no INRs of that class."""
-    from equigen_core.domains import domain_of
 
     domain = domain_of(zoo)
     try:
@@ -104,7 +104,6 @@ def class_index(zoo, cls: str | int) -> int:
 def held_out_class(config: dict, zoo) -> str | None:
     """The model's few-shot (test) class, by name: the one its training recorded as `test_class`, else the first class
     of the zoo its base training left out (a model trained with a validation class leaves out two)."""
-    from equigen_core.domains import domain_of
 
     train = config.get("train") or {}
     trained = train.get("classes")
