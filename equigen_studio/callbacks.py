@@ -55,11 +55,12 @@ def sampler_key(value) -> str:
                            f"{', '.join(SAMPLER_CHOICES.values())})")
 
 
-def describe(s) -> str:
-    """One line of what a Sampling drew with (the Generate tab's status)."""
+def describe(s, *, gamma: bool = True) -> str:
+    """One line of what a Sampling drew with (the Generate tab's status; gamma=False: without γ, for a γ sweep)."""
     how = {"span": f"span sampler (mixtures + geometric augmentation, denoised from t0 = {s.t0})",
            "noise": "from noise", "augment": f"refined from augmented targets (t0 = {s.t0})"}[s.sampler]
-    return (f"{how}, γ = {s.gamma:g}, λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps")
+    g = f", γ = {s.gamma:g}" if gamma else ""
+    return f"{how}{g}, λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps"
 
 
 def sampler_label(sampler: str) -> str:
@@ -194,20 +195,25 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
 
     # -- Trade-off and feature space --------------------------------------------------------------------------------
     @_errors
-    def tradeoff(self, checkpoint, cls, selection, gammas_text, n, steps, seed, uploads, adapted,
-                 progress=gr.Progress()):
+    def tradeoff(self, checkpoint, cls, selection, gammas_text, n, seed, uploads, adapted, sampler=None,
+                 guidance=None, steps=None, temperature=None, t0=None, set_level=False, progress=gr.Progress()):
+        """The γ sweep with the Generate tab's sampler, knobs, targets and seed: only γ varies."""
         model = self._model(checkpoint, adapted)
         targets = self._targets(cls, selection, uploads)
-        gammas = parse_gammas(gammas_text)
+        s = self.sampling(model, sampler=sampler_key(sampler), guidance=guidance, steps=steps,
+                          temperature=temperature, t0=t0)
         gallery = self.studio.gallery
-        tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=gammas, n=int(n),
-                           sampling=self.sampling(model, guidance=0.0, steps=steps), seed=int(seed),
+        tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=parse_gammas(gammas_text),
+                           n=int(n), sampling=s, seed=int(seed), mode="set" if set_level else "per-target",
                            real=ImageDomain.of(gallery).real_images(gallery, int(cls)),
                            on_progress=progress_to(progress))
         rows = [[r.name, r.accuracy, r.aligned_novelty, r.coverage, r.vendi, r.off_stroke, r.fd]
-                for r in tr.samples + tr.from_noise + tr.baselines]
+                for r in tr.samples + tr.baselines]
         rows = [[x if isinstance(x, str) else round(x, 3) for x in r] for r in rows]
-        return figures.tradeoff_figure(tr), rows, tr.verdict
+        knobs = (f"Swept with the Generate tab's settings — {describe(s, gamma=False)}, "
+                 f"seed {int(seed)}, K = {len(targets)}{', set-level' if set_level else ''}, {int(n)} samples per "
+                 f"point; only γ varies.")
+        return figures.tradeoff_figure(tr), rows, f"{knobs}\n\n{tr.verdict}"
 
     def encoder_choices(self) -> list[str]:
         extra = [SMOOTH_ENCODER] if (self.studio.root / "encoder_smooth").is_dir() else []

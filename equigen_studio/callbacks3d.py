@@ -168,18 +168,25 @@ class Callbacks3D(SamplingCallbacks):
 
     # -- Trade-off and feature space --------------------------------------------------------------------------------
     @_errors
-    def tradeoff(self, checkpoint, category, selection, gammas_text, n, steps, seed, uploads=None,
-                 progress=gr.Progress()):
+    def tradeoff(self, checkpoint, category, selection, gammas_text, n, seed, uploads=None, start=None, guidance=None,
+                 steps=None, temperature=None, t0=None, set_level=False, progress=gr.Progress()):
+        """The 3D sweep with the Generate section's sampler, knobs, targets and seed: each row varies one knob."""
         studio = self._studio()
         model = self._model(checkpoint)
         targets = self._targets(category, selection, uploads)
+        s = self.sampling(model, sampler=start_key(start), guidance=guidance, steps=steps, temperature=temperature,
+                          t0=t0)
         tr = core3d.tradeoff_3d(studio, model, targets, category, gammas=parse_gammas(gammas_text), n=int(n),
-                                sampling=self.sampling(model, steps=steps), seed=int(seed),
+                                sampling=s, seed=int(seed), mode="set" if set_level else "per-target",
                                 on_progress=progress_to(progress))
         rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd"], 2),
                  round(r["cov"], 3), round(r["nna"], 3), round(r["novelty"], 2), round(r["empty"], 2)]
                 for r in tr.rows]
-        return figures.tradeoff3d_figure(tr), rows, f"Reference: {tr.reference}. {tr.verdict}"
+        how = "from noise" if s.sampler == "noise" else f"refine from augmented targets (t0 = {s.t0})"
+        knobs = (f"Swept with the Generate section's settings — {how}, γ = {s.gamma:g}, λ_g = {s.guidance:g}, "
+                 f"τ = {s.temperature:g}, {s.steps} DDIM steps, seed {int(seed)}, K = {len(targets)}; each row "
+                 f"varies one knob.")
+        return figures.tradeoff3d_figure(tr), rows, f"{knobs}\n\nReference: {tr.reference}. {tr.verdict}"
 
     @_errors
     def tsne(self, checkpoint, category, selection, last, uploads=None):

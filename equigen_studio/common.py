@@ -6,6 +6,7 @@ a page opens on. Each domain's pictures come from service.studio (Domain.preview
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Generator, Iterable, Iterator
@@ -15,6 +16,7 @@ import gradio as gr
 from equigen_core import presets
 from equigen_core.presets import Sampling
 from equigen_core.service import studio as core
+from equigen_core.service.export import export_state_dicts
 from equigen_core.service.jobs import Done
 from equigen_core.service.studio import MAX_TARGETS, StudioError
 from equigen_core.storage.checkpoint import CheckpointError
@@ -208,6 +210,14 @@ class SamplingCallbacks(TargetPicker):
             yield (picture(item.images), f"DDIM step {item.step}/{item.total}: {caption}",
                    *(gr.skip(),) * (self.outputs - 2))
         return None
+
+    @errors
+    def export(self, last):
+        """The last samples as a zip of SIREN state dicts (service.export: one `sample_NN.pth` per INR + spec.json)."""
+        if not last:
+            raise StudioError("generate samples first")
+        folder = Path(tempfile.mkdtemp(prefix="equigen_export_"))
+        return str(export_state_dicts(folder / "samples_state_dicts.zip", last["spec"], last["weights"]))
 
     def _stopped(self) -> tuple:
         """What a stopped run shows: the last frame stays, the status says so; nothing else changes."""

@@ -159,6 +159,11 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             readout = gr.Dataframe(headers=["sample", "target", "class", "confidence", "RMS to nearest "
                                                             "target"], label="Per-sample readouts", interactive=False)
                             weights_file = gr.File(label="samples.safetensors (INR weights)")
+                            with gr.Row():
+                                export_btn = gr.Button("Export as SIREN state dicts (.zip)", size="sm",
+                                                       elem_id="export-btn")
+                                export_file = gr.File(label="one sample_NN.pth per INR (seq.i.weight / bias)",
+                                                      elem_id="export-file")
                             adapt_md = gr.Markdown()
                             adapt_plot = gr.Plot(label="Adaptation")
                 with gr.Column(visible=False) as gen3d:
@@ -166,16 +171,16 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             # ---------------------------------------------------------------------------------------------------------
             with gr.Tab("Trade-off", id="tradeoff"):
                 with gr.Column(visible=True) as trade2d:
-                    gr.Markdown("The paper's claim: as γ grows, coverage (diversity) rises while quality "
-                                "falls. Here every γ is measured on the current targets: class accuracy and FD "
-                                "(faithfulness) against aligned novelty and coverage, beside cheap baselines that "
-                                "need no learning and the SDEdit refinement of augmented targets (start step t0). "
-                                "The green box is the goal: ≥ 85 % classified at aligned novelty ≥ 0.8. The full "
-                                "multi-seed frontier is in docs/RESULTS.md (`python -m equigen_core evaluate`).")
+                    gr.Markdown("As γ grows, a sampler should cover more of the class (coverage, the Vendi "
+                                "score) without losing it (class accuracy, off-stroke ink). **Run the γ sweep** "
+                                "measures that on the current targets with the Generate tab's sampler, λ_g, τ, DDIM "
+                                "steps, seed and set-level switch — only γ varies — beside cheap baselines that need "
+                                "no learning (the span sampler's own starts among them). Until then the plot shows "
+                                "the shipped model's multi-seed frontier on the held-out class (docs/RESULTS.md, "
+                                "`python -m equigen_core evaluate`).")
                     with gr.Row():
                         gammas = gr.Textbox("0, 0.25, 0.5, 0.75, 1, 1.25, 1.5", label="γ values")
                         t_n = gr.Slider(8, 64, value=32, step=8, label="Samples per γ")
-                        t_steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
                         t_btn = gr.Button("Run the γ sweep", variant="primary", elem_id="tradeoff-btn")
                     t_plot = gr.Plot(label="Trade-off", elem_id="tradeoff-plot")
                     t_verdict = gr.Markdown(elem_id="tradeoff-verdict")
@@ -297,6 +302,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         gen_event = gen_btn.click(cb.generate, gen_inputs, gen_outputs, api_name="generate", concurrency_limit=4,
                                   concurrency_id="generate")
         res.release(cb.rerender, [last, res], grid, api_name="rerender")
+        export_btn.click(cb.export, last, export_file, api_name="export_state_dicts")
         adapt_event = adapt_btn.click(cb.adapt, [checkpoint, cls, selection, adapt_steps, uploads],
                                       [adapted, checkpoint, adapt_md, adapt_plot], api_name="adapt",
                                       concurrency_id="train", concurrency_limit=1)
@@ -304,7 +310,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                                         api_visibility="private",
                                         concurrency_id="generate")
         stop_btn.click(None, cancels=[gen_event, adapt_event, adapt_gen], api_name="stop", api_visibility="private")
-        t_btn.click(cb.tradeoff, [checkpoint, cls, selection, gammas, t_n, t_steps, seed, uploads, adapted],
+        t_btn.click(cb.tradeoff, [checkpoint, cls, selection, gammas, t_n, seed, uploads, adapted, sampler, guidance,
+                                  steps, temperature, t0, set_level],
                     [t_plot, t_table, t_verdict], api_name="tradeoff", concurrency_limit=1)
         tsne_btn.click(cb.tsne, [enc_choice, checkpoint, cls, selection, uploads, adapted, last], tsne_plot,
                        api_name="tsne", concurrency_limit=2)

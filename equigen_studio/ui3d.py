@@ -72,6 +72,8 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
                                      camera_position=(-60, 60, None), elem_id="model3d")
             c.turntable = gr.Image(label="Turntable", type="filepath", height=200)
             c.glb = gr.File(label="GLB of the selected shape")
+            c.export = gr.Button("Export all as SIREN state dicts (.zip)", size="sm")
+            c.export_file = gr.File(label="one sample_NN.pth per occupancy INR")
     c.readout = gr.Dataframe(headers=["sample", "target", "nearest gallery category", "Chamfer×10³ to nearest "
                                       "target", "triangles"], label="Per-shape readouts", interactive=False)
     return c
@@ -79,15 +81,16 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
 
 def tradeoff_section() -> SimpleNamespace:
     c = SimpleNamespace()
-    gr.Markdown("In 3D, every γ (and every SDEdit start t0) is scored by MMD, COV and 1-NNA in Chamfer distance "
-                "against shapes of the category that are not targets, beside the cheap baselines; novelty is the "
-                "median Chamfer distance to the nearest target over that of the reference shapes (0: copies). "
-                "Uses the Generate tab's 3D checkpoint, category and targets. The multi-seed figures are in "
-                "docs/RESULTS.md (`python -m equigen_core evaluate shapes`).")
+    gr.Markdown("In 3D, every γ (and, when the sampler starts from augmented targets, every start step t0) is "
+                "scored by MMD, COV and 1-NNA in Chamfer distance against shapes of the category that are not "
+                "targets, beside the cheap baselines; novelty is the median Chamfer distance to the nearest target "
+                "over that of the reference shapes (0: copies). The sweep uses the Generate tab's 3D checkpoint, "
+                "category, targets, start, λ_g, τ, DDIM steps and seed; each row varies one knob. Until it runs, the "
+                "plot shows the shipped model's multi-seed 3D protocol (docs/RESULTS.md, `python -m equigen_core "
+                "evaluate shapes`).")
     with gr.Row():
-        c.gammas = gr.Textbox("0, 0.3, 0.6, 1", label="γ values")
+        c.gammas = gr.Textbox("0, 0.5, 1, 1.5", label="γ values")
         c.n = gr.Slider(4, 32, value=12, step=4, label="Shapes per point")
-        c.steps = gr.Slider(5, 100, value=25, step=5, label="DDIM steps")
         c.btn = gr.Button("Run the 3D sweep", variant="primary", elem_id="tradeoff3d-btn")
     c.plot = gr.Plot(label="Trade-off (3D)")
     c.verdict = gr.Markdown()
@@ -122,7 +125,9 @@ def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNames
     ev.success(cb.show_first, g.last, viewer, api_name="show_first3d")
     g.stop.click(None, cancels=[ev], api_name="stop3d", api_visibility="private")
     g.gallery.select(cb.show_sample, g.last, viewer, api_name="show_shape")
-    t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, t.steps, g.seed, g.uploads],
+    g.export.click(cb.export, g.last, g.export_file, api_name="export_state_dicts3d")
+    t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, g.seed, g.uploads, g.start,
+                              g.guidance, g.steps, g.temperature, g.t0, g.set_level],
                 [t.plot, t.table, t.verdict], api_name="tradeoff3d", concurrency_limit=1)
     f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last, g.uploads], f.plot, api_name="tsne3d",
                 concurrency_limit=2)

@@ -212,12 +212,28 @@ def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
     assert "2 samples" in outs[-1][1]
     with pytest.raises(gr.Error, match="K ≥ 3"):
         cb.adapt(cb.default_checkpoint(), "9", "0,1", 20, None, progress=noprog)
-    fig, rows, verdict = cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, 1", 8, 3, 0, None, None,
+    fig, rows, verdict = cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, 1", 8, 0, None, None, steps=3,
                                      progress=noprog)
-    assert [r[0] for r in rows[:2]] == ["span γ=0", "span γ=1"] and len(rows) == 10 and "γ" in verdict
-    assert rows[2][0] == "from noise γ=0" and len(fig.data) == 2 * 8  # 8 curves, two panels
+    assert [r[0] for r in rows[:2]] == ["span γ=0", "span γ=1"] and len(rows) == 8 and "γ" in verdict
+    assert "only γ varies" in verdict and "3 DDIM steps" in verdict
+    assert rows[2][0] == "copies of the shots" and len(fig.data) == 2 * 7  # 7 curves, two panels
     with pytest.raises(gr.Error, match="numbers separated by commas"):
-        cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, x", 8, 3, 0, None, None, progress=noprog)
+        cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, x", 8, 0, None, None, progress=noprog)
+
+
+@pytest.mark.parametrize("sampler", ["span of the targets (default)", "from noise (EquiGen)"])
+def test_a_sweep_at_the_generate_tabs_gamma_reproduces_its_accuracy(tiny_studio, tmp_path, sampler):
+    """The Trade-off tab sweeps with the Generate tab's knobs: its point at Generate's γ is Generate's samples."""
+    st, _ = tiny_studio
+    cb = Callbacks(st, tmp_path, frame_interval=0)
+    ck, gamma, guidance, steps, n, seed, temperature, t0 = cb.default_checkpoint(), 0.7, 0.2, 30, 16, 3, 0.9, 80
+    *_, (grid, summary, rows, path, last) = cb.generate(ck, "9", "0-9", gamma, guidance, steps, n, seed, 28,
+                                                        temperature, None, None, False, sampler, t0)
+    generated = sum(r[2] == 9 for r in rows) / n
+    _, trows, verdict = cb.tradeoff(ck, "9", "0-9", f"0, {gamma}", n, seed, None, None, sampler, guidance, steps,
+                                    temperature, t0, False, progress=noprog)
+    swept = next(r for r in trows if r[0].endswith(f"γ={gamma:g}"))
+    assert swept[1] == round(generated, 3), (swept, generated, summary)
 
 
 def test_uploads_are_fitted_into_candidates_and_bad_files_refused(tiny_studio, tmp_path):

@@ -151,16 +151,20 @@ def test_tradeoff_sweeps_gamma_beside_the_baselines(tiny_studio):
     tr = core.tradeoff(model, w[:4], 9, st.classifier, gammas=(0.0, 1.0, 2.0), n=8, steps=3,
                        on_progress=lambda i, t, what: calls.append((i, t)))
     assert [r.name for r in tr.samples] == ["span γ=0", "span γ=1", "span γ=2"] and len(tr.baselines) == 6
-    assert [r.name for r in tr.from_noise] == ["from noise γ=0", "from noise γ=1", "from noise γ=2"]
+    assert tr.sampling.steps == 3 and tr.method == "EquiGen span"
     assert "span starts" in tr.baselines[-1].name  # what the span sampler starts from is its own baseline row
     assert tr.baselines[0].name == "copies of the shots" and tr.baselines[0].aligned_novelty == 0.0
     assert tr.baselines[-1].aligned_novelty > 0.0 and tr.samples[0].vendi > 0.0  # scored on their own samples
-    assert calls[0] == (0, 7) and calls[-1] == (6, 7)
+    assert calls[0] == (0, 4) and calls[-1] == (3, 4)
     rows = tr.summary()  # the frontier format the report's figure reads
-    assert len(rows) == 12 and {r["family"] for r in rows} == {"equigen", "baseline"}
+    assert len(rows) == 9 and {r["family"] for r in rows} == {"equigen", "baseline"}
     assert "span sampler's promise" in tr.verdict
+    noise = core.tradeoff(model, w[:4], 9, st.classifier, gammas=(0.0, 1.0), n=8, steps=3, sampler="noise")
+    assert [r.name for r in noise.samples] == ["from noise γ=0", "from noise γ=1"]
     with pytest.raises(core.StudioError, match="at least 2 targets"):
         core.tradeoff(model, w[:1], 9, st.classifier, n=8)
+    with pytest.raises(core.StudioError, match="γ"):
+        core.tradeoff(model, w[:4], 9, st.classifier, gammas=(0.5, 9.0), n=8)
 
 
 def test_feature_map_places_zoo_targets_and_samples(tiny_studio):

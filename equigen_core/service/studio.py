@@ -352,10 +352,14 @@ def readouts(images: Tensor, target_images: Tensor, classifier=None) -> list[Rea
 @dataclass
 class Tradeoff:
     gammas: list[float]
-    samples: list  # SampleReport per γ (evaluate.report)
+    samples: list  # SampleReport per γ (evaluate.report) of the swept sampler
     baselines: list  # SampleReport per cheap baseline
     verdict: str  # whether coverage (or the Vendi score) rises with γ
-    from_noise: list = field(default_factory=list)  # SampleReport per γ of the sampler from noise
+    sampling: Sampling | None = None  # every knob of the sweep but γ
+
+    @property
+    def method(self) -> str:
+        return f"EquiGen {SAMPLER_NAMES[self.sampling.sampler] if self.sampling else 'span'}"
 
     def summary(self) -> list[dict]:
         """The sweep as frontier rows (frontier.summarize's format, one seed: std 0), for report.frontier_figure."""
@@ -364,19 +368,23 @@ class Tradeoff:
             return {"method": method, "family": family, "knob": knob, "value": value, "seeds": [0],
                     "mean": {m: float(getattr(rep, m)) for m in METRICS}, "std": {m: 0.0 for m in METRICS}}
 
-        rows = [row("EquiGen span", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
-        rows += [row("EquiGen from noise", "equigen", "γ", g, r) for g, r in zip(self.gammas, self.from_noise)]
+        rows = [row(self.method, "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
         return rows + [row(b.name, "baseline", "", None, b) for b in self.baselines]
+
+
+# how the trade-off names each sampler
+SAMPLER_NAMES = {"span": "span", "noise": "from noise", "augment": "refine"}
 
 
 def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, sampling: Sampling | None = None, seed: int = 0,
-             real: Tensor | None = None, on_progress: Callable[[int, int, str], None] | None = None,
-             **knobs) -> Tradeoff:
-    """Sweep γ of the span sampler (`samples`) and from noise (`from_noise`) for targets of class `cls`, beside the
-    cheap baselines (the span's own starts among them) in protocol v2's metrics. Every other knob is one Sampling
-    (`sampling_of`: the domain's defaults, `sampling`, then the knobs given); only the sampler and γ change along the
-    sweep. real: the class's reference images (default: MNIST's held-out digits)."""
+             mode: Literal["per-target", "set"] = "per-target", real: Tensor | None = None,
+             on_progress: Callable[[int, int, str], None] | None = None, **knobs) -> Tradeoff:
+    """Sweep γ of one sampler for targets of class `cls`, beside the cheap baselines (the span sampler's own starts
+    among them) in protocol v2's metrics. The sampler and every other knob are one Sampling (`sampling_of`: the
+    domain's defaults, `sampling`, then the knobs given — the app passes its Generate tab's): only γ varies, so the
+    point at the Generate tab's γ is the Generate tab's samples (same seed, same n). real: the class's reference
+    images (default: MNIST's held-out digits)."""
 
     if classifier is None:
         raise StudioError("the trade-off needs a classifier for this data (checkpoints/mnist_classifier for MNIST; "
@@ -392,30 +400,25 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
         real = load_mnist(split="test", classes=[int(cls)]).images
     shots = render_images(model.spec, targets, 28)
     ref = Reference.of(real, shots, classifier)  # every set below is scored against the same real images
-    total = 2 * len(gammas) + 1
-    rows, noise = [], []
+    total = len(gammas) + 1
+    name = SAMPLER_NAMES[s.sampler]
+    rows = []
     for i, g in enumerate(gammas):
         if on_progress:
-            on_progress(i, total, f"span γ = {g:g}")
-        out = sample(model, targets, n=n, sampling=s, sampler="span", gamma=float(g), seed=seed)
-        rows.append(report(f"span γ={g:g}", out.images, int(cls), shots, ref, classifier))
-    for i, g in enumerate(gammas):
-        if on_progress:
-            on_progress(len(gammas) + i, total, f"from noise γ = {g:g}")
-        out = sample(model, targets, n=n, sampling=s, sampler="noise", gamma=float(g), seed=seed)
-        noise.append(report(f"from noise γ={g:g}", out.images, int(cls), shots, ref, classifier))
+            on_progress(i, total, f"{name} γ = {g:g}")
+        out = sample(model, targets, n=n, sampling=s, gamma=float(g), seed=seed, mode=mode)
+        rows.append(report(f"{name} γ={g:g}", out.images, int(cls), shots, ref, classifier))
     on_progress and on_progress(total - 1, total, "baselines")
     cheap = cheap_baselines(model.spec, targets, n, seed=seed)
     g = torch.Generator().manual_seed(seed)
     cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(model.spec, targets, n, gamma=1.0,
                                                                        generator=g, mix=s.mix, augment=s.augment)[0]
-    base = [report(name, render_images(model.spec, w, 28), int(cls), shots, ref, classifier)
-            for name, w in cheap.items()]
-    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows), noise)
+    base = [report(b, render_images(model.spec, w, 28), int(cls), shots, ref, classifier) for b, w in cheap.items()]
+    return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows, name), s)
 
 
-def _verdict(rows) -> str:
+def _verdict(rows, name: str = "span") -> str:
     return trend_verdict([{"mean": vars(r)} for r in rows], [("coverage", "coverage"), ("vendi", "the Vendi score"),
                                                              ("accuracy", "accuracy")],
                          agrees=lambda t: t["coverage"] == "rises" or t["vendi"] == "rises",
-                         claim="the span sampler's promise (more of the class as γ grows)")
+                         claim=f"the {name} sampler's promise (more of the class as γ grows)")

@@ -302,11 +302,13 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
                 gammas: Sequence[float] = (0.0, 0.3, 0.6, 1.0), n: int = 16, sampling: Sampling | None = None,
                 seed: int = 0, refine_t0: Sequence[int] = (100, 200, 300), reference: int = 16,
                 res: int = READOUT_RES, points: int = READOUT_POINTS,
+                mode: Literal["per-target", "set"] = "per-target",
                 on_progress: Callable[[int, int, str], None] | None = None, **knobs) -> Tradeoff3D:
-    """MMD / COV / 1-NNA (against shapes of the category that are not targets) and Chamfer novelty for EquiGen from
-    noise at each γ, EquiGen refine (the augment sampler, strength 1) at each t0, and the cheap baselines on the same
-    targets (protocol3d.report_3d). Every other knob is one Sampling (studio.sampling_of: the domain's defaults,
-    `sampling`, then the knobs given)."""
+    """MMD / COV / 1-NNA (against shapes of the category that are not targets) and Chamfer novelty for one sampler
+    at each γ (and, for a sampler that starts from t0, at each t0 of `refine_t0`), beside the cheap baselines on the
+    same targets (protocol3d.report_3d). The sampler and every other knob are one Sampling (studio.sampling_of: the
+    domain's defaults, `sampling`, then the knobs given — the app passes its Generate tab's): each row varies one
+    knob."""
 
     _check_3d(studio)
     c = category_index(studio, category)
@@ -331,11 +333,12 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     g = torch.Generator().manual_seed(seed)
     pick = targets[torch.randint(0, len(targets), (n,), generator=g)]
     s = sampling_of(model.spec, sampling, **knobs)
-    jobs = [(f"γ = {x:g}", "EquiGen", "γ", float(x), lambda x=x: sample_shapes(
-        model, targets, n=n, sampling=s, sampler="noise", gamma=float(x), seed=seed).weights) for x in gammas]
-    jobs += [(f"refine t0 = {t}", "EquiGen refine (SDEdit from augmented targets)", "t0", int(t),
-              lambda t=t: sample_shapes(model, targets, n=n, sampling=s, sampler="augment", gamma=1.0, t0=int(t),
-                                        seed=seed).weights) for t in refine_t0]
+    method = "EquiGen from noise" if s.sampler == "noise" else "EquiGen refine (SDEdit from augmented targets)"
+    jobs = [(f"γ = {x:g}", method, "γ", float(x), lambda x=x: sample_shapes(
+        model, targets, n=n, sampling=s, gamma=float(x), seed=seed, mode=mode).weights) for x in gammas]
+    if s.sampler != "noise":  # a sampler that starts from t0: t0 is its second knob, swept at the sampling's γ
+        jobs += [(f"t0 = {t}", method, "t0", int(t), lambda t=t: sample_shapes(
+            model, targets, n=n, sampling=s, t0=int(t), seed=seed, mode=mode).weights) for t in refine_t0]
     jobs += [("baselines", "copies of the targets", "", None, lambda: pick),
              ("baselines", "interpolation of two targets", "", None, lambda: interpolate_shots(targets, n, g)),
              ("baselines", "exact augmentations", "", None, lambda: augmented_starts(spec, targets, n, seed=seed))]

@@ -7,6 +7,7 @@ Input coordinates and output channels are never permuted.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from equigen_core.storage.atomic import atomic_write_bytes
 from equigen_core.weightspace.inr import SirenSpec, unflatten
 from equigen_core.weightspace.latent import LatentCodec
 
@@ -223,6 +225,16 @@ def state_dict_to_flat(spec: SirenSpec, sd: dict[str, Tensor], *, source: str = 
     if extra:
         raise ValueError(f"{source}: unexpected keys {extra[:5]} for a {spec.num_layers}-layer SIREN")
     return torch.cat(parts)
+
+
+def save_siren_state_dict(path: str | Path, spec: SirenSpec, flat: Tensor) -> Path:
+    """One INR (P,) → a torch.save'd state dict {'seq.{i}.weight' (out, in), 'seq.{i}.bias' (out,)}: the layout of the
+    DWSNets / EquiGen INR sets (a SIREN `nn.Sequential` of Linear layers). Read it back with load_siren_state_dict
+    (weights only) or `model.load_state_dict` on such a network."""
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save(flat_to_state_dict(spec, flat), buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_siren_state_dict(path: str | Path, spec: SirenSpec) -> Tensor:
