@@ -18,6 +18,7 @@ from equigen_core.service import inspection
 from equigen_core.service import studio as core
 from equigen_core.service.access import AccessPolicy, name_under
 from equigen_core.service.jobs import Done, stream
+from equigen_core.service.shipped import shipped_result
 from equigen_core.training.stage3 import FinetuneConfig, finetune
 from equigen_core.weightspace.inr import render_images
 from equigen_core.weightspace.render import grid_image
@@ -153,8 +154,28 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
         if labels:
             top = max(set(labels), key=labels.count)
             summary += f"; classifier: {labels.count(top)}/{len(labels)} look like a {top}"
-        last = {"weights": out.weights, "spec": model.spec, "labels": labels or None}
+        last = {"weights": out.weights, "spec": model.spec, "labels": labels or None,
+                "targets": target_column(idx, out.target_index)}
         yield grid_image(out.images, None, scale), summary, rows, str(path), last
+
+    @_errors
+    def walk(self, checkpoint, cls, selection, a, b, points, seed, uploads, adapted, sampler=None, guidance=None,
+             steps=None, temperature=None, t0=None):
+        """Walk the weight space between two candidates: the raw path and the same points after the denoiser (from
+        the Generate tab's t0, λ_g, τ and steps), each with the classifier's label; streamed point by point."""
+        model = self._model(checkpoint, adapted)
+        w, _ = self._candidates(cls, uploads)
+        s = self.sampling(model, sampler=sampler_key(sampler), guidance=guidance, steps=steps,
+                          temperature=temperature, t0=t0)
+        clf = self.studio.classifier
+
+        def labels(weights):
+            if clf is None:
+                return ["?"] * len(weights)
+            conf, lab = clf.probabilities(render_images(model.spec, weights, 28)).max(dim=1)
+            return [f"{int(x)} ({float(c):.2f})" for x, c in zip(lab, conf)]
+
+        yield from self._walk(model, w, a, b, points, seed, s, labels)
 
     @_errors
     def rerender(self, last, res):
@@ -203,9 +224,11 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
         s = self.sampling(model, sampler=sampler_key(sampler), guidance=guidance, steps=steps,
                           temperature=temperature, t0=t0)
         gallery = self.studio.gallery
+        w, _ = self.studio.candidates(cls)  # the gallery's INRs of the class: those not targets are the ink yardstick
+        others = [i for i in range(len(w)) if i not in set(parse_selection(selection, 10**6))]
         tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=parse_gammas(gammas_text),
                            n=int(n), sampling=s, seed=int(seed), mode="set" if set_level else "per-target",
-                           real=ImageDomain.of(gallery).real_images(gallery, int(cls)),
+                           real=ImageDomain.of(gallery).real_images(gallery, int(cls)), real_inrs=w[others],
                            on_progress=progress_to(progress))
         rows = [[r.name, r.accuracy, r.aligned_novelty, r.coverage, r.vendi, r.off_stroke, r.fd]
                 for r in tr.samples + tr.baselines]
@@ -215,12 +238,32 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
                  f"point; only γ varies.")
         return figures.tradeoff_figure(tr), rows, f"{knobs}\n\n{tr.verdict}"
 
+    @_errors
+    def shipped_tradeoff(self):
+        """What the Trade-off tab shows before a sweep: the shipped model's multi-seed frontier (docs/data)."""
+        found = shipped_result(self.studio.domain.kind, self.studio.root)
+        if found is None:
+            return gr.skip(), ("No measured results were found beside this checkout (docs/data): run the γ sweep, "
+                               "or `python -m equigen_core evaluate`.")
+        result, path = found
+        v = result.get("verdict", {})
+        met = [k for k, c in v.items() if isinstance(c, dict) and c.get("met") is True]
+        unmet = [k for k, c in v.items() if isinstance(c, dict) and c.get("met") is False]
+        checks = (f" Protocol checks met: {', '.join(met) or 'none'}; not met: {', '.join(unmet) or 'none'}."
+                  if v else "")
+        return (figures.shipped_tradeoff_figure(result, path.name),
+                f"Showing the shipped model's measured frontier ({path.name}: {len(result['meta']['config']['seeds'])}"
+                f" seeds, 95 % intervals; docs/RESULTS.md).{checks} **Run the γ sweep** to measure your own targets "
+                "with the Generate tab's settings.")
+
     def encoder_choices(self) -> list[str]:
         extra = [SMOOTH_ENCODER] if (self.studio.root / "encoder_smooth").is_dir() else []
         return [CHECKPOINT_ENCODER] + extra
 
     @_errors
-    def tsne(self, encoder_choice, checkpoint, cls, selection, uploads, adapted, last):
+    def tsne(self, encoder_choice, checkpoint, cls, selection, uploads, adapted, last, progress=gr.Progress()):
+        """The feature map: gallery, targets and the last samples (linked to their targets); computed once per
+        checkpoint, encoder, targets and samples (the page draws it at load)."""
         model = self._model(checkpoint, adapted)
         if encoder_choice == SMOOTH_ENCODER:
             path = self.studio.root / "encoder_smooth"
@@ -229,11 +272,19 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
             encoder, title = load_encoder(path, self.studio.spec), "encoder trained with smooth augmentation"
         else:
             encoder, title = model.encoder, "the checkpoint's encoder"
-        targets = self._targets(cls, selection, uploads)
+        c = self.studio.class_index(cls)
+        w, _ = self._candidates(cls, uploads)
+        idx = parse_selection(selection, len(w))
         samples = last["weights"] if last else None
         labels = last.get("labels") if last else None  # the classifier's labels from the generation's readouts
-        fm = inspection.feature_map(encoder, self.studio.gallery, targets, samples, target_class=int(cls),
-                              sample_labels=labels)
+
+        def make():
+            progress(0, desc="t-SNE of the encoder features (once for these targets and samples)")
+            return inspection.feature_map(encoder, self.studio.gallery, w[idx], samples, target_class=c,
+                                          sample_labels=labels, target_ids=idx,
+                                          sample_targets=last.get("targets") if last else None)
+
+        fm = self._cached_map(("2d", checkpoint, encoder_choice, c, tuple(idx)), last, uploads, make)
         return figures.tsne_figure(fm, f"t-SNE of ψ — {title}")
 
     # -- About: the equivariance check ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import gradio as gr
 from equigen_core.service import studio3d as core3d
 from equigen_core.service.access import AccessPolicy
 from equigen_core.service.inspection import feature_map
+from equigen_core.service.shipped import shipped_result
 from equigen_core.service.studio import Studio, StudioError
 from equigen_core.weightspace.render import grid_image
 from equigen_studio import figures
@@ -139,8 +140,26 @@ class Callbacks3D(SamplingCallbacks):
                    f"{dt:.1f} s; {reads.summary(str(category))}")
         items = [(_pil(final.views[i:i + 1]), f"#{i}" + ("" if final.glbs[i] else " (empty)")) for i in range(n)]
         last = {"weights": out.weights, "spec": model.spec, "glbs": [str(p) if p else None for p in final.glbs],
-                "folder": str(folder), "labels": [r.category for r in reads.rows]}
+                "folder": str(folder), "labels": [r.category for r in reads.rows],
+                "targets": target_column(idx, out.target_index)}
         yield _pil(final.views), summary, rows, items, last
+
+    @_errors
+    def walk(self, checkpoint, category, selection, a, b, points, seed, uploads=None, start=None, guidance=None,
+             steps=None, temperature=None, t0=None):
+        """Walk between two candidate shapes: the raw path and the same points refined from the 3D section's t0,
+        as ray-cast thumbnails, each with its nearest gallery shape's category; streamed point by point."""
+        studio = self._studio()
+        model = self._model(checkpoint)
+        w, _ = self._candidates(category, uploads)
+        s = self.sampling(model, sampler=start_key(start), guidance=guidance, steps=steps, temperature=temperature,
+                          t0=t0)
+        targets = w[parse_selection(selection, len(w))] if selection else w[:1]
+
+        def labels(weights):
+            return [r.category or "(empty)" for r in core3d.shape_readouts(studio, weights, targets, category).rows]
+
+        yield from self._walk(model, w, a, b, points, seed, s, labels)
 
     def _sample_outputs(self, last, i):
         """Sample i of the last run → (its GLB for the viewer, its turntable GIF, its GLB for download)."""
@@ -189,14 +208,33 @@ class Callbacks3D(SamplingCallbacks):
         return figures.tradeoff3d_figure(tr), rows, f"{knobs}\n\nReference: {tr.reference}. {tr.verdict}"
 
     @_errors
-    def tsne(self, checkpoint, category, selection, last, uploads=None):
+    def shipped_tradeoff(self):
+        """What the 3D Trade-off shows before a sweep: the shipped shape model's 3D protocol (docs/data)."""
+        found = shipped_result("shape", self.studio.root) if self.studio else None
+        if found is None:
+            return gr.skip(), "No measured 3D results were found beside this checkout (docs/data): run the 3D sweep."
+        result, path = found
+        return (figures.shipped_tradeoff3d_figure(result, path.name),
+                f"Showing the shipped shape model's measured 3D protocol ({path.name}, {len(result['seeds'])} seeds). "
+                "**Run the 3D sweep** to measure your own targets with the Generate section's settings.")
+
+    @_errors
+    def tsne(self, checkpoint, category, selection, last, uploads=None, progress=gr.Progress()):
+        """The shape feature map, as in 2D (computed once per checkpoint, targets and samples)."""
         studio = self._studio()
         model = self._model(checkpoint)
-        targets = self._targets(category, selection, uploads)
+        w, _ = self._candidates(category, uploads)
+        idx = parse_selection(selection, len(w))
         names = core3d.category_names(studio)
+        c = core3d.category_index(studio, category)
         samples = last["weights"] if last else None
-        labels = [names.index(c) if c else -1 for c in last["labels"]] if last else None
-        fm = feature_map(model.encoder, studio.gallery, targets, samples,
-                         target_class=core3d.category_index(studio, category), sample_labels=labels)
+        labels = [names.index(x) if x else -1 for x in last["labels"]] if last else None
+
+        def make():
+            progress(0, desc="t-SNE of the shape encoder's features")
+            return feature_map(model.encoder, studio.gallery, w[idx], samples, target_class=c, sample_labels=labels,
+                               target_ids=idx, sample_targets=last.get("targets") if last else None)
+
+        fm = self._cached_map(("3d", checkpoint, c, tuple(idx)), last, uploads, make)
         return figures.tsne_figure(fm, "t-SNE of ψ — shape encoder (samples coloured by their nearest gallery "
                                    "shape's category)", names=names)

@@ -5,13 +5,16 @@ readouts); the knobs' sliders (bounds from presets.BOUNDS); the γ list of a swe
 a page opens on. Each domain's pictures come from service.studio (Domain.preview)."""
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Generator, Iterable, Iterator
 
 import gradio as gr
+import torch
 
 from equigen_core import presets
 from equigen_core.presets import Sampling
@@ -19,6 +22,7 @@ from equigen_core.service import studio as core
 from equigen_core.service.export import export_state_dicts
 from equigen_core.service.jobs import Done
 from equigen_core.service.studio import MAX_TARGETS, StudioError
+from equigen_core.service.walk import walk_stream
 from equigen_core.storage.checkpoint import CheckpointError
 from equigen_core.weightspace.render import grid_image
 from equigen_studio.errors import errors
@@ -211,6 +215,33 @@ class SamplingCallbacks(TargetPicker):
                    *(gr.skip(),) * (self.outputs - 2))
         return None
 
+    def _cached_map(self, key: tuple, last, uploads, make):
+        """A feature map (t-SNE) once per checkpoint, encoder, class, targets, uploads and samples: the map the page
+        draws at load is the same for every visitor who has not changed them, so it is computed once."""
+        h = hashlib.sha1(repr(key).encode())
+        for part in (last and last.get("weights"), uploads and uploads.get("weights")):
+            if part is not None:
+                h.update(part.contiguous().numpy().tobytes())
+        cache = self.__dict__.setdefault("_maps", OrderedDict())
+        k = h.hexdigest()
+        if k not in cache:
+            cache[k] = make()
+            while len(cache) > 16:
+                cache.popitem(last=False)
+        cache.move_to_end(k)
+        return cache[k]
+
+    @errors
+    def pick_from_map(self, picked, cls, uploads=None):
+        """Candidate indices picked on the feature map (a box or lasso selection: "3,5,7") → the targets."""
+        w, imgs = self._candidates(cls, uploads)
+        idx = [i for i in parse_selection(picked, 10**6) if i < len(w)]
+        if not idx:
+            raise StudioError("no targets picked: select stars or dots of the targets' class on the map")
+        if len(idx) > MAX_TARGETS:
+            raise StudioError(f"{len(idx)} points picked; at most {MAX_TARGETS} targets")
+        return format_selection(idx), *self._selection_view(idx, imgs)
+
     @errors
     def export(self, last):
         """The last samples as a zip of SIREN state dicts (service.export: one `sample_NN.pth` per INR + spec.json)."""
@@ -218,6 +249,33 @@ class SamplingCallbacks(TargetPicker):
             raise StudioError("generate samples first")
         folder = Path(tempfile.mkdtemp(prefix="equigen_export_"))
         return str(export_state_dicts(folder / "samples_state_dicts.zip", last["spec"], last["weights"]))
+
+    def _walk(self, model, w, a, b, points, seed, sampling: Sampling, labels: Callable) -> Generator[tuple, None, None]:
+        """The walk between candidates a and b (service.walk): yield (the strip so far: raw path on top, refined
+        below; the markdown of each point's label) as each point is refined. labels(weights (m, P)) → m strings."""
+        a, b = int(a), int(b)
+        for i in (a, b):
+            if not 0 <= i < len(w):
+                raise StudioError(f"candidate index must be in 0–{len(w) - 1}, got {i}")
+        dom = self._studio().domain
+        raw = names_raw = None
+        done, names_ref = [], []
+        for item in walk_stream(model, w[a], w[b], points=int(points), sampling=sampling, seed=int(seed)):
+            walk = item.value if isinstance(item, Done) else item.walk
+            if raw is None:  # the raw path is known at once: pictured and labelled once
+                raw, names_raw = dom.preview(model.spec, walk.raw), labels(walk.raw)
+            new = walk.refined[len(done):]  # only the points refined since the last frame
+            done.append(dom.preview(model.spec, new))
+            names_ref += labels(new)
+            pics = torch.cat(done)
+            blank = torch.zeros((len(raw) - len(pics), *raw.shape[1:]))
+            strip = grid_image(torch.cat([raw, pics, blank]), len(raw), self._scale(raw, 84))
+            md = (f"Walk from candidate #{a} to #{b}: top, the straight line in weight space; below, each point "
+                  f"refined from t0 = {sampling.t0} (λ_g = {sampling.guidance:g}, {sampling.steps} DDIM steps)."
+                  "\n\n| α | " + " | ".join(f"{x:.2f}" for x in walk.alphas) + " |\n|---|"
+                  + "---|" * len(walk.alphas) + "\n| raw | " + " | ".join(names_raw) + " |\n| refined | "
+                  + " | ".join(names_ref + ["…"] * (len(walk.alphas) - len(names_ref))) + " |")
+            yield strip, md
 
     def _stopped(self) -> tuple:
         """What a stopped run shows: the last frame stays, the status says so; nothing else changes."""

@@ -1,10 +1,12 @@
 """Plotly figures for the app (loss curves, the γ trade-off, the t-SNE map, the equivariance check)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from equigen_core.reporting.report import frontier_figure
+from equigen_core.reporting.protocol2 import frontier2_figure
 from equigen_core.weightspace.weights import WeightSpace
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -19,17 +21,46 @@ def loss_figure(steps: list[int], values: list[float], *, title: str, ylabel: st
 
 
 def tradeoff_figure(tr) -> go.Figure:
-    """The γ sweep, the SDEdit refinement and the cheap baselines on the frontier axes — the same figure code as
-    docs/RESULTS.md (equigen_core.reporting.report.frontier_figure)."""
+    """The γ sweep and the cheap baselines on protocol v2's axes — the same figure code as docs/RESULTS.md
+    (equigen_core.reporting.protocol2.frontier2_figure)."""
+    return frontier2_figure(tr.summary(), "your targets (one seed)")
 
-    return frontier_figure(tr.summary(), "this selection (one seed)")
+
+def shipped_tradeoff_figure(result: dict, source: str) -> go.Figure:
+    """The shipped model's multi-seed protocol-v2 frontier (docs/data), as docs/RESULTS.md draws it."""
+    meta = result.get("meta", {})
+    cfg = meta.get("config", {})
+    seeds = len(cfg.get("seeds", [])) or "several"
+    return frontier2_figure(result["summary"], f"shipped model, class {cfg.get('cls', '?')}, {seeds} seeds, "
+                                               f"n = {cfg.get('n', '?')} ({source})")
+
+
+def shipped_tradeoff3d_figure(result: dict, source: str) -> go.Figure:
+    """The shipped shape model's 3D protocol (docs/data), in the 3D sweep's figure."""
+    rows = [{"method": r["method"], "knob": r["knob"], "value": r["value"], "mmd": r["mean"]["mmd"],
+             "cov": r["mean"]["cov"], "nna": r["mean"]["nna"], "novelty": r["mean"]["novelty"],
+             "empty": r["mean"].get("empty", 0.0)} for r in result["summary"]]
+    fig = tradeoff3d_figure(SimpleNamespace(rows=rows))
+    fig.update_layout(title=f"shipped model, {result.get('category', '?')}, {len(result.get('seeds', []))} seeds, "
+                            f"n = {result.get('n', '?')} ({source})")
+    return fig
 
 
 def tsne_figure(fm, title: str, *, names: list[str] | None = None) -> go.Figure:
-    """Zoo INRs as dots coloured by class; targets as stars; generated samples as crosses. names: class names for
-    the legend (3D categories), else the class numbers."""
+    """Zoo INRs as dots coloured by class; targets as stars; generated samples as crosses, each linked by a thin line
+    to the target that conditioned it. names: class names for the legend (3D categories), else the class numbers.
+    Points that can become targets (the target class's gallery INRs and the targets) carry their candidate index as
+    customdata: a box or lasso selection on the map picks them (the page's script reads `plotly_selected`)."""
     fig = go.Figure()
     xy = fm.xy.numpy()
+    refs = list(fm.refs) if fm.refs else [None] * len(xy)
+    if fm.links:
+        lx, ly = [], []
+        for a, b in fm.links:
+            lx += [xy[a, 0], xy[b, 0], None]
+            ly += [xy[a, 1], xy[b, 1], None]
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="sample → its target", hoverinfo="skip",
+                                 line=dict(color="rgba(0,0,0,0.25)", width=1)))
     symbols = {"zoo": "circle", "target": "star", "sample": "x"}
     sizes = {"zoo": 7, "target": 14, "sample": 10}
     for kind in ("zoo", "target", "sample"):
@@ -41,10 +72,11 @@ def tsne_figure(fm, title: str, *, names: list[str] | None = None) -> go.Figure:
                      f"class {lab}" if lab.isdigit() else "unknown")
             fig.add_trace(go.Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{kind} · {shown}",
                                      text=[fm.hover[i] for i in idx], hoverinfo="text",
+                                     customdata=[-1 if refs[i] is None else refs[i] for i in idx],
                                      marker=dict(symbol=symbols[kind], size=sizes[kind], color=color,
                                                  line=dict(width=1, color="black") if kind != "zoo" else None)))
     fig.update_layout(title=title, height=520, margin=dict(l=20, r=10, t=40, b=20), xaxis=dict(visible=False),
-                      yaxis=dict(visible=False), legend=dict(font=dict(size=10)))
+                      yaxis=dict(visible=False), legend=dict(font=dict(size=10)), dragmode="select")
     return fig
 
 

@@ -59,6 +59,33 @@ accuracy alone rewards copying (see docs/RESULTS.md for what the shipped models 
 """
 
 
+# The page's script: a box or lasso selection on a feature map (plotly_selected) writes the candidate indices of the
+# points picked (their customdata, figures.tsne_figure) into the map's "picked" box, whose input event makes them the
+# targets. Re-attached whenever a plot is redrawn.
+PICK_JS = """
+() => {
+  const hook = (plotSel, boxSel) => {
+    const gd = document.querySelector(plotSel + ' .js-plotly-plot');
+    if (!gd || !gd.on) return;
+    if (!gd._equigenPick) {
+      gd._equigenPick = (ev) => {
+        if (!ev || !ev.points) return;
+        const ids = [...new Set(ev.points.map((p) => p.customdata)
+          .filter((c) => typeof c === 'number' && c >= 0))].sort((a, b) => a - b);
+        const box = document.querySelector(boxSel + ' textarea, ' + boxSel + ' input');
+        if (!box || !ids.length) return;
+        box.value = ids.join(',');
+        box.dispatchEvent(new Event('input', {bubbles: true}));
+      };
+    }
+    const ls = gd._ev && gd._ev.listeners ? gd._ev.listeners('plotly_selected') : [];
+    if (!ls.includes(gd._equigenPick)) gd.on('plotly_selected', gd._equigenPick);
+  };
+  setInterval(() => { hook('#tsne-plot', '#tsne-picked'); hook('#tsne3d-plot', '#tsne3d-picked'); }, 400);
+}
+"""
+
+
 def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpoints/mnist",
                studio3d: core.Studio | None = None, root3d: str | Path | None = "checkpoints/shapes",
                work_dir: str | Path = "runs/studio", autostart: bool = True, frame_interval: float = 0.03,
@@ -124,6 +151,16 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                                 files = gr.File(file_count="multiple", file_types=["image"],
                                                 label="Images (PNG / JPEG, ≤ 10 MB, ≤ 4096² px, at most 32)")
                                 fit_btn = gr.Button("Fit uploads as INRs and select them")
+                            with gr.Accordion("Walk between two targets", open=False):
+                                with gr.Row():
+                                    walk_a = gr.Number(0, precision=0, label="From candidate #", elem_id="walk-a")
+                                    walk_b = gr.Number(1, precision=0, label="To candidate #", elem_id="walk-b")
+                                    walk_n = gr.Slider(3, 12, value=8, step=1, label="Points")
+                                walk_btn = gr.Button("Walk the weight space", elem_id="walk-btn")
+                                walk_img = gr.Image(label="The straight path in weight space (top) and the same "
+                                                    "points after the denoiser (bottom)", type="pil",
+                                                    elem_id="walk-strip")
+                                walk_md = gr.Markdown(elem_id="walk-md")
                         with gr.Column(scale=2):
                             sampler = gr.Radio(list(SAMPLER_CHOICES), value=sampler_label(images.sampler),
                                                label="Sampler", elem_id="sampler")
@@ -192,13 +229,18 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
             with gr.Tab("Feature space", id="tsne"):
                 with gr.Column(visible=True) as tsne2d:
                     gr.Markdown("t-SNE of the encoder features ψ: gallery INRs of every class (dots), the selected "
-                                "targets (stars) and your last samples (crosses, coloured by the classifier's label).")
+                                "targets (stars) and your last samples (crosses, coloured by the classifier's label, "
+                                "each linked to the target that conditioned it): do the samples spread over the "
+                                "class or hug the shots? **Drag a box (or lasso) over dots or stars of the targets' "
+                                "class** and the gallery INRs there become the Generate tab's targets.")
                     with gr.Row():
                         enc_choice = gr.Radio(tsne_encoders, value=tsne_encoders[0], label="Encoder "
                                               "(smooth augmentation cannot change an exactly invariant encoder's "
                                               "features: compare)")
-                        tsne_btn = gr.Button("Compute t-SNE", variant="primary", elem_id="tsne-btn")
+                        tsne_btn = gr.Button("Recompute t-SNE", variant="secondary", elem_id="tsne-btn")
                     tsne_plot = gr.Plot(label="t-SNE", elem_id="tsne-plot")
+                    map_pick = gr.Textbox(label="Targets picked on the map (candidate indices; also editable)",
+                                        elem_id="tsne-picked")
                 with gr.Column(visible=False) as tsne3d:
                     f3 = ui3d.tsne_section()
             # ---------------------------------------------------------------------------------------------------------
@@ -303,6 +345,9 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                                   concurrency_id="generate")
         res.release(cb.rerender, [last, res], grid, api_name="rerender")
         export_btn.click(cb.export, last, export_file, api_name="export_state_dicts")
+        walk_btn.click(cb.walk, [checkpoint, cls, selection, walk_a, walk_b, walk_n, seed, uploads, adapted, sampler,
+                                 guidance, steps, temperature, t0], [walk_img, walk_md], api_name="walk",
+                       concurrency_limit=2)
         adapt_event = adapt_btn.click(cb.adapt, [checkpoint, cls, selection, adapt_steps, uploads],
                                       [adapted, checkpoint, adapt_md, adapt_plot], api_name="adapt",
                                       concurrency_id="train", concurrency_limit=1)
@@ -313,6 +358,9 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         t_btn.click(cb.tradeoff, [checkpoint, cls, selection, gammas, t_n, seed, uploads, adapted, sampler, guidance,
                                   steps, temperature, t0, set_level],
                     [t_plot, t_table, t_verdict], api_name="tradeoff", concurrency_limit=1)
+        map_pick.input(cb.pick_from_map, [map_pick, cls, uploads], [selection, sel_md, chosen],
+                     api_name="pick_from_map")
+        tsne_inputs = [enc_choice, checkpoint, cls, selection, uploads, adapted, last]
         tsne_btn.click(cb.tsne, [enc_choice, checkpoint, cls, selection, uploads, adapted, last], tsne_plot,
                        api_name="tsne", concurrency_limit=2)
         v_btn.click(cb.verify, [checkpoint, cls, v_index, v_seed, uploads, adapted], [v_img, v_plot, v_md],
@@ -347,13 +395,25 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         if cb3.available:  # the 3D candidates render once per category (cached), when 3D is first shown
             sw.then(lambda d, c, s: cb3.show_candidates(c) if d == DOMAINS[1] and not s else (gr.skip(),) * 4,
                     [domain, g3.category, g3.selection], [g3.candidates, g3.selection, g3.sel_md, g3.chosen],
-                    api_name="domain_candidates3d", api_visibility="private")
+                    api_name="domain_candidates3d", api_visibility="private").then(
+                lambda d, *a: cb3.tsne(*a) if d == DOMAINS[1] else gr.skip(),
+                [domain, g3.checkpoint, g3.category, g3.selection, g3.last, g3.uploads], f3.plot,
+                api_name="domain_tsne3d", api_visibility="private")
 
         start = demo.load(cb.show_candidates, [cls, uploads], picked,
                           api_name="page_load_candidates", api_visibility="private")
+        # every tab alive at first paint: the measured frontier (read from docs/data), the feature map (after the
+        # first grid, so its samples are on it; computed once per checkpoint and targets, then cached)
+        demo.load(cb.shipped_tradeoff, None, [t_plot, t_verdict], api_name="shipped_tradeoff")
+        if cb3.available:
+            demo.load(cb3.shipped_tradeoff, None, [t3.plot, t3.verdict], api_name="shipped_tradeoff3d")
+        demo.load(None, None, None, js=PICK_JS)
         if autostart and ck0 is not None:  # a first grid on screen at once
-            start.then(cb.generate, gen_inputs, gen_outputs, api_name="page_load_generate", api_visibility="private",
-                       concurrency_id="generate")
+            first = start.then(cb.generate, gen_inputs, gen_outputs, api_name="page_load_generate",
+                               api_visibility="private", concurrency_id="generate")
+            first.then(cb.tsne, tsne_inputs, tsne_plot, api_name="page_load_tsne", api_visibility="private")
+        elif ck0 is not None:
+            start.then(cb.tsne, tsne_inputs, tsne_plot, api_name="page_load_tsne", api_visibility="private")
     return demo
 
 

@@ -43,6 +43,15 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
                                   label="Meshes (STL / OBJ / PLY / OFF / GLB, ≤ 20 MB, at most 8); watertight ones "
                                         "fit best", elem_id="mesh-upload")
                 c.fit = gr.Button("Fit uploads as occupancy INRs and select them", elem_id="fit3d-btn")
+            with gr.Accordion("Walk between two targets", open=False):
+                with gr.Row():
+                    c.walk_a = gr.Number(0, precision=0, label="From candidate #")
+                    c.walk_b = gr.Number(1, precision=0, label="To candidate #")
+                    c.walk_n = gr.Slider(3, 8, value=5, step=1, label="Points")
+                c.walk_btn = gr.Button("Walk the weight space", elem_id="walk3d-btn")
+                c.walk_img = gr.Image(label="The straight path in weight space (top) and the same points after the "
+                                      "denoiser (bottom)", type="pil", elem_id="walk3d-strip")
+                c.walk_md = gr.Markdown()
         with gr.Column(scale=2):
             c.gamma = knob_slider("gamma", sampling.gamma, step=0.05, label="γ — diversity (refine: the "
                                   "augmentation's strength; from noise: ψ̃ = ψ + γ·ε)")
@@ -101,9 +110,13 @@ def tradeoff_section() -> SimpleNamespace:
 def tsne_section() -> SimpleNamespace:
     c = SimpleNamespace()
     gr.Markdown("t-SNE of the shape encoder's ψ: gallery shapes of every category (dots), the selected targets "
-                "(stars) and your last shapes (crosses, coloured by the category of their nearest gallery shape).")
+                "(stars) and your last shapes (crosses, coloured by the category of their nearest gallery shape, "
+                "linked to their targets). Drag a box over dots or stars of the targets' category to make them the "
+                "targets.")
     c.btn = gr.Button("Compute t-SNE (3D)", variant="primary", elem_id="tsne3d-btn")
-    c.plot = gr.Plot(label="t-SNE (3D)")
+    c.plot = gr.Plot(label="t-SNE (3D)", elem_id="tsne3d-plot")
+    c.picked = gr.Textbox(label="Targets picked on the map (candidate indices; also editable)",
+                          elem_id="tsne3d-picked")
     return c
 
 
@@ -126,8 +139,12 @@ def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNames
     g.stop.click(None, cancels=[ev], api_name="stop3d", api_visibility="private")
     g.gallery.select(cb.show_sample, g.last, viewer, api_name="show_shape")
     g.export.click(cb.export, g.last, g.export_file, api_name="export_state_dicts3d")
+    g.walk_btn.click(cb.walk, [g.checkpoint, g.category, g.selection, g.walk_a, g.walk_b, g.walk_n, g.seed, g.uploads,
+                               g.start, g.guidance, g.steps, g.temperature, g.t0], [g.walk_img, g.walk_md],
+                     api_name="walk3d", concurrency_limit=1)
     t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, g.seed, g.uploads, g.start,
                               g.guidance, g.steps, g.temperature, g.t0, g.set_level],
                 [t.plot, t.table, t.verdict], api_name="tradeoff3d", concurrency_limit=1)
+    f.picked.input(cb.pick_from_map, [f.picked, g.category, g.uploads], picked[1:], api_name="pick_from_map3d")
     f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last, g.uploads], f.plot, api_name="tsne3d",
                 concurrency_limit=2)

@@ -29,7 +29,7 @@ def export_state_dicts(path: str | Path, spec: SirenSpec, weights: Tensor) -> Pa
             for i, w in enumerate(weights):
                 name = f"sample_{i:0{width}d}.pth"
                 z.write(save_siren_state_dict(Path(tmp) / name, spec, w), name)
-            z.writestr("spec.json", json.dumps({**spec.to_dict(), "layout": "seq.{i}.weight (out, in), "
-                                                "seq.{i}.bias (out,): Linear layers, sine activations (ω0 of the "
-                                                "spec) on all but the last; the signal is the last layer's output + out_offset"}, indent=1))
+            layout = ("seq.{i}.weight (out, in), seq.{i}.bias (out,): Linear layers, sine activations (ω0 of the "
+                      "spec) on all but the last; the signal is the last layer's output + out_offset")
+            z.writestr("spec.json", json.dumps({**spec.to_dict(), "layout": layout}, indent=1))
     return Path(path)

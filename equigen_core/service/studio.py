@@ -22,7 +22,7 @@ from equigen_core.data.images import EXTENSIONS, _decode
 from equigen_core.data.zoo import Zoo, load_zoo
 from equigen_core.domains import domain_class, domain_of
 from equigen_core.domains.images import ImageDomain
-from equigen_core.evaluation.frontier import METRICS
+from equigen_core.evaluation.frontier import INR_REFERENCE, METRICS
 from equigen_core.evaluation.metrics import nearest_shot_distance
 from equigen_core.evaluation.protocol import Reference, cheap_baselines, report
 from equigen_core.evaluation.runner import trend_verdict
@@ -369,7 +369,8 @@ class Tradeoff:
                     "mean": {m: float(getattr(rep, m)) for m in METRICS}, "std": {m: 0.0 for m in METRICS}}
 
         rows = [row(self.method, "equigen", "γ", g, r) for g, r in zip(self.gammas, self.samples)]
-        return rows + [row(b.name, "baseline", "", None, b) for b in self.baselines]
+        return rows + [row(b.name, "reference" if b.name == INR_REFERENCE else "baseline", "", None, b)
+                       for b in self.baselines]
 
 
 # how the trade-off names each sampler
@@ -379,12 +380,14 @@ SAMPLER_NAMES = {"span": "span", "noise": "from noise", "augment": "refine"}
 def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gammas: Sequence[float] = (
         0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5), n: int = 32, sampling: Sampling | None = None, seed: int = 0,
              mode: Literal["per-target", "set"] = "per-target", real: Tensor | None = None,
-             on_progress: Callable[[int, int, str], None] | None = None, **knobs) -> Tradeoff:
+             real_inrs: Tensor | None = None, on_progress: Callable[[int, int, str], None] | None = None,
+             **knobs) -> Tradeoff:
     """Sweep γ of one sampler for targets of class `cls`, beside the cheap baselines (the span sampler's own starts
     among them) in protocol v2's metrics. The sampler and every other knob are one Sampling (`sampling_of`: the
     domain's defaults, `sampling`, then the knobs given — the app passes its Generate tab's): only γ varies, so the
     point at the Generate tab's γ is the Generate tab's samples (same seed, same n). real: the class's reference
-    images (default: MNIST's held-out digits)."""
+    images (default: MNIST's held-out digits); real_inrs: INRs fitted to real images of the class that are not
+    targets (the gallery's other INRs of the class), the yardstick of off-stroke ink."""
 
     if classifier is None:
         raise StudioError("the trade-off needs a classifier for this data (checkpoints/mnist_classifier for MNIST; "
@@ -413,6 +416,8 @@ def tradeoff(model: FewShotModel, targets: Tensor, cls: int, classifier, *, gamm
     g = torch.Generator().manual_seed(seed)
     cheap["span starts (mixtures + augmentation, γ = 1)"] = span_starts(model.spec, targets, n, gamma=1.0,
                                                                        generator=g, mix=s.mix, augment=s.augment)[0]
+    if real_inrs is not None and len(real_inrs):
+        cheap[INR_REFERENCE] = real_inrs
     base = [report(b, render_images(model.spec, w, 28), int(cls), shots, ref, classifier) for b, w in cheap.items()]
     return Tradeoff([float(g) for g in gammas], rows, base, _verdict(rows, name), s)
 
