@@ -358,8 +358,8 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
         t_btn.click(cb.tradeoff, [checkpoint, cls, selection, gammas, t_n, seed, uploads, adapted, sampler, guidance,
                                   steps, temperature, t0, set_level],
                     [t_plot, t_table, t_verdict], api_name="tradeoff", concurrency_limit=1)
-        map_pick.input(cb.pick_from_map, [map_pick, cls, uploads], [selection, sel_md, chosen],
-                     api_name="pick_from_map")
+        map_pick.change(cb.pick_from_map, [map_pick, cls, uploads], [selection, sel_md, chosen],
+                       api_name="pick_from_map")
         tsne_inputs = [enc_choice, checkpoint, cls, selection, uploads, adapted, last]
         tsne_btn.click(cb.tsne, [enc_choice, checkpoint, cls, selection, uploads, adapted, last], tsne_plot,
                        api_name="tsne", concurrency_limit=2)

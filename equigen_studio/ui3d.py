@@ -145,6 +145,6 @@ def wire(cb: Callbacks3D, g: SimpleNamespace, t: SimpleNamespace, f: SimpleNames
     t.btn.click(cb.tradeoff, [g.checkpoint, g.category, g.selection, t.gammas, t.n, g.seed, g.uploads, g.start,
                               g.guidance, g.steps, g.temperature, g.t0, g.set_level],
                 [t.plot, t.table, t.verdict], api_name="tradeoff3d", concurrency_limit=1)
-    f.picked.input(cb.pick_from_map, [f.picked, g.category, g.uploads], picked[1:], api_name="pick_from_map3d")
+    f.picked.change(cb.pick_from_map, [f.picked, g.category, g.uploads], picked[1:], api_name="pick_from_map3d")
     f.btn.click(cb.tsne, [g.checkpoint, g.category, g.selection, g.last, g.uploads], f.plot, api_name="tsne3d",
                 concurrency_limit=2)

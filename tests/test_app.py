@@ -214,9 +214,11 @@ def test_adapt_and_tradeoff_callbacks(tiny_studio, tmp_path):
         cb.adapt(cb.default_checkpoint(), "9", "0,1", 20, None, progress=noprog)
     fig, rows, verdict = cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, 1", 8, 0, None, None, steps=3,
                                      progress=noprog)
-    assert [r[0] for r in rows[:2]] == ["span γ=0", "span γ=1"] and len(rows) == 8 and "γ" in verdict
+    assert [r[0] for r in rows[:2]] == ["span γ=0", "span γ=1"] and len(rows) == 9 and "γ" in verdict
     assert "only γ varies" in verdict and "3 DDIM steps" in verdict
-    assert rows[2][0] == "copies of the shots" and len(fig.data) == 2 * 7  # 7 curves, two panels
+    # the cheap baselines, then the INRs of the class's other gallery images: the off-stroke yardstick
+    assert rows[2][0] == "copies of the shots" and rows[-1][0] == "INRs of real images of the class"
+    assert len(fig.data) == 2 * 8  # protocol v2's two panels, 8 curves
     with pytest.raises(gr.Error, match="numbers separated by commas"):
         cb.tradeoff(cb.default_checkpoint(), "9", "0-5", "0, x", 8, 0, None, None, progress=noprog)
 

@@ -47,6 +47,7 @@ def drive(page, url: str, out: Path) -> dict:
     page.wait_for_function("document.querySelector('#status') && "
                            "document.querySelector('#status').innerText.includes('samples from')", timeout=60_000)
     first = page.inner_text("#status")  # the grid generated at page load
+    alive = alive_at_first_paint(page)
     sel = "document.querySelector('#selection textarea, #selection input').value"
     page.click("#clear-btn")
     page.wait_for_function(f"{sel} === ''", timeout=10_000)
@@ -67,16 +68,82 @@ def drive(page, url: str, out: Path) -> dict:
     steps = [t for t in seen if "DDIM step" in t]
     page.wait_for_selector("#grid img", timeout=10_000)
     page.screenshot(path=str(out / "screenshot_generate.png"), full_page=True)
+    walked = walk(page)
     page.get_by_role("tab", name="Feature space").click()
-    page.click("#tsne-btn")
-    page.wait_for_selector("#tsne-plot .js-plotly-plot, #tsne-plot .plotly", timeout=120_000)
+    page.click("#tsne-btn")  # recompute: the map now holds this run's samples, linked to their targets
+    page.wait_for_function(f"{PLOT % 'tsne-plot'} && {PLOT % 'tsne-plot'}._fullData.filter(t => (t.name || '')"
+                           ".startsWith('target')).reduce((n, t) => n + t.x.length, 0) === 3", timeout=120_000)
+    page.wait_for_timeout(1_000)  # the page script re-attaches its selection listener to the redrawn map
     page.screenshot(path=str(out / "screenshot_tsne.png"), full_page=True)
+    picked = pick_on_map(page)
     page.get_by_role("tab", name="Trade-off").click()
     page.click("#tradeoff-btn")
     page.wait_for_function("document.querySelector('#tradeoff-verdict').innerText.includes('span sampler')",
                            timeout=180_000)
     page.screenshot(path=str(out / "screenshot_tradeoff.png"), full_page=True)
-    return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1]}
+    return {"first_status": first, "frames": len(set(steps)), "selected": selected, "final_status": seen[-1],
+            **alive, **walked, **picked}
+
+
+PLOT = "document.querySelector('#%s .js-plotly-plot')"
+
+
+def alive_at_first_paint(page) -> dict:
+    """Right after load, before any button: the Trade-off and Feature-space tabs already hold figures with data."""
+    page.get_by_role("tab", name="Trade-off").click()
+    page.wait_for_function(f"{PLOT % 'tradeoff-plot'} && {PLOT % 'tradeoff-plot'}.data.length > 0", timeout=60_000)
+    trade = page.evaluate(f"{PLOT % 'tradeoff-plot'}.data.length")
+    shipped = page.inner_text("#tradeoff-verdict")
+    page.get_by_role("tab", name="Feature space").click()
+    page.wait_for_function(f"{PLOT % 'tsne-plot'} && {PLOT % 'tsne-plot'}.data.length > 0", timeout=120_000)
+    tsne = page.evaluate(f"{PLOT % 'tsne-plot'}.data.length")
+    page.get_by_role("tab", name="Generate").click()
+    return {"tradeoff_traces_at_load": trade, "tsne_traces_at_load": tsne, "tradeoff_text_at_load": shipped}
+
+
+def walk(page) -> dict:
+    """Walk between candidates 0 and 1: the strip fills point by point; every point gets a label, raw and refined."""
+    page.get_by_text("Walk between two targets").click()
+    page.click("#walk-btn")
+    page.wait_for_function("document.querySelector('#walk-md').innerText.includes('refined') && "
+                           "!document.querySelector('#walk-md').innerText.includes('…')", timeout=120_000)
+    page.wait_for_selector("#walk-strip img", timeout=10_000)
+    return {"walk_md": page.inner_text("#walk-md")}
+
+
+def pick_on_map(page) -> dict:
+    """Drag a box on the feature map around a few points of the targets' class: they become the targets; then
+    generate from them."""
+    pts = page.evaluate("""() => {
+      const gd = document.querySelector('#tsne-plot .js-plotly-plot'), out = [];
+      const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+      gd._fullData.forEach((tr) => Array.from(tr.customdata || []).forEach((c, i) => {
+        const x = r.left + xa._offset + xa.l2p(tr.x[i]), y = r.top + ya._offset + ya.l2p(tr.y[i]);
+        if (c >= 0 && Number.isFinite(x) && Number.isFinite(y)) out.push([c, x, y]);
+      }));
+      return out;
+    }""")
+    _, x0, y0 = pts[0]
+    half, edge = 30, 8  # the box, and the band at its edges where a marker may fall either way
+
+    def within(h):
+        return {c for c, x, y in pts if abs(x - x0) <= h and abs(y - y0) <= h}
+
+    sel = "document.querySelector('#selection textarea, #selection input').value"
+    before = page.evaluate(sel)
+    page.mouse.move(x0 - half, y0 - half)
+    page.mouse.down()
+    page.mouse.move(x0, y0, steps=5)
+    page.mouse.move(x0 + half, y0 + half, steps=5)
+    page.mouse.up()
+    page.wait_for_function(f"{sel} !== {before!r}", timeout=20_000)
+    got = {int(i) for i in page.evaluate(sel).split(",")}
+    page.get_by_role("tab", name="Generate").click()
+    page.click("#generate-btn")
+    page.wait_for_function(f"document.querySelector('#status').innerText.includes('samples from K = {len(got)} ')",
+                           timeout=60_000)
+    return {"picked": sorted(got), "picked_ok": within(half - edge) <= got <= within(half + edge),
+            "status_after_pick": page.inner_text("#status")}
 
 
 def drive_stop(page, out: Path) -> dict:
@@ -194,6 +261,12 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
         pw.stop()
         demo.close()
     assert "samples from" in seen["first_status"], "a first grid should be on screen at page load"
+    # alive at first paint: both tabs had figures before any button was pressed
+    assert seen["tradeoff_traces_at_load"] > 0 and seen["tsne_traces_at_load"] > 0, seen
+    assert "shipped model's measured frontier" in seen["tradeoff_text_at_load"], seen
+    # the walk: every point labelled, raw and refined; picking on the map made the targets and generated from them
+    assert seen["walk_md"].count("\t") >= 14 and "refined" in seen["walk_md"] and "…" not in seen["walk_md"], seen
+    assert seen["picked"] and seen["picked_ok"] and f"K = {len(seen['picked'])} " in seen["status_after_pick"], seen
     assert seen["frames"] >= 2, f"expected several live x̂0 frames, saw {seen['frames']}"
     assert seen["selected"] == "1,2,4" and "K = 3" in seen["final_status"]
     assert (tmp_path / "screenshot_generate.png").stat().st_size > 10_000
@@ -202,7 +275,7 @@ def test_browser_generates_and_shows_tsne(tiny_studio, tiny_studio3d, tmp_path, 
     # stopped mid-run: the last frame stays (no more steps drawn), no error, and the next run works
     assert "DDIM step" in seen["stopped_status"] and "/1000" in seen["stopped_status"], seen
     assert seen["status_later"] == seen["stopped_status"] and seen["errors_after_stop"] == 0, seen
-    assert "samples from K = 3" in seen["status_after_restart"] and "20 DDIM steps" in seen["status_after_restart"]
+    assert "samples from K = " in seen["status_after_restart"] and "20 DDIM steps" in seen["status_after_restart"]
     assert "shapes" in seen["final_status3d"] and seen["previews"] >= 2, seen
     assert seen["canvas"] == 1 and seen["mesh_px"] > 100, f"no shape drawn in the Model3D viewer: {seen}"
     assert (tmp_path / "screenshot_generate3d.png").stat().st_size > 10_000
