@@ -15,6 +15,14 @@ def test_build_zoo_canonicalize_encoder_and_midpoint_commands(tmp_path, capsys):
     assert (enc / "config.json").is_file() and (enc / "model.safetensors").is_file()
     assert main(["evaluate", "midpoint", "--zoo", str(zoo), "--pairs", "10", "--json", str(tmp_path / "m.json")]) == 0
     assert 0 <= json.loads((tmp_path / "m.json").read_text())[str(zoo)]["midpoint_accuracy"] <= 1
+    # the README's other small commands on the same zoo: they end in a line, not a traceback
+    assert main(["evaluate", "encoder", "--encoder", str(enc), "--zoo", str(zoo)]) == 0
+    diff = tmp_path / "diff"
+    assert main(["train", "diffusion", "--zoo", str(canon), "--encoder", str(enc), "--out", str(diff), "--steps", "2",
+                 "--batch-size", "8", "--preset", "tiny", "--space", "pca", "--pca-dim", "8"]) == 0
+    assert (diff / "config.json").is_file()
+    assert main(["train", "classifier", "--out", str(tmp_path / "clf"), "--epochs", "1"]) == 0
+    assert (tmp_path / "clf" / "model.safetensors").is_file()
     out = capsys.readouterr().out
     assert "PSNR mean" in out and "kNN accuracy" in out
 

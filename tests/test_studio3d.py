@@ -216,3 +216,20 @@ def test_a_real_mesh_upload_becomes_a_selected_candidate(tiny_studio3d, tmp_path
         core3d.meshes_from_files([mesh] * 9)
     with pytest.raises(gr.Error, match="no meshes uploaded"):
         cb.fit_uploads([], "airplane", None)
+
+
+def test_3d_walk_streams_the_raw_path_then_refined_points_with_categories(tiny_studio3d):
+    from equigen_studio.callbacks3d import Callbacks3D
+
+    st, _ = tiny_studio3d
+    cb = Callbacks3D(st, frame_interval=0)
+    outs = list(cb.walk("diffusion", "airplane", "0-2", 0, 2, 3, 0, None, None, None, 4))
+    assert len(outs) == 3  # one frame per refined point
+    strip, md = outs[-1]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in md.splitlines()
+            if line.startswith("| raw") or line.startswith("| refined")}
+    assert strip.size[0] > strip.size[1] and len(rows["raw"]) == len(rows["refined"]) == 3
+    assert all(c in st.domain.class_names or c == "(empty)" for c in rows["raw"] + rows["refined"]), rows
+    assert "…" in outs[0][1] and "…" not in md  # the refined row fills point by point
+    with pytest.raises(gr.Error, match="candidate index"):
+        list(cb.walk("diffusion", "airplane", "0-2", 0, 99, 3, 0))
