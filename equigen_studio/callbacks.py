@@ -18,7 +18,6 @@ from equigen_core.service import inspection
 from equigen_core.service import studio as core
 from equigen_core.service.access import AccessPolicy, name_under
 from equigen_core.service.jobs import Done, stream
-from equigen_core.service.shipped import shipped_result
 from equigen_core.training.stage3 import FinetuneConfig, finetune
 from equigen_core.weightspace.inr import render_images
 from equigen_core.weightspace.render import grid_image
@@ -30,6 +29,7 @@ from equigen_studio.common import (  # noqa: F401
     parse_gammas,
     parse_selection,
     progress_to,
+    sweep_note,
     target_column,
 )
 from equigen_studio.errors import errors as _errors
@@ -56,12 +56,11 @@ def sampler_key(value) -> str:
                            f"{', '.join(SAMPLER_CHOICES.values())})")
 
 
-def describe(s, *, gamma: bool = True) -> str:
-    """One line of what a Sampling drew with (the Generate tab's status; gamma=False: without γ, for a γ sweep)."""
+def describe(s) -> str:
+    """One line of what a Sampling drew with (the Generate tab's status)."""
     how = {"span": f"span sampler (mixtures + geometric augmentation, denoised from t0 = {s.t0})",
            "noise": "from noise", "augment": f"refined from augmented targets (t0 = {s.t0})"}[s.sampler]
-    g = f", γ = {s.gamma:g}" if gamma else ""
-    return f"{how}{g}, λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps"
+    return f"{how}, γ = {s.gamma:g}, λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps"
 
 
 def sampler_label(sampler: str) -> str:
@@ -233,20 +232,16 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
         rows = [[r.name, r.accuracy, r.aligned_novelty, r.coverage, r.vendi, r.off_stroke, r.fd]
                 for r in tr.samples + tr.baselines]
         rows = [[x if isinstance(x, str) else round(x, 3) for x in r] for r in rows]
-        knobs = (f"Swept with the Generate tab's settings — {describe(s, gamma=False)}, "
-                 f"seed {int(seed)}, K = {len(targets)}{', set-level' if set_level else ''}, {int(n)} samples per "
-                 f"point; only γ varies.")
-        return figures.tradeoff_figure(tr), rows, f"{knobs}\n\n{tr.verdict}"
+        note = sweep_note(s, seed=seed, k=len(targets), n=n, set_level=bool(set_level))
+        return figures.tradeoff_figure(tr), rows, f"{note}\n\n{tr.verdict}"
 
     @_errors
     def shipped_tradeoff(self):
         """What the Trade-off tab shows before a sweep: the shipped model's multi-seed frontier (docs/data)."""
-        found = shipped_result(self.studio.domain.kind, self.studio.root)
+        found = self._shipped(self.studio.domain.kind)
         if found is None:
-            return gr.skip(), ("No measured results were found beside this checkout (docs/data): run the γ sweep, "
-                               "or `python -m equigen_core evaluate`.")
-        result, path = found
-        v = result.get("verdict", {})
+            return gr.skip(), "No measured results beside this checkout (docs/data): run the γ sweep."
+        (result, path), v = found, found[0].get("verdict", {})
         met = [k for k, c in v.items() if isinstance(c, dict) and c.get("met") is True]
         unmet = [k for k, c in v.items() if isinstance(c, dict) and c.get("met") is False]
         checks = (f" Protocol checks met: {', '.join(met) or 'none'}; not met: {', '.join(unmet) or 'none'}."

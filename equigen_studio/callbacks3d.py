@@ -15,7 +15,6 @@ import gradio as gr
 from equigen_core.service import studio3d as core3d
 from equigen_core.service.access import AccessPolicy
 from equigen_core.service.inspection import feature_map
-from equigen_core.service.shipped import shipped_result
 from equigen_core.service.studio import Studio, StudioError
 from equigen_core.weightspace.render import grid_image
 from equigen_studio import figures
@@ -25,6 +24,7 @@ from equigen_studio.common import (
     parse_gammas,
     parse_selection,
     progress_to,
+    sweep_note,
     target_column,
 )
 from equigen_studio.errors import errors as _errors
@@ -201,18 +201,16 @@ class Callbacks3D(SamplingCallbacks):
         rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd"], 2),
                  round(r["cov"], 3), round(r["nna"], 3), round(r["novelty"], 2), round(r["empty"], 2)]
                 for r in tr.rows]
-        how = "from noise" if s.sampler == "noise" else f"refine from augmented targets (t0 = {s.t0})"
-        knobs = (f"Swept with the Generate section's settings — {how}, γ = {s.gamma:g}, λ_g = {s.guidance:g}, "
-                 f"τ = {s.temperature:g}, {s.steps} DDIM steps, seed {int(seed)}, K = {len(targets)}; each row "
-                 f"varies one knob.")
-        return figures.tradeoff3d_figure(tr), rows, f"{knobs}\n\nReference: {tr.reference}. {tr.verdict}"
+        note = sweep_note(s, seed=seed, k=len(targets), n=n, set_level=bool(set_level), with_gamma=True,
+                          varies="each row varies one knob (γ, or t0 at that γ)")
+        return figures.tradeoff3d_figure(tr), rows, f"{note}\n\nReference: {tr.reference}. {tr.verdict}"
 
     @_errors
     def shipped_tradeoff(self):
         """What the 3D Trade-off shows before a sweep: the shipped shape model's 3D protocol (docs/data)."""
-        found = shipped_result("shape", self.studio.root) if self.studio else None
+        found = self._shipped("shape")
         if found is None:
-            return gr.skip(), "No measured 3D results were found beside this checkout (docs/data): run the 3D sweep."
+            return gr.skip(), "No measured 3D results beside this checkout (docs/data): run the 3D sweep."
         result, path = found
         return (figures.shipped_tradeoff3d_figure(result, path.name),
                 f"Showing the shipped shape model's measured 3D protocol ({path.name}, {len(result['seeds'])} seeds). "

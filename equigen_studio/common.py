@@ -21,6 +21,7 @@ from equigen_core.presets import Sampling
 from equigen_core.service import studio as core
 from equigen_core.service.export import export_state_dicts
 from equigen_core.service.jobs import Done
+from equigen_core.service.shipped import shipped_result
 from equigen_core.service.studio import MAX_TARGETS, StudioError
 from equigen_core.service.walk import walk_stream
 from equigen_core.storage.checkpoint import CheckpointError
@@ -62,6 +63,17 @@ def parse_gammas(text: str) -> list[float]:
 def progress_to(progress) -> Callable[[int, int, str], None]:
     """A library progress callback (done, total, what) → a gr.Progress."""
     return lambda i, total, what: progress(i / max(total, 1), desc=what)
+
+
+def sweep_note(s: Sampling, *, seed, k: int, n: int, set_level: bool = False, with_gamma: bool = False,
+               varies: str = "only γ varies") -> str:
+    """The line a sweep shows above its verdict: the Generate tab's settings it ran with, and what varied."""
+    how = {"span": f"span sampler (t0 = {s.t0})", "noise": "from noise",
+           "augment": f"refine from augmented targets (t0 = {s.t0})"}[s.sampler]
+    gamma = f", γ = {s.gamma:g}" if with_gamma else ""
+    return (f"Swept with the Generate tab's settings — {how}{gamma}, λ_g = {s.guidance:g}, τ = {s.temperature:g}, "
+            f"{s.steps} DDIM steps, seed {int(seed)}, K = {k}{', set-level' if set_level else ''}, {int(n)} samples "
+            f"per point; {varies}.")
 
 
 def target_column(idx: list[int], target_index) -> list[int | str]:
@@ -230,6 +242,12 @@ class SamplingCallbacks(TargetPicker):
                 cache.popitem(last=False)
         cache.move_to_end(k)
         return cache[k]
+
+    def _shipped(self, kind: str):
+        """The shipped model's measured result for this domain (service.shipped: docs/data beside the checkout) →
+        (result, path), or None."""
+        studio = getattr(self, "studio", None)
+        return shipped_result(kind, studio.root) if studio is not None else None
 
     @errors
     def pick_from_map(self, picked, cls, uploads=None):
