@@ -30,8 +30,9 @@ from equigen_studio.common import (
 from equigen_studio.errors import errors as _errors
 
 # the 3D tab's "Start from" choices (labels) and the fewshot sampler mode of each (presets.SAMPLERS)
-STARTS = ["noise (EquiGen)", "the targets, augmented (EquiGen refine: SDEdit from t0)"]
-START_MODES = dict(zip(STARTS, ("noise", "augment")))
+STARTS = ["noise (EquiGen)", "the targets, augmented (EquiGen refine: SDEdit from t0)",
+          "the span of the targets (mixtures + moves, from t0)"]
+START_MODES = dict(zip(STARTS, ("noise", "augment", "span")))
 
 
 def start_key(value) -> str | None:
@@ -134,7 +135,8 @@ class Callbacks3D(SamplingCallbacks):
         dt = time.perf_counter() - t_start
         rows = [[i, t, r.category or "(empty)", round(r.nearest_target, 2), final.faces[i]]
                 for i, (r, t) in enumerate(zip(reads.rows, target_column(idx, out.target_index)))]
-        how = f"SDEdit from augmented targets, t0 = {s.t0}" if s.sampler == "augment" else s.sampler
+        how = {"augment": f"SDEdit from augmented targets, t0 = {s.t0}", "noise": "from noise",
+               "span": f"span of the targets, t0 = {s.t0}"}[s.sampler]
         summary = (f"**{n} shapes** from K = {len(idx)} targets ({how}), γ = {s.gamma:g}, "
                    f"λ_g = {s.guidance:g}, τ = {s.temperature:g}, {s.steps} DDIM steps, seed {int(seed)} — "
                    f"{dt:.1f} s; {reads.summary(str(category))}")

@@ -30,6 +30,10 @@ def test_generation_streams_previews_then_shapes_and_meshes(tiny_studio3d, tmp_p
     st, model = tiny_studio3d
     w, _ = core3d.shape_candidates(st, "airplane")
     knobs = dict(sampler="augment", t0=start_t) if start_t else dict(sampler="noise")
+    if start_t == 300:  # the span sampler in 3D: mixtures of the shots, moved by exact 3D augmentations, from t0
+        span = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, previews=3, seed=1, sampler="span",
+                                              t0=start_t))[-1].value
+        assert span.weights.shape == (4, st.spec.num_params) and span.target_index.tolist() == [0, 1, 2, 0]
     items = list(core3d.generate_stream_3d(model, w[:3], n=4, steps=6, previews=3, seed=1, **knobs))
     frames, done = items[:-1], items[-1]
     assert isinstance(done, Done) and frames[-1].step == frames[-1].total

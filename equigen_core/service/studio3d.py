@@ -333,7 +333,8 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     g = torch.Generator().manual_seed(seed)
     pick = targets[torch.randint(0, len(targets), (n,), generator=g)]
     s = sampling_of(model.spec, sampling, **knobs)
-    method = "EquiGen from noise" if s.sampler == "noise" else "EquiGen refine (SDEdit from augmented targets)"
+    method = {"noise": "EquiGen from noise", "augment": "EquiGen refine (SDEdit from augmented targets)",
+              "span": "EquiGen span (mixtures + moves of the targets)"}[s.sampler]
     jobs = [(f"γ = {x:g}", method, "γ", float(x), lambda x=x: sample_shapes(
         model, targets, n=n, sampling=s, gamma=float(x), seed=seed, mode=mode).weights) for x in gammas]
     if s.sampler != "noise":  # a sampler that starts from t0: t0 is its second knob, swept at the sampling's γ
