@@ -29,6 +29,14 @@ ABOUT = """
   0.872, docs/RESULTS.md, ablations).
 - **DDIM steps** — how many denoising steps turn noise into weights; each step's prediction x̂0 is rendered live.
 - **Resolution** — an INR is a continuous function of (x, y): the same weights render at any size.
+- **Walk between two targets** — the straight line between two candidates' weights (the zoo's shared init aligns
+  them, so it passes through plausible members of the class), and the same points after the denoiser from t0.
+- **Export** — the last samples as SIREN state dicts (`seq.{i}.weight` / `seq.{i}.bias`, one `.pth` per INR, and
+  `spec.json`), the layout other INR tools read.
+- **Feature space** — the t-SNE of ψ; a box or lasso drag over dots or stars of the targets' class makes those INRs
+  the targets. Each sample is linked to the target that conditioned it: samples that hug their target have not left
+  the shots.
+- **Trade-off** — the sweep runs with these settings and varies only γ.
 - **Adapt** — stage 3: a short fine-tune of the diffusion model on the selected targets (augmented exactly in weight
   space, with replay of base classes and early stopping before the targets are memorised).
 
