@@ -201,3 +201,31 @@ def test_v2_verdict_names_a_baseline_ahead_on_all_three_and_only_then():
     assert v["no_baseline_ahead"]["value"] == ["all three"] and not v["no_baseline_ahead"]["met"]
     assert v["accuracy"]["met"] and v["coverage_vs_noise"]["met"] and v["off_stroke_ratio"]["met"]
     assert v["gamma_sweep"]["met"] and v["gamma_sweep"]["value"]["peak"] == 1.0
+
+
+def _toy_result(span_cov, rival_cov):
+    """A protocol-v2 result with the span row, one clean and accurate baseline and the INR yardstick, over seeds."""
+    from equigen_core.evaluation.frontier import INR_REFERENCE, SPAN
+
+    rows = [(SPAN, "γ", 1.0, "equigen", span_cov), ("interpolation of two shots", "", None, "baseline", rival_cov),
+            (INR_REFERENCE, "", None, "reference", [0.9] * len(span_cov))]
+    points, summary = [], []
+    for method, knob, value, family, cov in rows:
+        for seed, c in enumerate(cov):
+            points.append({"method": method, "knob": knob, "value": value, "seed": seed,
+                           "metrics": {"accuracy": 0.97, "coverage": c, "off_stroke": 1.0, "aligned_novelty": 0.7}})
+        summary.append({"method": method, "knob": knob, "value": value, "family": family,
+                        "mean": {"accuracy": 0.97, "coverage": sum(cov) / len(cov), "off_stroke": 1.0,
+                                 "aligned_novelty": 0.7}})
+    return {"meta": {"config": {"sampling": {"gamma": 1.0}}}, "summary": summary, "points": points}
+
+
+def test_the_stretch_check_needs_the_paired_difference_beyond_its_interval():
+    from equigen_core.evaluation.frontier import verdict
+
+    noisy = verdict(_toy_result([0.62, 0.30, 0.64, 0.35, 0.57], [0.50, 0.45, 0.48, 0.47, 0.52]))
+    assert noisy["stretch"]["value"]["coverage"] > noisy["stretch"]["value"]["its_coverage"]  # ahead on the means
+    assert not noisy["stretch"]["met"]  # but not beyond the interval of the paired difference
+    clear = verdict(_toy_result([0.60, 0.58, 0.62, 0.61, 0.59], [0.50, 0.47, 0.52, 0.49, 0.51]))
+    value = clear["stretch"]["value"]
+    assert clear["stretch"]["met"] and value["paired_diff"] > value["paired_ci95"]

@@ -284,7 +284,8 @@ def verdict(result: dict) -> dict:
     """Protocol v2's checks of the default sampler (the span row at the config's γ) → {check: {value, goal, met}},
     plus "ahead": the cheap baselines ahead of it on accuracy, coverage and off-stroke ink at once (each paired
     difference beyond its 95 % interval), and "stretch": whether its coverage is above every cheap baseline that is
-    at once as accurate (≥ 0.9) and as clean (≤ 1.5×)."""
+    at once as accurate (≥ 0.9) and as clean (≤ 1.5×), each paired difference beyond its 95 % interval (as "ahead"
+    is judged)."""
     summary, points = result["summary"], result["points"]
     gamma = result["meta"]["config"]["sampling"]["gamma"]
     rows = {(r["method"], r["knob"], r["value"]): r for r in summary}
@@ -317,7 +318,7 @@ def verdict(result: dict) -> dict:
         if all(_beyond(x) for x in (acc, cov, ink)):
             ahead.append(row_label(r))
         if r["mean"]["accuracy"] >= GOAL["accuracy"] and off_stroke_ratio(r, summary) <= GOAL["off_stroke_ratio"]:
-            stretch_rivals.append((row_label(r), r["mean"]["coverage"]))
+            stretch_rivals.append((row_label(r), r["mean"]["coverage"], paired(points, d_key, key, "coverage")))
     checks["no_baseline_ahead"] = {"value": ahead, "goal": "none ahead on accuracy, coverage and off-stroke at once",
                                    "met": not ahead}
     sweep = sorted((r for r in summary if r["method"] == SPAN), key=lambda r: r["value"])
@@ -331,11 +332,14 @@ def verdict(result: dict) -> dict:
                       "rise_ci95": rise["ci95"]},
             "goal": f"coverage rises with γ (beyond its interval); accuracy at the peak ≥ {GOAL['peak_accuracy']}",
             "met": _beyond(rise) and peak["mean"]["accuracy"] >= GOAL["peak_accuracy"]}
-    best_rival = max(stretch_rivals, key=lambda x: x[1], default=("none", float("-inf")))
+    best_rival = max(stretch_rivals, key=lambda x: x[1], default=("none", float("-inf"), None))
     checks["stretch"] = {"value": {"coverage": d["mean"]["coverage"], "best_clean_accurate_baseline": best_rival[0],
-                                   "its_coverage": best_rival[1]},
+                                   "its_coverage": best_rival[1],
+                                   "paired_diff": best_rival[2]["diff"] if best_rival[2] else None,
+                                   "paired_ci95": best_rival[2]["ci95"] if best_rival[2] else None},
                          "goal": "coverage above every cheap baseline that is as accurate (≥ 0.9) and as clean "
-                                 "(≤ 1.5×)", "met": d["mean"]["coverage"] > best_rival[1]}
+                                 "(≤ 1.5×), each paired difference beyond its 95 % interval",
+                         "met": all(_beyond(x[2]) for x in stretch_rivals)}
     return checks
 
 
