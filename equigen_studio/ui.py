@@ -118,7 +118,7 @@ def build_demo(studio: core.Studio | None = None, *, root: str | Path = "checkpo
                             steps = knob_slider("steps", images.steps, step=1, label="DDIM steps", elem_id="steps")
                             n = gr.Slider(1, 64, value=16, step=1, label="Samples")
                             with gr.Row():
-                                seed = gr.Number(0, precision=0, label="Seed")
+                                seed = gr.Number(0, precision=0, label="Seed", elem_id="seed")
                                 temperature = knob_slider("temperature", images.temperature, step=0.05,
                                                           label="τ — temperature of the initial noise")
                             set_level = gr.Checkbox(False, label="Set-level condition: every sample from the mean ψ of "
