@@ -5,6 +5,8 @@ import time
 import gradio as gr
 import pytest
 
+from equigen_core.evaluation.metrics import off_stroke_ink
+from equigen_core.weightspace.inr import render_images
 from equigen_studio.callbacks import Callbacks, parse_selection
 from equigen_studio.ui import build_demo, launch
 from tests.conftest import free_port, wait_done
@@ -236,6 +238,9 @@ def test_a_sweep_at_the_generate_tabs_gamma_reproduces_its_accuracy(tiny_studio,
                                     temperature, t0, False, progress=noprog)
     swept = next(r for r in trows if r[0].endswith(f"γ={gamma:g}"))
     assert swept[1] == round(generated, 3), (swept, generated, summary)
+    # accuracy alone is often 1.0 for both: the off-stroke ink of the very same samples pins them down
+    ink = float(off_stroke_ink(render_images(st.spec, last["weights"], 28)).mean())
+    assert swept[5] == round(ink, 3), (swept, ink)
 
 
 def test_uploads_are_fitted_into_candidates_and_bad_files_refused(tiny_studio, tmp_path):
