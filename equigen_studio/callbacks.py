@@ -219,12 +219,16 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
                  guidance=None, steps=None, temperature=None, t0=None, set_level=False, progress=gr.Progress()):
         """The γ sweep with the Generate tab's sampler, knobs, targets and seed: only γ varies."""
         model = self._model(checkpoint, adapted)
-        targets = self._targets(cls, selection, uploads)
+        w, _ = self._candidates(cls, uploads)
+        idx = parse_selection(selection, len(w))
+        targets = w[idx]
         s = self.sampling(model, sampler=sampler_key(sampler), guidance=guidance, steps=steps,
                           temperature=temperature, t0=t0)
         gallery = self.studio.gallery
-        w, _ = self.studio.candidates(cls)  # the gallery's INRs of the class: those not targets are the ink yardstick
-        others = [i for i in range(len(w)) if i not in set(parse_selection(selection, 10**6))]
+        # the gallery's INRs of the class that are not targets (uploads excluded): the off-stroke ink yardstick
+        n_gallery = len(w) - (len(uploads["weights"]) if uploads else 0)
+        chosen = set(idx)
+        others = [i for i in range(n_gallery) if i not in chosen]
         tr = core.tradeoff(model, targets, int(cls), self.studio.classifier, gammas=parse_gammas(gammas_text),
                            n=int(n), sampling=s, seed=int(seed), mode="set" if set_level else "per-target",
                            real=ImageDomain.of(gallery).real_images(gallery, int(cls)), real_inrs=w[others],
@@ -237,7 +241,11 @@ class Callbacks(SamplingCallbacks, TrainCallbacks):
 
     @_errors
     def shipped_tradeoff(self):
-        """What the Trade-off tab shows before a sweep: the shipped model's multi-seed frontier (docs/data)."""
+        """What the Trade-off tab shows before a sweep: the shipped model's multi-seed frontier (docs/data), built
+        once per server (every page load shows it)."""
+        return self._once("shipped_tradeoff", self._shipped_tradeoff)
+
+    def _shipped_tradeoff(self):
         found = self._shipped(self.studio.domain.kind)
         if found is None:
             return gr.skip(), "No measured results beside this checkout (docs/data): run the γ sweep."

@@ -209,7 +209,11 @@ class Callbacks3D(SamplingCallbacks):
 
     @_errors
     def shipped_tradeoff(self):
-        """What the 3D Trade-off shows before a sweep: the shipped shape model's 3D protocol (docs/data)."""
+        """What the 3D Trade-off shows before a sweep: the shipped shape model's 3D protocol (docs/data), built once
+        per server."""
+        return self._once("shipped_tradeoff", self._shipped_tradeoff)
+
+    def _shipped_tradeoff(self):
         found = self._shipped("shape")
         if found is None:
             return gr.skip(), "No measured 3D results beside this checkout (docs/data): run the 3D sweep."

@@ -243,6 +243,13 @@ class SamplingCallbacks(TargetPicker):
         cache.move_to_end(k)
         return cache[k]
 
+    def _once(self, key: str, make):
+        """make() once per callbacks object (one per server), then its result again."""
+        cache = self.__dict__.setdefault("_made_once", {})
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
     def _shipped(self, kind: str):
         """The shipped model's measured result for this domain (service.shipped: docs/data beside the checkout) →
         (result, path), or None."""
