@@ -14,7 +14,8 @@ SHIPPED = {"image": "frontier_mnist9_v2.json", "shape": "shapes_airplane_meta.js
 def data_dirs(root: str | Path | None = None) -> list[Path]:
     """Where docs/data may be: beside the checkpoint root's checkout, the working directory's, this source tree's."""
     here = Path(__file__).resolve().parents[2]
-    out = [Path(root).resolve().parents[1] / "docs" / "data"] if root is not None else []
+    up = Path(root).resolve().parents if root is not None else ()
+    out = [up[1] / "docs" / "data"] if len(up) > 1 else []  # ROOT = <checkout>/checkpoints/<name>
     return out + [Path.cwd() / "docs" / "data", here / "docs" / "data"]
 
 
