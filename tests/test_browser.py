@@ -56,6 +56,10 @@ def drive(page, url: str, out: Path) -> dict:
         thumbs.nth(i).click()
         page.wait_for_function(f"{sel}.split(',').includes('{i}')", timeout=10_000)
     selected = page.evaluate(sel)
+    # every text the status line takes, as the page sees it (a poll can miss a frame that lasts one pacing interval)
+    page.evaluate("""() => { const el = document.querySelector('#status'); window.equigenSeen = [];
+      new MutationObserver(() => window.equigenSeen.push(el.innerText))
+        .observe(el, {subtree: true, childList: true, characterData: true}); }""")
     page.click("#generate-btn")
     seen, deadline = [], time.monotonic() + 120
     while time.monotonic() < deadline:  # poll the status line: every DDIM step shows there, then the summary
@@ -65,7 +69,7 @@ def drive(page, url: str, out: Path) -> dict:
         if "samples from K = 3" in text:
             break
         page.wait_for_timeout(15)
-    steps = [t for t in seen if "DDIM step" in t]
+    steps = [t for t in seen + page.evaluate("window.equigenSeen") if "DDIM step" in t]
     page.wait_for_selector("#grid img", timeout=10_000)
     page.screenshot(path=str(out / "screenshot_generate.png"), full_page=True)
     walked = walk(page)
