@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--work", type=Path, default=None, help="where the full zoo goes (default runs/NAME)")
     a.add_argument("--class", dest="cls", default="9", help="the held-out class, by number or name (2D presets)")
     a.add_argument("--val-class", dest="val_cls", default=None,
-                   help="2D: a second held-out class on which sampler knobs are chosen (the shipped root: 8)")
+                   help="a second held-out class (2D) or category (3D) on which sampler knobs are chosen (the "
+                        "shipped roots: 8, chair)")
     a.add_argument("--dataset", choices=["mnist", "cifar10", "folder"], default="mnist",
                    help="2D: the images (cifar10 / folder need --data-dir; a classifier for them is trained into "
                         "OUT/classifier)")
@@ -267,17 +268,23 @@ def build_parser() -> argparse.ArgumentParser:
     fs.set_defaults(fn=cmd_evaluate_fewshot)
     sh = ev.add_parser("shapes", help="3D few-shot protocol: MMD / COV / 1-NNA and Chamfer novelty vs held-out shapes")
     sh.add_argument("--checkpoint", type=Path, default=Path("checkpoints/shapes"), help=ROOT_HELP_BASE)
-    sh.add_argument("--adapted", type=Path, default=None, help="default: the root's adapted model, if any")
     sh.add_argument("--zoo", type=Path, default=None, help="the shape zoo (default: the root's gallery)")
     sh.add_argument("--category", "--class", dest="cls", default=None,
                     help="the held-out category (default: the one the model's training left out)")
     sh.add_argument("--k", type=int, default=10)
-    sh.add_argument("--n", type=int, default=32)
-    sh.add_argument("--gammas", default="0,0.3,0.6")
-    sh.add_argument("--seeds", type=int, nargs="+", default=[0])
-    sh.add_argument("--steps", type=int, default=50)
-    sh.add_argument("--refine", default="", help="also EquiGen refine (SDEdit from augmented shots) at these t0, "
-                    "e.g. 200,400")
+    sh.add_argument("--n", type=int, default=64, help="samples per set, and fresh reference shapes per seed")
+    sh.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    sh.add_argument("--sampler", choices=list(SAMPLERS), default=None,
+                    help=f"the sampler measured ({_knob('sampler')})")
+    sh.add_argument("--gamma", type=float, default=None, help=f"its γ ({_knob('gamma')})")
+    sh.add_argument("--t0", type=int, default=None, help=f"span / augment: its t0 ({_knob('t0')})")
+    sh.add_argument("--guidance", type=float, default=None, help=f"λ_g ({_knob('guidance')})")
+    sh.add_argument("--temperature", type=float, default=None, help=f"τ ({_knob('temperature')})")
+    sh.add_argument("--steps", type=int, default=None, help=f"DDIM steps ({_knob('steps')})")
+    sh.add_argument("--noise-gamma", type=float, default=0.3, help="γ of the from-noise row measured beside it")
+    sh.add_argument("--adapt-steps", type=int, default=0,
+                    help="> 0: also adapt the model per seed (stage 3, this many steps) on the shots and on their "
+                         "span, and sample each from noise")
     sh.add_argument("--json", type=Path, default=None)
     sh.set_defaults(fn=cmd_evaluate_shapes)
     en = ev.add_parser("encoder", help="kNN accuracy and t-SNE of a trained encoder's features on a zoo")

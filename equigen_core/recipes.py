@@ -60,7 +60,8 @@ def train_all(preset: str | RunPreset, *, out: str | Path, work: str | Path | No
     out = Path(out)
     work = Path(work or Path("runs") / out.name)
     if p.domain == "shapes":
-        return _train_all_shapes(p, out, work, category=category, k=k, seed=seed, reuse_zoo=reuse_zoo)
+        return _train_all_shapes(p, out, work, category=category, k=k, seed=seed, reuse_zoo=reuse_zoo,
+                                 val_cls=val_cls)
     return _train_all_images(p, out, work, cls=cls, k=k, seed=seed, lambda_func=lambda_func, dataset=dataset,
                              data_dir=data_dir, val_cls=val_cls)
 
@@ -139,12 +140,18 @@ def _train_root_classifier(p: RunPreset, data, index, path: Path, *, seed: int) 
 
 
 def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: int, seed: int,
-                      reuse_zoo: bool) -> Path:
+                      reuse_zoo: bool, val_cls: int | str | None = None) -> Path:
 
     names = list(CATEGORIES)
-    if category not in names:
-        raise RootError(f"unknown category {category!r}; expected one of {names}")
-    held = names.index(category)
+    try:
+        held = index_of(names, category, noun="category")
+        val = None if val_cls is None else index_of(names, val_cls, noun="category")
+    except ValueError as e:
+        raise RootError(str(e)) from None
+    if val == held:
+        raise RootError(f"the validation category must differ from the test category (both {names[held]})")
+    category = names[held]
+    kept_out = (held,) if val is None else (held, val)
     t0 = time.perf_counter()
     if reuse_zoo and (work / "zoo" / "zoo.json").exists():
         zoo = load_zoo(work / "zoo")
@@ -152,21 +159,21 @@ def _train_all_shapes(p: RunPreset, out: Path, work: Path, *, category: str, k: 
     else:
         print(f"[1/4] zoo: fitting {p.per_category} occupancy INRs per category ({len(names)} categories)")
         meta = {"meta_cfg": replace(SHAPE_META_INIT, outer_steps=p.meta_steps, seed=seed),
-                "meta_exclude": (held,)} if p.init == "meta" else {}
+                "meta_exclude": kept_out} if p.init == "meta" else {}
         zoo = build_shape_zoo(None, p.per_category, seed=seed, rounds=max(1, p.fit_steps // 40),
                               fit_cfg=replace(OCCUPANCY_FIT, max_steps=p.fit_steps, lr=p.fit_lr, init=p.init,
                                               seed=seed), **meta)
         save_zoo(work / "zoo", zoo)
     print(f"      IoU at 64³: mean {zoo.meta['iou']['mean']:.3f}")
-    base = tuple(c for c in range(len(names)) if c != held)
-    print(f"[2/4] encoder: {p.enc_steps} steps")
+    base = tuple(c for c in range(len(names)) if c not in kept_out)
+    print(f"[2/4] encoder: {p.enc_steps} steps on {[names[c] for c in base]}")
     enc = train_encoder(zoo, EncoderTrainConfig(steps=p.enc_steps, smooth=False, seed=seed, classes=base,
                                                 supervised=p.supervised),
                         EncoderConfig(channels=p.enc_channels, probe_res=p.probe_res), out=out / "encoder",
                         tsne="png").encoder
     print(f"[3/4] diffusion: {p.diff_steps} steps on {[names[c] for c in base]}")
     _stages_2_and_3(p, zoo, enc, out, work, base=base, shots=shots_3d(zoo, held, k, seed=seed), shots_name=category,
-                    seed=seed, ft_eval_every=25)
-    save_gallery(zoo, out, p.gallery_per_class, category, len(names))
+                    seed=seed, ft_eval_every=25, test_class=held, validation_class=val)
+    save_gallery(zoo, out, p.gallery_per_class, category, len(names), validation=None if val is None else names[val])
     print(f"done in {time.perf_counter() - t0:.0f} s: {out}/encoder, diffusion, diffusion_{category}, gallery")
     return out

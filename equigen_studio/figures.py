@@ -37,9 +37,7 @@ def shipped_tradeoff_figure(result: dict, source: str) -> go.Figure:
 
 def shipped_tradeoff3d_figure(result: dict, source: str) -> go.Figure:
     """The shipped shape model's 3D protocol (docs/data), in the 3D sweep's figure."""
-    rows = [{"method": r["method"], "knob": r["knob"], "value": r["value"], "mmd": r["mean"]["mmd"],
-             "cov": r["mean"]["cov"], "nna": r["mean"]["nna"], "novelty": r["mean"]["novelty"],
-             "empty": r["mean"].get("empty", 0.0)} for r in result["summary"]]
+    rows = [{"method": r["method"], "knob": r["knob"], "value": r["value"], **r["mean"]} for r in result["summary"]]
     fig = tradeoff3d_figure(SimpleNamespace(rows=rows))
     fig.update_layout(title=f"shipped model, {result.get('category', '?')}, {len(result.get('seeds', []))} seeds, "
                             f"n = {result.get('n', '?')} ({source})")
@@ -98,11 +96,13 @@ def weights_figure(check, spec) -> go.Figure:
 
 def tradeoff3d_figure(tr) -> go.Figure:
     """The 3D sweep: MMD (faithfulness to unseen shapes of the category, lower is better) against Chamfer novelty
-    (0 = copies of the targets, ≈ 1 = as new as unseen shapes), and COV against γ / t0, beside the baselines."""
+    (well below 1 = copies of the targets, ≈ 1 = as new as unseen shapes), and COV against γ / t0, beside the
+    baselines; after the floater filter when the rows have it (protocol v2)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MMD×10³ (lower: more faithful) vs novelty",
                                                         "COV (higher: more of the category covered)"))
     families = {}
-    for r in tr.rows:
+    for r in tr.rows:  # protocol v2 rows carry the metrics after the floater filter (what the app shows): use those
+        r = {**r, **{k: r[f"{k}_f"] for k in ("mmd", "cov", "nna", "novelty") if f"{k}_f" in r}}
         families.setdefault(r["method"], []).append(r)
     for i, (method, rows) in enumerate(families.items()):
         color = PALETTE[i % len(PALETTE)]

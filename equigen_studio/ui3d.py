@@ -90,20 +90,23 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
 
 def tradeoff_section() -> SimpleNamespace:
     c = SimpleNamespace()
-    gr.Markdown("In 3D, every γ (and, when the sampler starts from augmented targets, every start step t0) is "
-                "scored by MMD, COV and 1-NNA in Chamfer distance against shapes of the category that are not "
-                "targets, beside the cheap baselines; novelty is the median Chamfer distance to the nearest target "
-                "over that of the reference shapes (0: copies). The sweep uses the Generate tab's 3D checkpoint, "
-                "category, targets, start, λ_g, τ, DDIM steps and seed; each row varies one knob. Until it runs, the "
-                "plot shows the shipped model's multi-seed 3D protocol (docs/RESULTS.md, `python -m equigen_core "
-                "evaluate shapes`).")
+    gr.Markdown("In 3D, every γ (and, when the sampler starts from the targets, every start step t0) is scored "
+                "as in `evaluate shapes` (protocol v2): MMD, COV and 1-NNA in Chamfer distance against as many fresh "
+                "shapes of the category as there are samples, empty samples counted apart, beside the cheap "
+                "baselines; novelty is the median Chamfer distance to the nearest target over that of the reference "
+                "shapes (well below 1: copies). The metrics are those of the shapes as the app shows them, after the "
+                "floater filter (each shape's largest piece); the floater column is the share with a detached piece "
+                "before it. The sweep uses the Generate section's 3D checkpoint, category, targets, start, λ_g, τ, "
+                "DDIM steps and seed; each row varies one knob. Until it runs, the plot shows the shipped model's "
+                "5-seed protocol (docs/RESULTS.md, `python -m equigen_core evaluate shapes`).")
     with gr.Row():
         c.gammas = gr.Textbox("0, 0.5, 1, 1.5", label="γ values")
         c.n = gr.Slider(4, 32, value=12, step=4, label="Shapes per point")
         c.btn = gr.Button("Run the 3D sweep", variant="primary", elem_id="tradeoff3d-btn")
     c.plot = gr.Plot(label="Trade-off (3D)")
     c.verdict = gr.Markdown()
-    c.table = gr.Dataframe(headers=["method", "MMD×10³", "COV", "1-NNA", "novelty", "empty"], interactive=False)
+    c.table = gr.Dataframe(headers=["method", "MMD×10³", "COV", "1-NNA", "novelty", "empty", "floaters (raw)"],
+                           interactive=False)
     return c
 
 

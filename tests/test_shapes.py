@@ -179,27 +179,33 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
                     DenoiserConfig(width=32, depth=1, emb_dim=16), out=tmp_path / "diffusion", progress=False,
                     encoder_path=tmp_path / "encoder")
     model = FewShotModel.load(tmp_path / "diffusion")
-    res = evaluate_3d(model, zoo, category=0, k=3, n=4, gammas=(0.0,), steps=2, n_points=128, res=24,
-                      refine_t0=(100,), progress=False)
-    names = [(p["method"], p["knob"], p["value"]) for p in res["points"]]
-    assert names == [("copies of the shots", "", None), ("interpolation of two shots", "", None),
-                     ("exact augmentations", "", None), ("EquiGen (base)", "γ", 0.0),
-                     ("EquiGen (base) refine", "t0", 100)]
-    assert [r["method"] for r in res["summary"]] == [m for m, _, _ in names]  # the runner's format, as the frontier's
+    from equigen_core.presets import SHAPES
+
+    quick = SHAPES.replace(sampler="span", steps=2, t0=100)
+    res = evaluate_3d(model, zoo, category=0, k=3, n=4, seeds=(0, 1), n_points=128, res=24, adapt_steps=2,
+                      samplings={"span": quick, "noise": quick.replace(sampler="noise")}, progress=False)
+    names = [p["method"] for p in res["points"] if p["seed"] == 0]
+    assert names == ["real shapes (a second fresh set)", "copies of the shots", "interpolation of two shots",
+                     "exact augmentations", "mixing + augmentation (γ=1, mix=3, augment=0.5)", "span", "noise",
+                     "EquiGen adapted on the shots (from noise)", "EquiGen adapted on their span (from noise)"]
+    assert [r["method"] for r in res["summary"]] == names  # the runner's format, as the frontier's
+    assert all(r["seeds"] == [0, 1] and math.isfinite(r["ci95"]["cov"]) for r in res["summary"])  # 2 seeds: a t-CI
     for p in res["points"]:
         m = p["metrics"]
-        assert all(math.isfinite(m[k]) for k in ("mmd", "cov", "nna")) and 0 <= m["cov"] <= 1 and 0 <= m["nna"] <= 1
-        assert 0 <= m["multi"] <= 1  # the floater share is counted for every set
-    assert 0 <= res["reference_multi"] <= 1  # the real held-out shapes' own floater share, beside the samples'
-    assert res["points"][0]["metrics"]["novelty"] < 0.5  # copies: only the sampling of surface points differs
+        assert all(math.isfinite(m[k]) for k in ("cov", "nna", "cov_f", "nna_f")), p
+        assert 0 <= m["cov"] <= 1 and 0 <= m["nna"] <= 1 and 0 <= m["multi"] <= 1 and 0 <= m["empty"] <= 1
+    assert res["points"][1]["metrics"]["novelty"] < 0.5  # copies: only the sampling of surface points differs
     from equigen_core.cli import main
     from equigen_core.data.zoo import save_zoo
 
     save_zoo(tmp_path / "zoo", zoo)
     out = tmp_path / "eval3d.json"
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
-                 "--k", "3", "--n", "2", "--gammas", "0", "--steps", "2", "--refine", "200", "--json", str(out)]) == 0
-    assert len(json.loads(out.read_text())["points"]) == 5
+                 "--k", "3", "--n", "2", "--seeds", "0", "--steps", "2", "--sampler", "span", "--t0", "100", "--json",
+                 str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert [p["method"] for p in got["points"]][-2:] == ["EquiGen (span)", "EquiGen (from noise)"]
+    assert got["meta"]["protocol"] == 2 and got["n"] == 2 and got["meta"]["samplings"]["EquiGen (span)"]["t0"] == 100
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--category", "spaceship"]) == 2
     assert main(["train", "finetune", "--base", str(tmp_path / "diffusion"), "--shots", "0", "--zoo",
@@ -207,8 +213,59 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     assert FewShotModel.load(tmp_path / "diffusion_airplane").spec.in_dim == 3
     # tmp_path is now a checkpoint root (diffusion, diffusion_airplane, gallery): base and adapted rows, airplane
     save_zoo(tmp_path / "gallery", zoo)
-    assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path), "--k", "3", "--n", "2", "--gammas", "0",
+    assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path), "--k", "3", "--n", "2", "--seeds", "0",
                  "--steps", "2", "--json", str(out)]) == 0
-    res = json.loads(out.read_text())
-    assert res["meta"]["category_name"] == "airplane" and res["meta"]["adapted"].endswith("diffusion_airplane")
-    assert [p["method"] for p in res["points"]][3:] == ["EquiGen (base)", "EquiGen (adapted)"]
+    assert json.loads(out.read_text())["meta"]["category_name"] == "airplane"
+
+
+def test_protocol_v2_sets_empties_apart_and_filters_floaters():
+    """Empty samples are left out of MMD / COV / novelty and told apart in 1-NNA; the floater filter keeps each
+    shape's largest piece; the fresh reference shapes are not the zoo's and two fresh blocks are disjoint."""
+    from equigen_core.data.zoo import zoo_shapes
+    from equigen_core.evaluation.protocol3d import SetContext, count_parts, fresh_shapes, set_metrics
+    from equigen_core.weightspace.render import largest_piece
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(6, 64, 3, generator=g)
+    shots = torch.randn(2, 64, 3, generator=g)
+    ctx = SetContext.of(ref, shots)
+    samples = ref[:4] + 0.01 * torch.randn(4, 64, 3, generator=g)
+    with_empty = torch.cat([samples, torch.zeros(2, 64, 3)])
+    a, b = set_metrics(samples, ctx), set_metrics(with_empty, ctx)
+    assert a["mmd"] == pytest.approx(b["mmd"]) and a["cov"] == b["cov"] and a["novelty"] == pytest.approx(b["novelty"])
+    # 1-NNA: the 2 empties count as told apart → (right + 2) / (4 + 6 + 2)
+    assert b["nna"] == pytest.approx((a["nna"] * 10 + 2) / 12)
+    none = set_metrics(torch.zeros(3, 64, 3), ctx)  # all empty: nothing covered, all told apart
+    assert none["cov"] == 0.0 and none["nna"] == 1.0 and math.isnan(none["mmd"])
+
+    grids = -torch.ones(2, 8, 8, 8)
+    grids[0, 1:4, 1:4, 1:4] = 1  # a block of 27 and a floater of 8
+    grids[0, 6:8, 6:8, 6:8] = 1
+    grids[1, 2:4, 2:4, 2:4] = 1  # one piece
+    kept = largest_piece(grids)
+    assert count_parts(grids).tolist() == [2, 1] and count_parts(kept).tolist() == [1, 1]
+    assert int((kept[0] > 0).sum()) == 27 and torch.equal(kept[1], grids[1])
+
+    zoo = _tiny_shape_zoo_meta(per_category=3)
+    fresh = fresh_shapes(zoo, 0, 4)
+    known = zoo_shapes(zoo.select(zoo.labels == 0)).prims
+    m = min(fresh.prims.shape[1], known.shape[1])
+    assert not any(torch.equal(f[:m], k[:m]) for f in fresh.prims for k in known)
+    more = fresh_shapes(zoo, 0, 6).prims  # the same generator indices: a longer draw starts with the shorter one
+    m = min(more.shape[1], fresh.prims.shape[1])
+    assert torch.equal(more[:4, :m], fresh.prims[:, :m])
+
+
+def _tiny_shape_zoo_meta(per_category: int):
+    """A Zoo whose meta says it holds the first `per_category` procedural shapes of each category (no fitting)."""
+    from equigen_core.data.shapes import CATEGORIES
+    from equigen_core.data.zoo import Zoo
+    from equigen_core.weightspace.inr import get_preset
+
+    spec = get_preset("shape3d")
+    n = per_category * len(CATEGORIES)
+    labels = torch.arange(len(CATEGORIES)).repeat_interleave(per_category)
+    index = torch.arange(per_category).repeat(len(CATEGORIES))
+    meta = {"shapes": {"categories": list(CATEGORIES), "per_category": per_category, "seed": 0}}
+    return Zoo(spec, torch.zeros(n, spec.num_params), labels, torch.zeros(n), index, torch.zeros(n, dtype=torch.long),
+               meta)

@@ -89,11 +89,14 @@ def test_generation_arguments_are_checked(tiny_studio3d):
 def test_tradeoff_3d_scores_every_point_against_fresh_shapes(tiny_studio3d):
     st, model = tiny_studio3d
     w, _ = core3d.shape_candidates(st, "airplane")
-    tr = core3d.tradeoff_3d(st, model, w[:3], "airplane", gammas=(0.0, 0.5, 1.0), n=3, steps=3, refine_t0=(200,),
-                            reference=4, res=16, points=128)
-    assert [r["knob"] for r in tr.rows] == ["γ", "γ", "γ", "t0", "", "", ""] and "fresh procedural" in tr.reference
+    tr = core3d.tradeoff_3d(st, model, w[:3], "airplane", gammas=(0.0, 0.5, 1.0), n=4, steps=3, refine_t0=(200,),
+                            res=16, points=128, sampler="span")
+    assert [r["knob"] for r in tr.rows] == ["γ", "γ", "γ", "t0", "", "", "", ""]
+    assert "4 fresh procedural" in tr.reference  # as many reference shapes as samples (protocol v2)
+    assert tr.rows[-1]["method"] == "mixing + augmentation (no model)"  # what the span sampler starts from
     for r in tr.rows:
         assert 0 <= r["cov"] <= 1 and 0 <= r["nna"] <= 1 and r["mmd"] >= 0
+        assert 0 <= r["cov_f"] <= 1 and 0 <= r["multi"] <= 1 and 0 <= r["empty"] <= 1
     copies = next(r for r in tr.rows if r["method"] == "copies of the targets")
     assert copies["novelty"] < 0.5 and "γ grows" in tr.verdict
     with pytest.raises(StudioError, match="at least 2 targets"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from equigen_core.commands.common import command_line, fill_sampling, resolve_checkpoint, write_json
+from equigen_core.commands.common import command_line, fill_sampling, resolve_checkpoint, sampling_from_args, write_json
 from equigen_core.data import DataError, load_mnist
 from equigen_core.data.zoo import build_zoo, load_zoo, save_zoo
 from equigen_core.domains.images import ImageDomain
@@ -100,42 +100,48 @@ def cmd_evaluate_fewshot(args) -> int:
 
 def cmd_evaluate_shapes(args) -> int:
     r, name = resolve_checkpoint(args, prefer="base")
-    adapted = args.adapted or (r.adapted if r.adapted != r.checkpoint else None)
-    return evaluate_shapes(args, r.checkpoint, adapted, load_zoo(r.zoo), name, only_adapted=r.checkpoint == r.adapted)
+    return evaluate_shapes(args, r.checkpoint, load_zoo(r.zoo), name, only_adapted=r.checkpoint == r.adapted)
 
 
-def evaluate_shapes(args, checkpoint, adapted, zoo, name, *, only_adapted: bool = False) -> int:
-    """The 3D protocol (protocol3d.evaluate_3d) for `evaluate shapes` and for `evaluate` on a shape checkpoint."""
+def evaluate_shapes(args, checkpoint, zoo, name, *, only_adapted: bool = False) -> int:
+    """Protocol v2 for shapes (protocol3d.evaluate_3d) for `evaluate shapes` and for `evaluate` on a shape checkpoint:
+    the sampler the options give (the domain's default where left out) and from noise at --noise-gamma."""
 
     category = class_index(zoo, name)
+    chosen = sampling_from_args(args, 3)
+    label = "EquiGen (adapted)" if only_adapted else "EquiGen"
+    samplings = {f"{label} ({chosen.sampler})": chosen}
+    if chosen.sampler != "noise":
+        samplings[f"{label} (from noise)"] = chosen.replace(sampler="noise", gamma=args.noise_gamma)
     res = evaluate_3d(FewShotModel.load(checkpoint), zoo, category=category, k=args.k, n=args.n,
-                      gammas=tuple(float(g) for g in args.gammas.split(",")), seeds=tuple(args.seeds),
-                      adapted=FewShotModel.load(adapted) if adapted else None, steps=args.steps,
-                      refine_t0=tuple(int(t) for t in args.refine.split(",") if t),
-                      label="EquiGen (adapted)" if only_adapted else "EquiGen (base)")
-    print(f"{'method':32s} {'knob':>8s} {'MMD×1e3':>8s} {'COV':>5s} {'1-NNA':>6s} {'novelty':>8s} {'empty':>6s} "
-          f"{'floaters':>8s}  seed")
-    for p in res["points"]:
-        knob = f"{p['knob']}={p['value']:g}" if p["knob"] else ""
-        m = p["metrics"]
-        print(f"{p['method'][:32]:32s} {knob:>8s} {m['mmd']:8.2f} {m['cov']:5.2f} {m['nna']:6.2f} "
-              f"{m['novelty']:8.2f} {m['empty']:6.2f} {m['multi']:8.2f}  {p['seed']}")
+                      seeds=tuple(args.seeds), samplings=samplings, adapt_steps=args.adapt_steps)
+    print_3d_summary(res["summary"])
     if args.json:
-        res["meta"].update(command=command_line(), checkpoint=str(checkpoint),
-                           adapted=str(adapted) if adapted else None, category_name=name)
+        res["meta"].update(command=command_line(), checkpoint=str(checkpoint), category_name=name)
         write_json(args.json, res)
     return 0
+
+
+def print_3d_summary(summary) -> None:
+    """One line per method: mean ± t-interval over seeds, as drawn and after the floater filter."""
+    print(f"{'method':58s} {'MMD×1e3':>13s} {'COV':>11s} {'1-NNA':>11s} {'novelty':>11s} {'empty':>5s} "
+          f"{'floaters':>8s} | filtered: {'MMD':>5s} {'COV':>5s} {'1-NNA':>5s}")
+    for r in summary:
+        m, c = r["mean"], r["ci95"]
+        print(f"{r['method'][:58]:58s} {m['mmd']:6.2f}±{c['mmd']:<6.2f} {m['cov']:5.2f}±{c['cov']:<5.2f} "
+              f"{m['nna']:5.2f}±{c['nna']:<5.2f} {m['novelty']:5.2f}±{c['novelty']:<5.2f} {m['empty']:5.2f} "
+              f"{m['multi']:8.2f} |           {m['mmd_f']:5.2f} {m['cov_f']:5.2f} {m['nna_f']:5.2f}")
 
 
 def cmd_evaluate_frontier(args) -> int:
     r, name = resolve_checkpoint(args, prefer="base")
     zoo_path, zoo = r.zoo, load_zoo(r.zoo)
-    if zoo.spec.in_dim == 3:  # a shape checkpoint: the 3D protocol (--quick: one seed, 8 shapes, γ = 0.3)
-        ns = argparse.Namespace(k=args.k, n=8 if args.quick else min(args.n, 32), steps=20 if args.quick else 50,
-                                gammas="0.3" if args.quick else "0,0.3,0.6", seeds=args.seeds or [0], refine="",
+    if zoo.spec.in_dim == 3:  # a shape checkpoint: protocol v2 for shapes (--quick: one seed, 8 shapes, 20 steps)
+        ns = argparse.Namespace(k=args.k, n=8 if args.quick else 64, steps=20 if args.quick else None,
+                                noise_gamma=0.3, adapt_steps=0,
+                                seeds=args.seeds or ([0] if args.quick else [0, 1, 2, 3, 4]),
                                 json=args.json)
-        return evaluate_shapes(ns, r.checkpoint, r.adapted if r.adapted != r.checkpoint else None, zoo, name,
-                                only_adapted=r.checkpoint == r.adapted)
+        return evaluate_shapes(ns, r.checkpoint, zoo, name, only_adapted=r.checkpoint == r.adapted)
     args.cls = class_index(zoo, name)
     args.checkpoint = r.checkpoint
 

@@ -28,14 +28,18 @@ class ShapeDomain(Domain):
     live_frames: ClassVar[int] = 10  # a ray-cast preview costs more than a DDIM step
     live_res, live_size = 24, 96  # the live x̂0 previews: a 24³ occupancy grid, 96 px views
     final_res, final_size = 64, 128  # final pictures: 64³ (as the metrics), 128 px
+    # what the app, the CLI's pictures and the meshes show: each shape's largest connected piece (render.largest_piece:
+    # floaters removed where the model leaves them). Protocol v2 reports the metrics both ways (docs/RESULTS.md).
+    floater_filter: ClassVar[bool] = True
 
     @classmethod
     def preview(cls, spec, weights: Tensor, *, live: bool = False, res: int | None = None) -> Tensor:
-        """Shaded ray-cast views (B, 3, S, S) of the occupancy grids (no OpenGL needed)."""
+        """Shaded ray-cast views (B, 3, S, S) of the occupancy grids (no OpenGL needed), floaters filtered out when
+        `floater_filter` is on."""
 
         if live:
-            return shape_views(spec, weights, res=res or cls.live_res, size=cls.live_size)
-        return shape_views(spec, weights, res=res or cls.final_res, size=cls.final_size)
+            return shape_views(spec, weights, res=res or cls.live_res, size=cls.live_size, largest=cls.floater_filter)
+        return shape_views(spec, weights, res=res or cls.final_res, size=cls.final_size, largest=cls.floater_filter)
 
     @classmethod
     def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:

@@ -1,31 +1,39 @@
-"""The few-shot protocol in 3D: K shots of a held-out shape category → samples → MMD / COV / 1-NNA and novelty.
+"""Protocol v2 for shapes: K shots of a held-out category → samples → MMD / COV / 1-NNA, novelty, floaters.
 
-    result = evaluate_3d(model, zoo, category=0, k=10, n=32, gammas=(0, 0.3, 0.6), seeds=(0,))
+    result = evaluate_3d(model, zoo, category=0, k=10, n=64, seeds=(0, 1, 2, 3, 4))
 
-Shots: K INRs of the held-out category from the zoo's training split (seeded draw). Reference: the category's
-held-out (test split) shapes, as exact geometry (data.zoo.zoo_shapes) — never shots. Every set is turned into point
-clouds the same way: occupancy on a 64³ grid → marching cubes → 2,048 points on the surface (PointFlow /
-HyperDiffusion conventions: each cloud centred and scaled, Chamfer on squared L2). Novelty in Chamfer distance: the
-median distance of samples to their nearest shot over the same for the reference shapes (≈ 1 = as new as unseen shapes
-of the category; copies score near 0 — not exactly, as their clouds are other random points of the same surfaces).
+Shots: K INRs of the category from the zoo's training split (seeded draw). Reference: per seed, n *fresh* procedural
+shapes of the category (the family is generated, not scarce: `fresh_shapes` takes the generator's next shapes after
+the zoo's), as exact geometry, and a second disjoint fresh set of n is scored like samples: the real-vs-real ceiling.
+Every set has n members and is turned into point clouds the same way: occupancy on a 64³ grid → marching cubes →
+2,048 points on the surface (PointFlow / HyperDiffusion conventions: each cloud centred and scaled, Chamfer on squared
+L2). Empty samples are counted apart and left out of MMD / COV / novelty (in 1-NNA they count as told apart).
+Novelty in Chamfer distance: the median distance of samples to their nearest shot over the same for the reference
+shapes (≈ 1 = as new as unseen shapes of the category; copies score well below 1, not 0, as their clouds are other
+random points of the same surfaces). Floaters: the share of samples in more than one piece of ≥ 1 % of their volume;
+every metric is also given after the floater filter the app applies (render.largest_piece), the `_f` columns.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
 
+from equigen_core.data.shapes import CATEGORIES, make_shapes
 from equigen_core.domains.shapes import ShapeDomain
 from equigen_core.evaluation.frontier import run_meta
 from equigen_core.evaluation.metrics import chamfer_matrix, normalize_clouds, shape_set_metrics
 from equigen_core.evaluation.protocol import draw_shots, interpolate_shots
 from equigen_core.evaluation.runner import Step, run_protocol, summarize
-from equigen_core.generation.fewshot import generate, refine
-from equigen_core.presets import SHAPES
+from equigen_core.generation.fewshot import sample
+from equigen_core.generation.span import span_starts
+from equigen_core.presets import Sampling
+from equigen_core.training.stage3 import FinetuneConfig, finetune
 from equigen_core.weightspace.inr import make_grid
-from equigen_core.weightspace.render import grid_to_mesh, occupancy_grids, sample_surface
+from equigen_core.weightspace.render import grid_to_mesh, largest_piece, occupancy_grids, sample_surface
 
 
 def shots_3d(zoo, category: int, k: int, *, seed: int = 0) -> Tensor:
@@ -126,63 +134,135 @@ def reference_terms(ref_clouds: Tensor, shot_clouds: Tensor | None = None) -> tu
 
 
 METRICS_3D = ("mmd", "cov", "nna", "novelty", "empty", "multi")
+# the same after the floater filter (render.largest_piece), which the app applies to what it shows
+FILTERED_3D = ("mmd_f", "cov_f", "nna_f", "novelty_f")
 
 
-def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 32, gammas=(0.0, 0.3, 0.6), seeds=(0,),
-                adapted=None, steps: int = SHAPES.steps, temperature: float = SHAPES.temperature,
-                n_points: int = 2048, res: int = 64, refine_t0=(), progress: bool = True,
-                label: str = "EquiGen (base)", command: str = "") -> dict:
-    """Baselines (copies, interpolation, exact augmentations of the shots) and EquiGen at each γ (and the adapted
-    model's, when given) against the category's held-out shapes, run by evaluation.runner → the same JSON as the
-    image frontier: {"meta", "points", "summary"} (metrics METRICS_3D), plus "category", "k", "n", "seeds",
-    "reference_shapes", "reference_multi" (the reference's own floater share), "seconds". refine_t0: also EquiGen
-    refine (fewshot.refine: SDEdit from the exact augmentations of the shots) at each t0. label: the method name for
-    `model` ("EquiGen (adapted)" when the only model given is an adapted one)."""
+@dataclass(frozen=True)
+class SetContext:
+    """What every set of one seed is scored against: the reference clouds (normalised), their own Chamfer matrix,
+    the shots' clouds (normalised) and the reference's median Chamfer distance to its nearest shot."""
 
+    ref: Tensor  # (R, N, 3)
+    d_rr: Tensor  # (R, R)
+    shots: Tensor  # (K, N, 3)
+    ref_to_shots: float
+
+    @classmethod
+    def of(cls, ref_clouds: Tensor, shot_clouds: Tensor) -> "SetContext":
+        r, s = normalize_clouds(ref_clouds), normalize_clouds(shot_clouds)
+        return cls(r, chamfer_matrix(r), s, float(chamfer_matrix(r, s).min(1).values.median()))
+
+
+def set_metrics(clouds: Tensor, ctx: SetContext) -> dict[str, float]:
+    """MMD (×10³) / COV / 1-NNA / novelty of sample clouds (G, N, 3) with the empty ones (all-zero clouds) set apart:
+    MMD, COV and novelty use the non-empty samples only; in 1-NNA an empty sample counts as told apart (correctly
+    classified) and is nobody's neighbour. With equal G and R a perfect sampler's 1-NNA is 0.5."""
+    empty = clouds.abs().amax(dim=(1, 2)) == 0
+    g = normalize_clouds(clouds[~empty])
+    n_r, n_e = len(ctx.ref), int(empty.sum())
+    if len(g) == 0:
+        return {"mmd": float("nan"), "cov": 0.0, "nna": 1.0, "novelty": float("nan")}
+    d_gr = chamfer_matrix(g, ctx.ref)  # (G', R)
+    full = torch.cat([torch.cat([chamfer_matrix(g), d_gr], 1), torch.cat([d_gr.T, ctx.d_rr], 1)], 0)
+    full.fill_diagonal_(float("inf"))
+    labels = torch.cat([torch.zeros(len(g)), torch.ones(n_r)])
+    right = float((labels[full.argmin(dim=1)] == labels).float().sum())
+    return {"mmd": 1000 * float(d_gr.min(dim=0).values.mean()),
+            "cov": d_gr.argmin(dim=1).unique().numel() / n_r,
+            "nna": (right + n_e) / (len(g) + n_r + n_e),
+            "novelty": float(chamfer_matrix(g, ctx.shots).min(1).values.median() / ctx.ref_to_shots)}
+
+
+def score_grids(grids: Tensor, ctx: SetContext, *, n_points: int = 2048, seed: int = 0) -> dict[str, float]:
+    """Every protocol-v2 metric of one set of value grids (B, R, R, R), inside > 0: METRICS_3D as drawn (empty:
+    share with no surface; multi: share in more than one piece of ≥ PIECE_SHARE) and FILTERED_3D after the
+    floater filter (the same clouds when no sample has a second piece)."""
+    parts = count_parts(grids, min_share=PIECE_SHARE)
+    clouds = clouds_from_grids(grids, n_points, seed=seed)
+    raw = set_metrics(clouds, ctx)
+    empty = clouds.abs().amax(dim=(1, 2)) == 0
+    if bool((count_parts(grids) > 1).any()):
+        filtered = set_metrics(clouds_from_grids(largest_piece(grids), n_points, seed=seed), ctx)
+    else:
+        filtered = raw
+    return {**raw, "empty": float(empty.float().mean()), "multi": float((parts > 1).float().mean()),
+            **{f"{k}_f": v for k, v in filtered.items()}}
+
+
+def fresh_shapes(zoo, category: int, count: int):
+    """`count` procedural shapes of `category` that are not in the zoo (the generator's next indices after the
+    zoo's per-category count, same seed) → data.shapes.ShapeSet. ValueError for a zoo not built from procedural
+    shapes."""
+    info = zoo.meta.get("shapes")
+    if not info:
+        raise ValueError("protocol v2 draws fresh reference shapes from the procedural family; this zoo was not built "
+                         "from procedural shapes (no meta['shapes'])")
+    names = list(CATEGORIES)
+    start = int(info["per_category"])
+    made = make_shapes(names[category], start + count, seed=int(info["seed"]))
+    return made.select(torch.arange(start, start + count))
+
+
+def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 64, seeds=(0, 1, 2, 3, 4),
+                samplings: dict[str, Sampling] | None = None, adapt_steps: int = 0, n_points: int = 2048,
+                res: int = 64, progress: bool = True, command: str = "") -> dict:
+    """Protocol v2 for shapes. Per seed: K shots from the zoo's training split; a reference of n fresh procedural
+    shapes of the category and a second, disjoint fresh set of n scored as if it were samples (the real-vs-real
+    ceiling); then baselines (copies, interpolation of two shots, exact augmentations, and for every span sampler
+    what it starts from, with no model) and each sampler of `samplings` (name → presets.Sampling; default: the
+    domain's default and from noise), each n samples. adapt_steps > 0: the from-noise lever — the model adapted to
+    each seed's shots by stage 3 for that many steps, once on the shots and once on their span (Dirichlet mixtures
+    of 3 shots, FinetuneConfig.mix: equal CPU time), each sampled from noise. Metrics: METRICS_3D and FILTERED_3D
+    (score_grids) → {"meta", "points", "summary", ...} as the image frontier (evaluation.runner), with t-based 95 %
+    intervals over seeds in the summary."""
     spec = zoo.spec
-    ref_shapes = ShapeDomain.of(zoo).reference_shapes(zoo, category)
+    default = ShapeDomain.default_sampling()
+    samplings = samplings or {"EquiGen (default)": default,
+                              "EquiGen (from noise)": default.replace(sampler="noise", gamma=0.3)}
+    blocks = fresh_shapes(zoo, category, 2 * n * len(seeds))
     t_start = time.perf_counter()
-    ref_grids = shape_grids(ref_shapes, res)
-    ref = clouds_from_grids(ref_grids, n_points)
-    # the floater share of the real held-out shapes: what 'multi' is for a category with detached parts
-    ref_multi = float((count_parts(ref_grids, min_share=PIECE_SHARE) > 1).float().mean())
-    d_rr = reference_terms(ref)[0]
-    models = [(label, model)] + ([("EquiGen (adapted)", adapted)] if adapted is not None else [])
 
     def plan(seed, status):
         g = torch.Generator().manual_seed(seed)
+        i = list(seeds).index(seed)
+        ref_grids = shape_grids(blocks.select(torch.arange(2 * i * n, (2 * i + 1) * n)), res)
+        real_grids = shape_grids(blocks.select(torch.arange((2 * i + 1) * n, (2 * i + 2) * n)), res)
         shots = shots_3d(zoo, category, k, seed=seed)
-        shot_clouds = clouds_from_weights(spec, shots, n=n_points, res=res)
-        to_shots = reference_terms(ref, shot_clouds)[1]  # per seed (the shots change); d_rr once for all seeds
+        ctx = SetContext.of(clouds_from_grids(ref_grids, n_points),
+                            clouds_from_weights(spec, shots, n=n_points, res=res))
 
-        def step(method, family, knob, value, make) -> Step:
-            def score():
-                clouds, parts = shape_sets(spec, make(), n=n_points, res=res)
-                rep = report_3d(method, clouds, shot_clouds, ref, d_rr=d_rr, ref_to_shots=to_shots, parts=parts)
-                return {m: getattr(rep, m) for m in METRICS_3D}
+        def step(method, family, make, knob="", value=None) -> Step:
+            return Step(method, family, knob, value, lambda: score_grids(
+                occupancy_grids(spec, make(), res) if family != "reference" else make(), ctx, n_points=n_points))
 
-            return Step(method, family, knob, value, score)
-
+        yield step("real shapes (a second fresh set)", "reference", lambda: real_grids)
         pick = shots[torch.randint(0, len(shots), (n,), generator=g)]
-        augmented = ShapeDomain.exact_augment(spec, pick, g)
-        interpolated = interpolate_shots(shots, n, g)
-        yield step("copies of the shots", "baseline", "", None, lambda: pick)
-        yield step("interpolation of two shots", "baseline", "", None, lambda: interpolated)
-        yield step("exact augmentations", "baseline", "", None, lambda: augmented)
-        for name, m in models:
-            for gamma in gammas:
-                yield step(name, "equigen", "γ", float(gamma), lambda: generate(
-                    m, shots, n, gamma=gamma, guidance=0.0, steps=steps, seed=seed, temperature=temperature).weights)
-            for t0 in refine_t0:  # SDEdit from the augmented shots (the baseline above), conditioned on each one
-                yield step(f"{name} refine", "equigen", "t0", int(t0), lambda: refine(
-                    m, augmented, start_t=int(t0), guidance=0.0, steps=steps, seed=seed,
-                    temperature=temperature).weights)
+        yield step("copies of the shots", "baseline", lambda: pick)
+        yield step("interpolation of two shots", "baseline", lambda: interpolate_shots(shots, n, g))
+        yield step("exact augmentations", "baseline", lambda: ShapeDomain.exact_augment(spec, pick, g))
+        for key in dict.fromkeys((s.gamma, s.mix, s.augment) for s in samplings.values() if s.sampler == "span"):
+            gamma, mix, aug = key
+            yield step(f"mixing + augmentation (γ={gamma:g}, mix={mix}, augment={aug:g})", "baseline",
+                       lambda gamma=gamma, mix=mix, aug=aug: span_starts(
+                           spec, shots, n, gamma=gamma, mix=mix, augment=aug,
+                           generator=torch.Generator().manual_seed(seed))[0])
+        for name, s in samplings.items():
+            yield step(name, "equigen", lambda s=s: sample(model, shots, n, s, seed=seed).weights)
+        noise = next((s for s in samplings.values() if s.sampler == "noise"), default.replace(sampler="noise"))
+        for what, mix in (("the shots", 1), ("their span", 3)) if adapt_steps else ():
+            status(f"stage-3 adaptation on {what}")
+            cfg = FinetuneConfig(steps=adapt_steps, eval_every=max(1, adapt_steps // 12), seed=seed, mix=mix)
+            ft = finetune(model.path, shots, zoo, cfg, progress=False)
+            tuned = dataclasses.replace(model, denoiser=ft.model)
+            yield step(f"EquiGen adapted on {what} (from noise)", "equigen",
+                       lambda tuned=tuned: sample(tuned, shots, n, noise, seed=seed).weights)
 
-    per_seed = 3 + len(models) * (len(gammas) + len(refine_t0))
-    points = run_protocol(plan, seeds, per_seed=per_seed, desc="3D protocol", progress=progress)
+    n_span = len({(s.gamma, s.mix, s.augment) for s in samplings.values() if s.sampler == "span"})
+    per_seed = 4 + n_span + len(samplings) + 2 * (adapt_steps > 0)
+    points = run_protocol(plan, seeds, per_seed=per_seed, desc="3D protocol v2", progress=progress)
     seconds = round(time.perf_counter() - t_start, 1)
-    meta = {**run_meta(command), "category": category, "k": k, "n": n, "seconds": seconds}
-    return {"meta": meta, "category": category, "k": k, "n": n, "seeds": list(seeds),
-            "reference_shapes": len(ref_shapes), "reference_multi": ref_multi, "seconds": seconds,
-            "points": [asdict(p) for p in points],
-            "summary": summarize(points)}
+    meta = {**run_meta(command), "protocol": 2, "category": category, "k": k, "n": n, "seconds": seconds,
+            "samplings": {name: s.to_dict() for name, s in samplings.items()}}
+    return {"meta": meta, "category": category, "k": k, "n": n, "seeds": list(seeds), "reference_shapes": n,
+            "seconds": seconds, "points": [asdict(p) for p in points], "summary": summarize(points)}

@@ -15,7 +15,7 @@ gallery shape, and the distance to the nearest target (a copy scores ≈ 0).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Sequence
 
@@ -24,13 +24,20 @@ from torch import Tensor
 
 from equigen_core.data import DataError
 from equigen_core.data.meshes import MESH_EXTS, MeshSet, load_mesh
-from equigen_core.data.shapes import make_shapes
 from equigen_core.domains.shapes import ShapeDomain
 from equigen_core.evaluation.metrics import chamfer_matrix, normalize_clouds
 from equigen_core.evaluation.protocol import interpolate_shots
-from equigen_core.evaluation.protocol3d import clouds_from_shapes, clouds_from_weights, reference_terms, report_3d
+from equigen_core.evaluation.protocol3d import (
+    SetContext,
+    clouds_from_grids,
+    clouds_from_weights,
+    fresh_shapes,
+    score_grids,
+    shape_grids,
+)
 from equigen_core.evaluation.runner import trend_verdict
 from equigen_core.generation.fewshot import FewShotModel
+from equigen_core.generation.span import span_starts
 from equigen_core.presets import Sampling
 from equigen_core.service.jobs import Done
 from equigen_core.service.studio import (  # noqa: F401
@@ -89,15 +96,17 @@ def categories(studio: Studio) -> list[str]:
 
 
 def grids(spec: SirenSpec, weights: Tensor, res: int) -> Tensor:
-    """Occupancy logits of B INRs on a res³ grid → (B, res, res, res)."""
+    """Occupancy logits of B INRs on a res³ grid → (B, res, res, res), as shown: floaters filtered out when
+    ShapeDomain.floater_filter is on (each shape's largest piece)."""
 
-    return occupancy_grids(spec, weights, res)
+    return occupancy_grids(spec, weights, res, largest=ShapeDomain.floater_filter)
 
 
 def views(spec: SirenSpec, weights: Tensor, *, res: int = FINAL_RES, size: int = VIEW_SIZE) -> Tensor:
-    """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit)."""
+    """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit), as
+    shown (see `grids`)."""
 
-    return shape_views(spec, weights, res=res, size=size)
+    return shape_views(spec, weights, res=res, size=size, largest=ShapeDomain.floater_filter)
 
 
 def shape_candidates(studio: Studio, category: str | int, uploads: dict | None = None) -> tuple[Tensor, Tensor]:
@@ -293,22 +302,22 @@ def shape_readouts(studio: Studio, weights: Tensor, targets: Tensor, category: s
 
 @dataclass
 class Tradeoff3D:
-    rows: list[dict]  # {"method", "knob", "value", "mmd", "cov", "nna", "novelty", "empty"} per point
+    rows: list[dict]  # {"method", "knob", "value", and protocol3d.score_grids' metrics} per point
     reference: str  # what the metrics compare against
     verdict: str
 
 
 def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: str | int, *,
                 gammas: Sequence[float] = (0.0, 0.3, 0.6, 1.0), n: int = 16, sampling: Sampling | None = None,
-                seed: int = 0, refine_t0: Sequence[int] = (100, 200, 300), reference: int = 16,
-                res: int = READOUT_RES, points: int = READOUT_POINTS,
-                mode: Literal["per-target", "set"] = "per-target",
+                seed: int = 0, refine_t0: Sequence[int] = (100, 200, 300), res: int = READOUT_RES,
+                points: int = READOUT_POINTS, mode: Literal["per-target", "set"] = "per-target",
                 on_progress: Callable[[int, int, str], None] | None = None, **knobs) -> Tradeoff3D:
-    """MMD / COV / 1-NNA (against shapes of the category that are not targets) and Chamfer novelty for one sampler
-    at each γ (and, for a sampler that starts from t0, at each t0 of `refine_t0`), beside the cheap baselines on the
-    same targets (protocol3d.report_3d). The sampler and every other knob are one Sampling (studio.sampling_of: the
-    domain's defaults, `sampling`, then the knobs given — the app passes its Generate tab's): each row varies one
-    knob."""
+    """Protocol v2's metrics (protocol3d.score_grids: MMD / COV / 1-NNA against as many shapes of the category as
+    samples, empties apart, floaters counted, and each again after the floater filter) and Chamfer novelty for one
+    sampler at each γ (and, for a sampler that starts from t0, at each t0 of `refine_t0`), beside the cheap baselines
+    on the same targets — for the span sampler, also what it starts from. The sampler and every other knob are one
+    Sampling (studio.sampling_of: the domain's defaults, `sampling`, then the knobs given — the app passes its
+    Generate tab's): each row varies one knob."""
 
     _check_3d(studio)
     c = category_index(studio, category)
@@ -317,19 +326,18 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
         raise StudioError("the trade-off needs at least 2 targets (a baseline interpolates between them)")
     if not gammas or any(g < 0 for g in gammas):
         raise StudioError(f"γ values must be ≥ 0, got {list(gammas)}")
-    if studio.gallery.meta.get("shapes"):  # procedural: fresh exact shapes of the category, never in the zoo
-
-        ref = clouds_from_shapes(make_shapes(name, reference, seed=10_000 + seed), res=res, n=points)
-        ref_text = f"{reference} fresh procedural {name}s (exact geometry, not in the zoo)"
+    if studio.gallery.meta.get("shapes"):  # procedural: n fresh exact shapes of the category, never in the zoo
+        ref = clouds_from_grids(shape_grids(fresh_shapes(studio.gallery, c, n), res), points)
+        ref_text = f"{n} fresh procedural {name}s (exact geometry, not in the zoo)"
     else:
         same = studio.gallery.select(studio.gallery.labels == c)
         keep = ~_is_one_of(same.weights, targets)
         if int(keep.sum()) < 2:
             raise StudioError(f"the gallery has fewer than 2 {name} shapes that are not targets: deselect some")
-        ref = clouds(studio.spec, same.weights[keep], res=res, n=points)
+        ref = clouds_from_weights(studio.spec, same.weights[keep], res=res, n=points)
         ref_text = f"the gallery's {int(keep.sum())} other {name} shapes"
     spec = model.spec
-    shot_clouds = clouds(spec, targets, res=res, n=points)
+    ctx = SetContext.of(ref, clouds_from_weights(spec, targets, res=res, n=points))
     g = torch.Generator().manual_seed(seed)
     pick = targets[torch.randint(0, len(targets), (n,), generator=g)]
     s = sampling_of(model.spec, sampling, **knobs)
@@ -343,15 +351,16 @@ def tradeoff_3d(studio: Studio, model: FewShotModel, targets: Tensor, category: 
     jobs += [("baselines", "copies of the targets", "", None, lambda: pick),
              ("baselines", "interpolation of two targets", "", None, lambda: interpolate_shots(targets, n, g)),
              ("baselines", "exact augmentations", "", None, lambda: augmented_starts(spec, targets, n, seed=seed))]
-    d_rr, to_shots = reference_terms(ref, shot_clouds)  # the same for every row
+    if s.sampler == "span":  # what the span sampler starts from, with no model
+        jobs.append(("baselines", "mixing + augmentation (no model)", "", None, lambda: span_starts(
+            spec, targets, n, gamma=s.gamma, mix=s.mix, augment=s.augment,
+            generator=torch.Generator().manual_seed(seed))[0]))
     rows = []
     for i, (what, method, knob, value, make) in enumerate(jobs):
         if on_progress:
             on_progress(i, len(jobs), what)
-        rep = report_3d(method, clouds(spec, make(), res=res, n=points), shot_clouds, ref, d_rr=d_rr,
-                        ref_to_shots=to_shots)
-        rows.append({"method": method, "knob": knob, "value": value, **{k: v for k, v in asdict(rep).items()
-                                                                         if k not in ("name", "n")}})
+        rows.append({"method": method, "knob": knob, "value": value,
+                     **score_grids(occupancy_grids(spec, make(), res), ctx, n_points=points)})  # raw: both ways
     return Tradeoff3D(rows, ref_text, _verdict_3d([r for r in rows if r["knob"] == "γ"]))
 
 

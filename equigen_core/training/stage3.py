@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from equigen_core.data.zoo import Zoo
 from equigen_core.generation.fewshot import FewShotModel
+from equigen_core.generation.span import mixing_weights
 from equigen_core.nets.models import DIFFUSION_KIND
 from equigen_core.presets import LAMBDA_EQ
 from equigen_core.rng import seeded
@@ -38,6 +39,7 @@ class FinetuneConfig:
     augment: AugmentConfig | None = field(default_factory=lambda: AugmentConfig(permute=False, weight_noise=0.0,
                                                                                 bias_jitter=0.0).scaled(2.0))
     unconditional: bool = False  # train every row with the null condition (a HyperDiffusion-style baseline)
+    mix: int = 1  # > 1: every row a Dirichlet mixture of this many training shots (adaptation on the shots' span)
 
     @classmethod
     def plain(cls, steps: int = 300, **kw) -> "FinetuneConfig":
@@ -123,8 +125,12 @@ def finetune(model_path: str | Path, shots: Tensor, zoo: Zoo | None = None, cfg:
                 callback(step, h)
         if step == cfg.steps:
             break
-        pick = torch.randint(0, len(train_shots), (cfg.batch_size - n_replay,), generator=gen)
-        aug = train_shots[pick]
+        rows = cfg.batch_size - n_replay
+        if cfg.mix > 1:  # convex mixtures of the shots (generation.span.mixing_weights at γ = 1)
+            lam, _ = mixing_weights(len(train_shots), rows, mix=cfg.mix, gamma=1.0, concentration=1.0, generator=gen)
+            aug = lam @ train_shots  # (rows, K') @ (K', P)
+        else:
+            aug = train_shots[torch.randint(0, len(train_shots), (rows,), generator=gen)]
         if cfg.augment is not None:
             aug = random_augment(base.spec, aug, cfg.augment, generator=gen)  # exact augmentations
         x, c = wn.normalize(aug), base.features(aug)

@@ -67,15 +67,33 @@ def occupancy_grid(spec, flat: Tensor, res: int = 64, *, chunk_points: int = 1 <
 
 
 @torch.no_grad()
-def occupancy_grids(spec, weights: Tensor, res: int) -> Tensor:
-    """Occupancy logits of B INRs on a res³ grid, 16 INRs at a time → (B, res, res, res)."""
-    return torch.cat([occupancy_grid(spec, weights[i : i + 16], res) for i in range(0, len(weights), 16)])
+def occupancy_grids(spec, weights: Tensor, res: int, *, largest: bool = False) -> Tensor:
+    """Occupancy logits of B INRs on a res³ grid, 16 INRs at a time → (B, res, res, res). largest: keep only each
+    shape's largest connected piece (`largest_piece`: floaters removed)."""
+    g = torch.cat([occupancy_grid(spec, weights[i : i + 16], res) for i in range(0, len(weights), 16)])
+    return largest_piece(g) if largest else g
+
+
+def largest_piece(grids: Tensor) -> Tensor:
+    """Value grids (B, R, R, R), inside > 0 → the same grids with every inside voxel outside the largest connected
+    (6-connected) piece set just outside (−1e-3): the floater filter. Empty or one-piece grids come back unchanged."""
+    from scipy import ndimage
+
+    out = grids.clone()
+    for b, g in enumerate(grids):
+        labels, n = ndimage.label((g > 0).cpu().numpy())
+        if n > 1:
+            sizes = np.bincount(labels.ravel())[1:]  # (n,) voxels per piece
+            drop = torch.from_numpy((labels > 0) & (labels != 1 + int(sizes.argmax()))).to(g.device)
+            out[b][drop] = -1e-3
+    return out
 
 
 @torch.no_grad()
-def shape_views(spec, weights: Tensor, *, res: int = 64, size: int = 128) -> Tensor:
-    """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit)."""
-    g = occupancy_grids(spec, weights, res)
+def shape_views(spec, weights: Tensor, *, res: int = 64, size: int = 128, largest: bool = False) -> Tensor:
+    """Shaded ray-cast views of B occupancy INRs → (B, 3, size, size) in [0, 1] (white where nothing is hit);
+    largest: floaters removed first (`largest_piece`)."""
+    g = occupancy_grids(spec, weights, res, largest=largest)
     return torch.cat([raycast_views(g[i : i + 8], size=size) for i in range(0, len(g), 8)])
 
 
