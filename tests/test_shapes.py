@@ -246,6 +246,22 @@ def test_protocol_v2_sets_empties_apart_and_filters_floaters():
     assert count_parts(grids).tolist() == [2, 1] and count_parts(kept).tolist() == [1, 1]
     assert int((kept[0] > 0).sum()) == 27 and torch.equal(kept[1], grids[1])
 
+    # score_grids re-measures only the samples the filter changes: the same as measuring the filtered set afresh
+    from equigen_core.evaluation.protocol3d import clouds_from_grids, score_grids
+
+    blocks = -torch.ones(5, 16, 16, 16)
+    for i in range(4):
+        blocks[i, 3 + i : 9 + i, 4:10, 2 : 8 + i] = 1
+    blocks[1, 13:15, 13:15, 13:15] = blocks[3, 0:2, 14:16, 0:2] = 1  # two samples with a floater; sample 4 empty
+    ref = clouds_from_grids(blocks[:4].flip(1), 128, seed=7)
+    ctx = SetContext.of(ref, ref[:2])
+    got = score_grids(blocks, ctx, n_points=128, seed=3)
+    want = set_metrics(clouds_from_grids(largest_piece(blocks), 128, seed=3), ctx)
+    assert got["empty"] == pytest.approx(0.2) and got["multi"] == pytest.approx(0.4)
+    for k, v in want.items():
+        assert got[f"{k}_f"] == pytest.approx(v, rel=1e-5), k
+    assert got["mmd"] != pytest.approx(got["mmd_f"])  # the floaters did count before the filter
+
     zoo = _tiny_shape_zoo_meta(per_category=3)
     fresh = fresh_shapes(zoo, 0, 4)
     known = zoo_shapes(zoo.select(zoo.labels == 0)).prims

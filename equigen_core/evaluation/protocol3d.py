@@ -154,39 +154,75 @@ class SetContext:
         return cls(r, chamfer_matrix(r), s, float(chamfer_matrix(r, s).min(1).values.median()))
 
 
+@dataclass
+class SetDistances:
+    """The Chamfer matrices of one set of sample clouds against a SetContext (empty samples dropped)."""
+
+    d_gr: Tensor  # (G', R) samples × reference
+    d_gg: Tensor  # (G', G') samples × samples
+    d_gs: Tensor  # (G', K) samples × shots
+    empty: int  # how many samples were empty (all-zero clouds)
+
+    @classmethod
+    def of(cls, clouds: Tensor, ctx: SetContext) -> "SetDistances":
+        empty = clouds.abs().amax(dim=(1, 2)) == 0
+        g = normalize_clouds(clouds[~empty])
+        if len(g) == 0:
+            return cls(torch.zeros(0, len(ctx.ref)), torch.zeros(0, 0), torch.zeros(0, len(ctx.shots)), len(clouds))
+        return cls(chamfer_matrix(g, ctx.ref), chamfer_matrix(g), chamfer_matrix(g, ctx.shots), int(empty.sum()))
+
+    def updated(self, rows: Tensor, kept: Tensor, ctx: SetContext) -> "SetDistances":
+        """The same set after the non-empty samples at `rows` (indices into the kept samples) were redrawn; kept: every
+        non-empty sample's cloud as it is now (G', N, 3). Only the changed rows and columns are recomputed."""
+        if len(rows) == 0:
+            return self
+        g = normalize_clouds(kept)
+        c = g[rows]
+        d_gr, d_gg, d_gs = self.d_gr.clone(), self.d_gg.clone(), self.d_gs.clone()
+        d_gr[rows], d_gs[rows] = chamfer_matrix(c, ctx.ref), chamfer_matrix(c, ctx.shots)
+        cross = chamfer_matrix(c, g)  # (r, G')
+        d_gg[rows] = cross
+        d_gg[:, rows] = cross.T
+        return SetDistances(d_gr, d_gg, d_gs, self.empty)
+
+    def metrics(self, ctx: SetContext) -> dict[str, float]:
+        """MMD (×10³) / COV / 1-NNA / novelty (see `set_metrics`)."""
+        n_g, n_r, n_e = len(self.d_gr), len(ctx.ref), self.empty
+        if n_g == 0:
+            return {"mmd": float("nan"), "cov": 0.0, "nna": 1.0, "novelty": float("nan")}
+        full = torch.cat([torch.cat([self.d_gg, self.d_gr], 1), torch.cat([self.d_gr.T, ctx.d_rr], 1)], 0)
+        full.fill_diagonal_(float("inf"))
+        labels = torch.cat([torch.zeros(n_g), torch.ones(n_r)])
+        right = float((labels[full.argmin(dim=1)] == labels).float().sum())
+        return {"mmd": 1000 * float(self.d_gr.min(dim=0).values.mean()),
+                "cov": self.d_gr.argmin(dim=1).unique().numel() / n_r,
+                "nna": (right + n_e) / (n_g + n_r + n_e),
+                "novelty": float(self.d_gs.min(1).values.median() / ctx.ref_to_shots)}
+
+
 def set_metrics(clouds: Tensor, ctx: SetContext) -> dict[str, float]:
     """MMD (×10³) / COV / 1-NNA / novelty of sample clouds (G, N, 3) with the empty ones (all-zero clouds) set apart:
     MMD, COV and novelty use the non-empty samples only; in 1-NNA an empty sample counts as told apart (correctly
     classified) and is nobody's neighbour. With equal G and R a perfect sampler's 1-NNA is 0.5."""
-    empty = clouds.abs().amax(dim=(1, 2)) == 0
-    g = normalize_clouds(clouds[~empty])
-    n_r, n_e = len(ctx.ref), int(empty.sum())
-    if len(g) == 0:
-        return {"mmd": float("nan"), "cov": 0.0, "nna": 1.0, "novelty": float("nan")}
-    d_gr = chamfer_matrix(g, ctx.ref)  # (G', R)
-    full = torch.cat([torch.cat([chamfer_matrix(g), d_gr], 1), torch.cat([d_gr.T, ctx.d_rr], 1)], 0)
-    full.fill_diagonal_(float("inf"))
-    labels = torch.cat([torch.zeros(len(g)), torch.ones(n_r)])
-    right = float((labels[full.argmin(dim=1)] == labels).float().sum())
-    return {"mmd": 1000 * float(d_gr.min(dim=0).values.mean()),
-            "cov": d_gr.argmin(dim=1).unique().numel() / n_r,
-            "nna": (right + n_e) / (len(g) + n_r + n_e),
-            "novelty": float(chamfer_matrix(g, ctx.shots).min(1).values.median() / ctx.ref_to_shots)}
+    return SetDistances.of(clouds, ctx).metrics(ctx)
 
 
 def score_grids(grids: Tensor, ctx: SetContext, *, n_points: int = 2048, seed: int = 0) -> dict[str, float]:
     """Every protocol-v2 metric of one set of value grids (B, R, R, R), inside > 0: METRICS_3D as drawn (empty:
     share with no surface; multi: share in more than one piece of ≥ PIECE_SHARE) and FILTERED_3D after the
-    floater filter (the same clouds when no sample has a second piece)."""
+    floater filter (only the samples the filter changes are redrawn and re-measured)."""
     parts = count_parts(grids, min_share=PIECE_SHARE)
     clouds = clouds_from_grids(grids, n_points, seed=seed)
-    raw = set_metrics(clouds, ctx)
     empty = clouds.abs().amax(dim=(1, 2)) == 0
-    if bool((count_parts(grids) > 1).any()):
-        filtered = set_metrics(clouds_from_grids(largest_piece(grids), n_points, seed=seed), ctx)
-    else:
-        filtered = raw
-    return {**raw, "empty": float(empty.float().mean()), "multi": float((parts > 1).float().mean()),
+    dist = SetDistances.of(clouds, ctx)
+    kept = (~empty).nonzero().squeeze(1)  # sample index of each non-empty sample
+    rows = (count_parts(grids[kept]) > 1).nonzero().squeeze(1)  # the ones the filter changes (any second piece)
+    now = clouds[kept].clone()
+    for r in rows.tolist():
+        i = int(kept[r])
+        now[r] = clouds_from_grids(largest_piece(grids[i : i + 1]), n_points, seed=seed + i)[0]
+    filtered = dist.updated(rows, now, ctx).metrics(ctx)
+    return {**dist.metrics(ctx), "empty": float(empty.float().mean()), "multi": float((parts > 1).float().mean()),
             **{f"{k}_f": v for k, v in filtered.items()}}
 
 
