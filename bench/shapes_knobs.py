@@ -1,7 +1,7 @@
 """Choose the 3D sampler's knobs on the validation category (protocol v2 for shapes), never on the test category.
 
     python bench/shapes_knobs.py --checkpoint runs/s3dv/ckpt/diffusion --zoo runs/s3dv/zoo --category chair \
-        --seeds 0 1 2 --json docs/data/validation_chair.json
+        --seeds 0 1 2 --json docs/data/shapes_v2_validation_chair.json
 
 Runs evaluation.protocol3d.evaluate_3d with a grid of span samplers (γ × t0) beside the augment sampler, and prints every row (mean ± t-interval over seeds, as drawn and after the floater filter) and the rule's
 choice: the learned sampler with the highest filtered COV among those whose filtered MMD is at or below interpolation's
@@ -52,7 +52,8 @@ def main() -> None:
     print_3d_summary(res["summary"])
     best = choose(res["summary"])
     print("chosen:", best["method"] if best else "none passes (filtered MMD above interpolation's everywhere)")
-    res["meta"]["chosen"] = best["method"] if best else None
+    res["meta"].update(chosen=best["method"] if best else None, validation=True, category_name=a.category,
+                       checkpoint=str(a.checkpoint))
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=1))

@@ -195,6 +195,14 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
         assert all(math.isfinite(m[k]) for k in ("cov", "nna", "cov_f", "nna_f")), p
         assert 0 <= m["cov"] <= 1 and 0 <= m["nna"] <= 1 and 0 <= m["multi"] <= 1 and 0 <= m["empty"] <= 1
     assert res["points"][1]["metrics"]["novelty"] < 0.5  # copies: only the sampling of surface points differs
+    from equigen_core.evaluation.protocol3d import checks_3d
+    from equigen_core.reporting.protocol2 import shapes_section
+
+    checks = checks_3d(res, "span", filtered=True)
+    assert len(checks) == 6 and all(isinstance(ok, bool) for _, ok, _ in checks)
+    assert checks[3][1] == (abs(res["summary"][0]["mean"]["multi"]) <= 0.10)  # filtered: 0 floaters against real's
+    text = shapes_section(res, "shapes_v2_tiny")
+    assert "| span |" in text and "**span, after the floater filter:" in text and "test category" in text
     from equigen_core.cli import main
     from equigen_core.data.zoo import save_zoo
 

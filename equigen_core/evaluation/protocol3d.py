@@ -27,7 +27,7 @@ from equigen_core.domains.shapes import ShapeDomain
 from equigen_core.evaluation.frontier import run_meta
 from equigen_core.evaluation.metrics import chamfer_matrix, normalize_clouds, shape_set_metrics
 from equigen_core.evaluation.protocol import draw_shots, interpolate_shots
-from equigen_core.evaluation.runner import Step, run_protocol, summarize
+from equigen_core.evaluation.runner import Step, run_protocol, summarize, t_halfwidth
 from equigen_core.generation.fewshot import sample
 from equigen_core.generation.span import span_starts
 from equigen_core.presets import Sampling
@@ -302,3 +302,53 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 64, seeds=(0
             "samplings": {name: s.to_dict() for name, s in samplings.items()}}
     return {"meta": meta, "category": category, "k": k, "n": n, "seeds": list(seeds), "reference_shapes": n,
             "seconds": seconds, "points": [asdict(p) for p in points], "summary": summarize(points)}
+
+
+REAL = "real shapes (a second fresh set)"
+
+
+def checks_3d(data: dict, method: str, *, filtered: bool) -> list[tuple[str, bool, str]]:
+    """The shape protocol's bar for one method of an evaluate_3d result, as drawn or after the floater filter →
+    (criterion, met, the figures) per line: MMD at or below interpolation's, COV at or above it, 1-NNA ≤ 0.75, the
+    floater share within 0.10 of the real shapes', novelty above the copies' by more than the paired 95 % interval,
+    and which cheap baselines are ahead on MMD and COV at once (paired over seeds, beyond the interval)."""
+    by: dict[tuple[str, int], dict] = {(p["method"], p["seed"]): p["metrics"] for p in data["points"]}
+    seeds = sorted({s for m, s in by if m == method})
+    sfx = "_f" if filtered else ""
+
+    def vals(m: str, k: str) -> list[float]:
+        return [by[(m, s)][k] for s in seeds if (m, s) in by]
+
+    def paired(k: str, other: str) -> tuple[float, float]:
+        d = [a - b for a, b in zip(vals(method, k), vals(other, k))]
+        return sum(d) / len(d), t_halfwidth(d)
+
+    mean = {k: sum(vals(method, k)) / len(seeds) for k in ("mmd" + sfx, "cov" + sfx, "nna" + sfx, "novelty" + sfx)}
+    interp = "interpolation of two shots"
+    d_mmd, ci_mmd = paired("mmd" + sfx, interp)
+    d_cov, ci_cov = paired("cov" + sfx, interp)
+    d_nov, ci_nov = paired("novelty" + sfx, "copies of the shots")
+    real = sum(vals(REAL, "multi")) / len(seeds)
+    shown = 0.0 if filtered else sum(vals(method, "multi")) / len(seeds)  # the filter leaves one piece per sample
+    ahead = [b for b in dict.fromkeys(m for m, _ in by) if b not in (method, REAL) and b.startswith(
+        ("copies", "interpolation", "exact", "mixing")) and _beyond(paired("mmd" + sfx, b), below=False)
+        and _beyond(paired("cov" + sfx, b), below=True)]
+    return [
+        ("MMD at or below interpolation's", d_mmd <= 0, f"{mean['mmd' + sfx]:.2f}; paired difference "
+                                                         f"{d_mmd:+.2f} ± {ci_mmd:.2f}"),
+        ("COV at or above interpolation's", d_cov >= 0, f"{mean['cov' + sfx]:.2f}; paired difference "
+                                                        f"{d_cov:+.2f} ± {ci_cov:.2f}"),
+        ("1-NNA ≤ 0.75", mean["nna" + sfx] <= 0.75, f"{mean['nna' + sfx]:.2f}"),
+        ("floaters within 0.10 of the real shapes'", abs(shown - real) <= 0.10,
+         f"{shown:.2f} against {real:.2f}" + (" (the filter leaves every shape in one piece)" if filtered else "")),
+        ("novelty above the copies' by more than the interval", d_nov > ci_nov,
+         f"{mean['novelty' + sfx]:.2f}; paired difference {d_nov:+.2f} ± {ci_nov:.2f}"),
+        ("no cheap baseline ahead on MMD and COV at once", not ahead, ", ".join(ahead) or "none"),
+    ]
+
+
+def _beyond(diff: tuple[float, float], *, below: bool) -> bool:
+    """A paired difference (mean, 95 % half-width) of method − baseline is beyond its interval: below 0 (the
+    baseline is ahead on a higher-is-better metric) or above it (ahead on a lower-is-better one)."""
+    d, ci = diff
+    return d < -ci if below else d > ci

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from equigen_core.evaluation.frontier import GOAL, off_stroke_ratio
+from equigen_core.evaluation.protocol3d import checks_3d
 from equigen_core.evaluation.runner import curves, row_label
 from equigen_core.reporting.plotstyle import finish_plotly, mpl_style, plotly_style, save_png, two_panels
 
@@ -170,3 +171,48 @@ def _value(v) -> str:
 
 
 __all__ = ["frontier2_figure", "section", "stage2_table", "row_label"]
+
+
+def shapes_section(data: dict, name: str, img_dir: Path | None = None) -> str:
+    """Protocol v2 for shapes (evaluation.protocol3d.evaluate_3d; meta["protocol"] == 2) as markdown: every row's
+    mean ± 95 % interval over seeds, as drawn and after the floater filter, then the bar (checks_3d) for each
+    learned row, both ways."""
+    meta = data.get("meta", {})
+    cat = meta.get("category_name", f"category {data['category']}")
+    role = "validation" if meta.get("validation") else "test"
+    lines = [f"## Protocol v2 for shapes (`{name}`): {role} category {cat}, K = {data['k']}, n = {data['n']} samples "
+             f"and {data['n']} fresh reference shapes per seed", "",
+             f"`{meta.get('command', 'python -m equigen_core evaluate shapes ...')}` — seeds {data['seeds']}, "
+             f"{meta.get('date', '')}, {meta.get('machine', '')}; {data['seconds'] / 60:.1f} min. Model "
+             f"`{meta.get('checkpoint', '?')}`. Each seed draws its own K shots from the zoo's training split and "
+             f"two disjoint sets of {data['n']} procedural {cat}s that no zoo INR was fitted to: one is the "
+             "reference, the other is scored as if it were samples (the real-vs-real ceiling). Clouds of 2,048 "
+             "surface points from 64³ marching cubes, centred and scaled; Chamfer on squared L2. MMD ×10³ (lower is "
+             "better), COV (higher), 1-NNA (0.5 ideal; an empty sample counts as told apart), novelty = median "
+             "Chamfer distance to the nearest shot over the same for the reference (copies score well below 1), "
+             "empty = no surface (left out of MMD / COV / novelty), floaters = share of samples with a second piece "
+             "of ≥ 1 % of their volume. *Filtered*: the same after keeping each sample's largest piece (what the app "
+             "shows). Mean ± 95 % t-interval over seeds.", "",
+             "| method | MMD ×10³ | COV | 1-NNA | novelty | empty | floaters | filtered: MMD | COV | 1-NNA | novelty |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["summary"]:
+        cells = [_ci(r, m) for m in ("mmd", "cov", "nna", "novelty")] + [f"{r['mean']['empty']:.2f}",
+                                                                         f"{r['mean']['multi']:.2f}"]
+        cells += [_ci(r, f"{m}_f") for m in ("mmd", "cov", "nna", "novelty")]
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+    if meta.get("chosen"):
+        lines += ["", f"**Chosen on this category** (the highest filtered COV among learned rows whose filtered MMD is "
+                      f"at or below interpolation's): {meta['chosen']}."]
+    for r in data["summary"] if role == "test" else ():
+        if r["family"] != "equigen":
+            continue
+        for filtered in (False, True):
+            checks = checks_3d(data, r["method"], filtered=filtered)
+            met = sum(ok for _, ok, _ in checks)
+            lines += ["", f"**{r['method']}, {'after the floater filter' if filtered else 'as drawn'}: {met} of "
+                          f"{len(checks)} checks met.** " + "; ".join(
+                              f"{what}: {'met' if ok else 'not met'} ({fig})" for what, ok, fig in checks) + "."]
+    img = f"img/{name}.png"
+    if img_dir is not None and (img_dir.parent / img).exists():
+        lines += ["", f"![samples]({img})"]
+    return "\n".join(lines)

@@ -388,8 +388,11 @@ def render_results(out: str | Path) -> Path:
     for p, data in results:
         if data["meta"].get("protocol") != 2:  # the first protocol's results (older tables)
             parts += ["", frontier_section(data, p.stem, out / "img", "img")]
-    for p in sorted(data_dir.glob("shapes_*.json")):
-        parts += ["", shapes_section(json.loads(p.read_text()), p.stem, out)]
+    shapes = [(p, json.loads(p.read_text())) for p in sorted(data_dir.glob("shapes_*.json"))]
+    for p, data in sorted(shapes, key=lambda x: (x[1].get("meta", {}).get("protocol") != 2,  # v2 first: test, then
+                                                 bool(x[1].get("meta", {}).get("validation")))):  # validation
+        parts += ["", protocol2.shapes_section(data, p.stem, out / "img") if data.get("meta", {}).get("protocol") == 2
+                  else shapes_section(data, p.stem, out)]
     for ab in (data_dir / "ablations.json", data_dir / "ablations_v1.json"):  # protocol v2, then the first one's
         if ab.exists():
             parts += ["", ablation_section(json.loads(ab.read_text()))]
