@@ -31,11 +31,14 @@ def test_train_all_tiny3d_fits_the_zoo_from_a_meta_init_without_the_held_out_cat
     """`train all --preset tiny3d`: the shape path of the same recipe (Reptile init that never saw airplanes → zoo →
     encoder → diffusion over the weights, conditioned on the probe → adaptation), and the root works as a whole."""
     out, work = tmp_path / "ckpt", tmp_path / "work"
-    assert main(["train", "all", "--preset", "tiny3d", "--category", "airplane", "--k", "3", "--out", str(out),
-                 "--work", str(work)]) == 0
+    assert main(["train", "all", "--preset", "tiny3d", "--category", "airplane", "--val-class", "chair", "--k", "3",
+                 "--out", str(out), "--work", str(work)]) == 0
     zoo, gallery = load_zoo(work / "zoo"), load_zoo(out / "gallery")
-    assert zoo.meta["init"] == "meta" and zoo.meta["meta_init"]["excluded_classes"] == [0]
-    assert zoo.meta["meta_init"]["shapes"] == 20  # the training split (4 of 5) of the five other categories
+    assert zoo.meta["init"] == "meta" and zoo.meta["meta_init"]["excluded_classes"] == [0, 2]  # airplane, chair
+    assert zoo.meta["meta_init"]["shapes"] == 16  # the training split (4 of 5) of the four other categories
+    assert gallery.meta["validation_class"] == "chair"
+    train = FewShotModel.load(out / "diffusion").config["train"]
+    assert train["classes"] == [1, 3, 4, 5] and train["test_class"] == 0 and train["validation_class"] == 2
     assert gallery.init is not None and torch.equal(gallery.init, zoo.init)  # uploads are fitted from the same w0
     model = FewShotModel.load(out / "diffusion_airplane")
     assert model.config["diffusion"]["condition"] == "probe" and torch.equal(model.inr_init, zoo.init)
