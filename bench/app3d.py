@@ -1,8 +1,11 @@
 """Benchmark: the app's 3D mode on CPU from the shipped checkpoints: load, the target thumbnails, and one Generate
-click per start (SDEdit from the augmented targets, and from noise), with what the readouts say about the samples.
+click per start (the span of the targets — the default —, the augmented targets, and noise), with what the readouts
+say about the samples.
 
-    python bench/app3d.py [--root checkpoints/shapes] [--steps 50] [--n 8] [--t0 200] [--gamma 0.3] [--guidance 0]
+    python bench/app3d.py [--root checkpoints/shapes] [--steps 50] [--n 8] [--t0 50] [--gamma 0.5] [--guidance 0]
                            [--temperature 1.0]
+
+Every knob defaults to the tab's (presets.SHAPES); noise runs at γ = 0.3.
 
 Runs the 3D Generate callback itself (previews, final 64³ renders, readouts, GLBs and the first sample's turntable
 included; the browser's own drawing is not), unpaced.
@@ -16,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from equigen_studio.callbacks3d import STARTS, Callbacks3D  # noqa: E402
 from equigen_core.presets import SHAPES  # noqa: E402
 from equigen_core.service.studio import Studio  # noqa: E402
+from equigen_studio.callbacks3d import STARTS, Callbacks3D  # noqa: E402
 
 
 def main() -> None:
@@ -26,9 +29,9 @@ def main() -> None:
     ap.add_argument("--root", default="checkpoints/shapes")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--t0", type=int, default=200)
-    ap.add_argument("--gamma", type=float, default=0.3)
-    ap.add_argument("--guidance", type=float, default=0.0, help="λ (the 3D tab's default is 0)")
+    ap.add_argument("--t0", type=int, default=SHAPES.t0)
+    ap.add_argument("--gamma", type=float, default=SHAPES.gamma)
+    ap.add_argument("--guidance", type=float, default=SHAPES.guidance, help="λ_g (the tab's default)")
     ap.add_argument("--temperature", type=float, default=SHAPES.temperature, help="τ (the tab's default)")
     args = ap.parse_args()
     t = time.perf_counter()
@@ -38,10 +41,10 @@ def main() -> None:
     t = time.perf_counter()
     cb.show_candidates(cat)
     print(f"target thumbnails (first time; cached after): {time.perf_counter() - t:.1f} s")
-    for start, t0 in [(STARTS[1], args.t0), (STARTS[0], 0)]:
+    for start, t0, gamma in [(STARTS[2], args.t0, args.gamma), (STARTS[1], args.t0, args.gamma), (STARTS[0], 0, 0.3)]:
         t = time.perf_counter()
         frames, last = 0, None
-        for last in cb.generate(cb.default_checkpoint(), cat, "0-9", args.gamma, args.guidance, args.steps, args.n,
+        for last in cb.generate(cb.default_checkpoint(), cat, "0-9", gamma, args.guidance, args.steps, args.n,
                                 0, args.temperature, start, t0):
             frames += 1
         cb.show_first(last[-1])  # the chained event: first sample's turntable + GLB for the viewer

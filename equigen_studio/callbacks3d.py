@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from equigen_core.domains.shapes import ShapeDomain
 from equigen_core.service import studio3d as core3d
 from equigen_core.service.access import AccessPolicy
 from equigen_core.service.inspection import feature_map
@@ -200,8 +201,9 @@ class Callbacks3D(SamplingCallbacks):
         tr = core3d.tradeoff_3d(studio, model, targets, category, gammas=parse_gammas(gammas_text), n=int(n),
                                 sampling=s, seed=int(seed), mode="set" if set_level else "per-target",
                                 on_progress=progress_to(progress))
-        rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd_f"], 2),
-                 round(r["cov_f"], 3), round(r["nna_f"], 3), round(r["novelty_f"], 2), round(r["empty"], 2),
+        f = "_f" if ShapeDomain.floater_filter else ""  # the metrics of the shapes as the app shows them
+        rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd" + f], 2),
+                 round(r["cov" + f], 3), round(r["nna" + f], 3), round(r["novelty" + f], 2), round(r["empty"], 2),
                  round(r["multi"], 2)] for r in tr.rows]
         note = sweep_note(s, seed=seed, k=len(targets), n=n, set_level=bool(set_level), with_gamma=True,
                           varies="each row varies one knob (γ, or t0 at that γ)")

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from equigen_core.domains.shapes import ShapeDomain
 from equigen_core.reporting.protocol2 import frontier2_figure
 from equigen_core.weightspace.weights import WeightSpace
 
@@ -97,12 +98,13 @@ def weights_figure(check, spec) -> go.Figure:
 def tradeoff3d_figure(tr) -> go.Figure:
     """The 3D sweep: MMD (faithfulness to unseen shapes of the category, lower is better) against Chamfer novelty
     (well below 1 = copies of the targets, ≈ 1 = as new as unseen shapes), and COV against γ / t0, beside the
-    baselines; after the floater filter when the rows have it (protocol v2)."""
+    baselines; after the floater filter when the app shows shapes that way (ShapeDomain.floater_filter)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MMD×10³ (lower: more faithful) vs novelty",
                                                         "COV (higher: more of the category covered)"))
     families = {}
-    for r in tr.rows:  # protocol v2 rows carry the metrics after the floater filter (what the app shows): use those
-        r = {**r, **{k: r[f"{k}_f"] for k in ("mmd", "cov", "nna", "novelty") if f"{k}_f" in r}}
+    for r in tr.rows:  # protocol v2 rows also carry the metrics after the floater filter: used when the app shows it
+        if ShapeDomain.floater_filter:
+            r = {**r, **{k: r[f"{k}_f"] for k in ("mmd", "cov", "nna", "novelty") if f"{k}_f" in r}}
         families.setdefault(r["method"], []).append(r)
     for i, (method, rows) in enumerate(families.items()):
         color = PALETTE[i % len(PALETTE)]

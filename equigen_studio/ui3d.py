@@ -63,8 +63,8 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
                 c.seed = gr.Number(0, precision=0, label="Seed")
                 c.temperature = knob_slider("temperature", sampling.temperature, step=0.05, label="τ — temperature")
             c.start = gr.Radio(STARTS, value=start_label(sampling.sampler), label="Start from")
-            c.t0 = knob_slider("t0", sampling.t0, step=10, label="t0 — how far the augmented targets are noised "
-                               "(refine only; larger: more redrawn)")
+            c.t0 = knob_slider("t0", sampling.t0, step=10, label="t0 — how far the starts (span or augmented "
+                               "targets) are noised before denoising (larger: more redrawn)")
             c.set_level = gr.Checkbox(False, label="Set-level condition (mean ψ of the targets)")
             with gr.Row():
                 c.gen = gr.Button("Generate shapes", variant="primary", elem_id="generate3d-btn")
@@ -94,11 +94,12 @@ def tradeoff_section() -> SimpleNamespace:
                 "as in `evaluate shapes` (protocol v2): MMD, COV and 1-NNA in Chamfer distance against as many fresh "
                 "shapes of the category as there are samples, empty samples counted apart, beside the cheap "
                 "baselines; novelty is the median Chamfer distance to the nearest target over that of the reference "
-                "shapes (well below 1: copies). The metrics are those of the shapes as the app shows them, after the "
-                "floater filter (each shape's largest piece); the floater column is the share with a detached piece "
-                "before it. The sweep uses the Generate section's 3D checkpoint, category, targets, start, λ_g, τ, "
-                "DDIM steps and seed; each row varies one knob. Until it runs, the plot shows the shipped model's "
-                "5-seed protocol (docs/RESULTS.md, `python -m equigen_core evaluate shapes`).")
+                "shapes (well below 1: copies); floaters: the share of samples with a detached piece of ≥ 1 % of their "
+                "volume. The app shows the shapes as drawn (the largest-piece filter is off: on the validation "
+                "category it removed real parts as often as floaters), and the metrics are those. The sweep uses "
+                "the Generate section's 3D checkpoint, category, targets, start, λ_g, τ, DDIM steps and seed; each "
+                "row varies one knob. Until it runs, the plot shows the shipped model's 5-seed protocol "
+                "(docs/RESULTS.md, `python -m equigen_core evaluate shapes`).")
     with gr.Row():
         c.gammas = gr.Textbox("0, 0.5, 1, 1.5", label="γ values")
         c.n = gr.Slider(4, 32, value=12, step=4, label="Shapes per point")

@@ -5,7 +5,7 @@
 Uses the 3D tab's defaults: the held-out category's gallery shapes as targets (selection "0-9"), its default
 checkpoint, the domain's default sampler and knobs (presets.SHAPES), 8 shapes, seed 0; and one row from noise with the
 same knobs for comparison. Writes OUT/generated_shapes.png (rows: the first 8 targets, default samples, samples from
-noise; ray-cast views of the 64³ occupancy as the app shows them, after the floater filter), OUT/generated_shapes.txt
+noise; ray-cast views of the 64³ occupancy as the app shows them), OUT/generated_shapes.txt
 (its caption) and OUT/turntable_shape.gif (the first default sample).
 """
 from __future__ import annotations
@@ -45,11 +45,12 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     save_grid(core3d.views(model.spec, rows, size=96), a.out / "generated_shapes.png", ncol=a.n, scale=1)
     path, renderer = core3d.turntable(model.spec, drawn[0], a.out / "turntable_shape.gif")
+    shown = "largest piece only" if ShapeDomain.floater_filter else "as drawn, floaters and all"
     caption = (f"Rows: {min(a.n, len(targets))} of the {len(targets)} {cat} targets (gallery shapes the model was "
                f"not trained on); {a.n} samples of the default sampler ({s.sampler}, γ = {s.gamma:g}, t0 = {s.t0}, "
                f"λ_g = {s.guidance:g}, τ = {s.temperature:g}); {a.n} samples from noise (γ = 0.3, the same other "
-               f"knobs). Checkpoint `{cb.default_checkpoint()}`, seed {a.seed}, 64³ occupancy, ray-cast, floaters "
-               f"filtered as the app shows them. Turntable: the first default sample ({renderer}). Command: "
+               f"knobs). Checkpoint `{cb.default_checkpoint()}`, seed {a.seed}, 64³ occupancy, ray-cast, as the app "
+               f"shows them ({shown}). Turntable: the first default sample ({renderer}). Command: "
                f"`PYTHONPATH=. python scripts/readme3d.py --root {a.root} --out {a.out}`.")
     (a.out / "generated_shapes.txt").write_text(caption + "\n")
     print(caption)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 # the result of each shipped checkpoint root's measured default (docs/RESULTS.md)
-SHIPPED = {"image": "frontier_mnist9_v2.json", "shape": "shapes_airplane_meta.json"}
+SHIPPED = {"image": "frontier_mnist9_v2.json", "shape": "shapes_v2_airplane.json"}
 
 
 def data_dirs(root: str | Path | None = None) -> list[Path]:
