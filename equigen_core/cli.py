@@ -282,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--temperature", type=float, default=None, help=f"τ ({_knob('temperature')})")
     sh.add_argument("--steps", type=int, default=None, help=f"DDIM steps ({_knob('steps')})")
     sh.add_argument("--noise-gamma", type=float, default=0.3, help="γ of the from-noise row measured beside it")
+    sh.add_argument("--fit-reference", action="store_true",
+                    help="also fit the second fresh set as INRs with the zoo's recipe (the INR ceiling row)")
     sh.add_argument("--adapt-steps", type=int, default=0,
                     help="> 0: also adapt the model per seed (stage 3, this many steps) on the shots and on their "
                          "span, and sample each from noise")

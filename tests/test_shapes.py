@@ -210,9 +210,10 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     out = tmp_path / "eval3d.json"
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--k", "3", "--n", "2", "--seeds", "0", "--steps", "2", "--sampler", "span", "--t0", "100", "--json",
-                 str(out)]) == 0
+                 str(out), "--fit-reference"]) == 0
     got = json.loads(out.read_text())
     assert [p["method"] for p in got["points"]][-2:] == ["EquiGen (span)", "EquiGen (from noise)"]
+    assert got["points"][1]["method"] == "INRs of real shapes (the second set, fitted)"  # the INR ceiling
     assert got["meta"]["protocol"] == 2 and got["n"] == 2 and got["meta"]["samplings"]["EquiGen (span)"]["t0"] == 100
     assert main(["evaluate", "shapes", "--checkpoint", str(tmp_path / "diffusion"), "--zoo", str(tmp_path / "zoo"),
                  "--category", "spaceship"]) == 2

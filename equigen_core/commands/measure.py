@@ -114,7 +114,8 @@ def evaluate_shapes(args, checkpoint, zoo, name, *, only_adapted: bool = False) 
     if chosen.sampler != "noise":
         samplings[f"{label} (from noise)"] = chosen.replace(sampler="noise", gamma=args.noise_gamma)
     res = evaluate_3d(FewShotModel.load(checkpoint), zoo, category=category, k=args.k, n=args.n,
-                      seeds=tuple(args.seeds), samplings=samplings, adapt_steps=args.adapt_steps)
+                      seeds=tuple(args.seeds), samplings=samplings, adapt_steps=args.adapt_steps,
+                      fit_reference=getattr(args, "fit_reference", False))
     print_3d_summary(res["summary"])
     if args.json:
         res["meta"].update(command=command_line(), checkpoint=str(checkpoint), category_name=name)

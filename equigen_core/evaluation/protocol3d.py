@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -32,6 +33,7 @@ from equigen_core.generation.fewshot import sample
 from equigen_core.generation.span import span_starts
 from equigen_core.presets import Sampling
 from equigen_core.training.stage3 import FinetuneConfig, finetune
+from equigen_core.weightspace.fit import FitConfig, fit_shapes
 from equigen_core.weightspace.inr import make_grid
 from equigen_core.weightspace.render import grid_to_mesh, largest_piece, occupancy_grids, sample_surface
 
@@ -134,8 +136,10 @@ def reference_terms(ref_clouds: Tensor, shot_clouds: Tensor | None = None) -> tu
 
 
 METRICS_3D = ("mmd", "cov", "nna", "novelty", "empty", "multi")
-# the same after the floater filter (render.largest_piece), which the app applies to what it shows
+# the same after the floater filter (render.largest_piece: each shape's largest piece)
 FILTERED_3D = ("mmd_f", "cov_f", "nna_f", "novelty_f")
+REAL = "real shapes (a second fresh set)"
+REAL_INRS = "INRs of real shapes (the second set, fitted)"
 
 
 @dataclass(frozen=True)
@@ -242,7 +246,8 @@ def fresh_shapes(zoo, category: int, count: int):
 
 def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 64, seeds=(0, 1, 2, 3, 4),
                 samplings: dict[str, Sampling] | None = None, adapt_steps: int = 0, n_points: int = 2048,
-                res: int = 64, progress: bool = True, command: str = "") -> dict:
+                res: int = 64, fit_reference: bool = False, only: Sequence[str] | None = None,
+                progress: bool = True, command: str = "") -> dict:
     """Protocol v2 for shapes. Per seed: K shots from the zoo's training split; a reference of n fresh procedural
     shapes of the category and a second, disjoint fresh set of n scored as if it were samples (the real-vs-real
     ceiling); then baselines (copies, interpolation of two shots, exact augmentations, and for every span sampler
@@ -251,7 +256,9 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 64, seeds=(0
     each seed's shots by stage 3 for that many steps, once on the shots and once on their span (Dirichlet mixtures
     of 3 shots, FinetuneConfig.mix: equal CPU time), each sampled from noise. Metrics: METRICS_3D and FILTERED_3D
     (score_grids) → {"meta", "points", "summary", ...} as the image frontier (evaluation.runner), with t-based 95 %
-    intervals over seeds in the summary."""
+    intervals over seeds in the summary. fit_reference: also the second fresh set fitted as INRs from the zoo's
+    shared init with the zoo's recipe (what a generator that drew real shapes as INRs would score: the INR ceiling).
+    only: run just the rows of these method names (the per-seed reference is still drawn)."""
     spec = zoo.spec
     default = ShapeDomain.default_sampling()
     samplings = samplings or {"EquiGen (default)": default,
@@ -268,11 +275,18 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 64, seeds=(0
         ctx = SetContext.of(clouds_from_grids(ref_grids, n_points),
                             clouds_from_weights(spec, shots, n=n_points, res=res))
 
-        def step(method, family, make, knob="", value=None) -> Step:
+        def step(method, family, make, knob="", value=None) -> Step | None:
+            if only is not None and method not in only:
+                return None
             return Step(method, family, knob, value, lambda: score_grids(
-                occupancy_grids(spec, make(), res) if family != "reference" else make(), ctx, n_points=n_points))
+                make() if method == REAL else occupancy_grids(spec, make(), res), ctx, n_points=n_points))
 
-        yield step("real shapes (a second fresh set)", "reference", lambda: real_grids)
+        yield step(REAL, "reference", lambda: real_grids)
+        if fit_reference:
+            yield step(REAL_INRS, "reference", lambda: fit_shapes(
+                spec, blocks.select(torch.arange((2 * i + 1) * n, (2 * i + 2) * n)), FitConfig(**fit_cfg),
+                points=int(zoo.meta.get("points", 2048)), rounds=int(zoo.meta.get("rounds", 50)), seed=seed,
+                init_weights=None if zoo.init is None else zoo.init.reshape(1, -1), progress=False).weights)
         pick = shots[torch.randint(0, len(shots), (n,), generator=g)]
         yield step("copies of the shots", "baseline", lambda: pick)
         yield step("interpolation of two shots", "baseline", lambda: interpolate_shots(shots, n, g))
@@ -295,16 +309,16 @@ def evaluate_3d(model, zoo, *, category: int, k: int = 10, n: int = 64, seeds=(0
                        lambda tuned=tuned: sample(tuned, shots, n, noise, seed=seed).weights)
 
     n_span = len({(s.gamma, s.mix, s.augment) for s in samplings.values() if s.sampler == "span"})
-    per_seed = 4 + n_span + len(samplings) + 2 * (adapt_steps > 0)
-    points = run_protocol(plan, seeds, per_seed=per_seed, desc="3D protocol v2", progress=progress)
+    per_seed = 4 + fit_reference + n_span + len(samplings) + 2 * (adapt_steps > 0)
+    per_seed = per_seed if only is None else len(only)
+    fit_cfg = {k: (tuple(v) if isinstance(v, list) else v) for k, v in zoo.meta.get("fit", {}).items()}
+    points = run_protocol(lambda seed, status: (st for st in plan(seed, status) if st is not None), seeds,
+                          per_seed=per_seed, desc="3D protocol v2", progress=progress)
     seconds = round(time.perf_counter() - t_start, 1)
     meta = {**run_meta(command), "protocol": 2, "category": category, "k": k, "n": n, "seconds": seconds,
             "samplings": {name: s.to_dict() for name, s in samplings.items()}}
     return {"meta": meta, "category": category, "k": k, "n": n, "seeds": list(seeds), "reference_shapes": n,
             "seconds": seconds, "points": [asdict(p) for p in points], "summary": summarize(points)}
-
-
-REAL = "real shapes (a second fresh set)"
 
 
 def checks_3d(data: dict, method: str, *, filtered: bool) -> list[tuple[str, bool, str]]:
@@ -330,7 +344,7 @@ def checks_3d(data: dict, method: str, *, filtered: bool) -> list[tuple[str, boo
     d_nov, ci_nov = paired("novelty" + sfx, "copies of the shots")
     real = sum(vals(REAL, "multi")) / len(seeds)
     shown = 0.0 if filtered else sum(vals(method, "multi")) / len(seeds)  # the filter leaves one piece per sample
-    ahead = [b for b in dict.fromkeys(m for m, _ in by) if b not in (method, REAL) and b.startswith(
+    ahead = [b for b in dict.fromkeys(m for m, _ in by) if b != method and b.startswith(
         ("copies", "interpolation", "exact", "mixing")) and _beyond(paired("mmd" + sfx, b), below=False)
         and _beyond(paired("cov" + sfx, b), below=True)]
     return [
