@@ -181,7 +181,7 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     model = FewShotModel.load(tmp_path / "diffusion")
     from equigen_core.presets import SHAPES
 
-    quick = SHAPES.replace(sampler="span", steps=2, t0=100)
+    quick = SHAPES.replace(sampler="span", gamma=1.0, steps=2, t0=100)
     res = evaluate_3d(model, zoo, category=0, k=3, n=4, seeds=(0, 1), n_points=128, res=24, adapt_steps=2,
                       samplings={"span": quick, "noise": quick.replace(sampler="noise")}, progress=False)
     names = [p["method"] for p in res["points"] if p["seed"] == 0]
