@@ -53,8 +53,9 @@ def generate_section(cb: Callbacks3D, sampling) -> SimpleNamespace:
                                       "denoiser (bottom)", type="pil", elem_id="walk3d-strip")
                 c.walk_md = gr.Markdown()
         with gr.Column(scale=2):
-            c.gamma = knob_slider("gamma", sampling.gamma, step=0.05, label="γ — diversity (refine: the "
-                                  "augmentation's strength; from noise: ψ̃ = ψ + γ·ε)")
+            c.gamma = knob_slider("gamma", sampling.gamma, step=0.05, label="γ — diversity (span: how far the "
+                                  "mixtures and moves go; refine: the augmentation's strength; from noise: "
+                                  "ψ̃ = ψ + γ·ε)")
             c.guidance = knob_slider("guidance", sampling.guidance, step=0.05,
                                      label="λ_g — equivariance guidance at sampling")
             c.steps = knob_slider("steps", sampling.steps, step=1, label="DDIM steps")
