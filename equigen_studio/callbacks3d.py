@@ -201,10 +201,9 @@ class Callbacks3D(SamplingCallbacks):
         tr = core3d.tradeoff_3d(studio, model, targets, category, gammas=parse_gammas(gammas_text), n=int(n),
                                 sampling=s, seed=int(seed), mode="set" if set_level else "per-target",
                                 on_progress=progress_to(progress))
-        f = "_f" if ShapeDomain.floater_filter else ""  # the metrics of the shapes as the app shows them
-        rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd" + f], 2),
-                 round(r["cov" + f], 3), round(r["nna" + f], 3), round(r["novelty" + f], 2), round(r["empty"], 2),
-                 round(r["multi"], 2)] for r in tr.rows]
+        rows = [[r["method"] + (f" ({r['knob']} = {r['value']:g})" if r["knob"] else ""), round(r["mmd"], 2),
+                 round(r["cov"], 3), round(r["nna"], 3), round(r["novelty"], 2), round(r["empty"], 2),
+                 round(r["multi"], 2)] for r in map(ShapeDomain.shown, tr.rows)]  # as the app shows the shapes
         note = sweep_note(s, seed=seed, k=len(targets), n=n, set_level=bool(set_level), with_gamma=True,
                           varies="each row varies one knob (γ, or t0 at that γ)")
         return figures.tradeoff3d_figure(tr), rows, f"{note}\n\nReference: {tr.reference}. {tr.verdict}"

@@ -102,9 +102,7 @@ def tradeoff3d_figure(tr) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("MMD×10³ (lower: more faithful) vs novelty",
                                                         "COV (higher: more of the category covered)"))
     families = {}
-    for r in tr.rows:  # protocol v2 rows also carry the metrics after the floater filter: used when the app shows it
-        if ShapeDomain.floater_filter:
-            r = {**r, **{k: r[f"{k}_f"] for k in ("mmd", "cov", "nna", "novelty") if f"{k}_f" in r}}
+    for r in map(ShapeDomain.shown, tr.rows):  # the metrics of the shapes as the app shows them
         families.setdefault(r["method"], []).append(r)
     for i, (method, rows) in enumerate(families.items()):
         color = PALETTE[i % len(PALETTE)]

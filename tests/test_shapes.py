@@ -227,7 +227,7 @@ def test_3d_protocol_runs_on_a_tiny_pipeline(tmp_path):
     assert json.loads(out.read_text())["meta"]["category_name"] == "airplane"
 
 
-def test_protocol_v2_sets_empties_apart_and_filters_floaters():
+def test_protocol_v2_sets_empties_apart_and_filters_floaters(monkeypatch):
     """Empty samples are left out of MMD / COV / novelty and told apart in 1-NNA; the floater filter keeps each
     shape's largest piece; the fresh reference shapes are not the zoo's and two fresh blocks are disjoint."""
     from equigen_core.data.zoo import zoo_shapes
@@ -270,6 +270,11 @@ def test_protocol_v2_sets_empties_apart_and_filters_floaters():
     for k, v in want.items():
         assert got[f"{k}_f"] == pytest.approx(v, rel=1e-5), k
     assert got["mmd"] != pytest.approx(got["mmd_f"])  # the floaters did count before the filter
+    from equigen_core.domains.shapes import ShapeDomain
+
+    assert ShapeDomain.shown(got) == got  # the app shows shapes as drawn: the raw metrics
+    monkeypatch.setattr(ShapeDomain, "floater_filter", True)
+    assert ShapeDomain.shown(got)["mmd"] == got["mmd_f"] and ShapeDomain.shown(got)["multi"] == got["multi"]
 
     zoo = _tiny_shape_zoo_meta(per_category=3)
     fresh = fresh_shapes(zoo, 0, 4)

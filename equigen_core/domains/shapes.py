@@ -44,6 +44,14 @@ class ShapeDomain(Domain):
         return shape_views(spec, weights, res=res or cls.final_res, size=cls.final_size, largest=cls.floater_filter)
 
     @classmethod
+    def shown(cls, metrics: dict) -> dict:
+        """Protocol-v2 metrics of a set (protocol3d.score_grids' keys) as the app shows the shapes: those after the
+        floater filter (the `_f` keys) in place of the raw ones when `floater_filter` is on, else unchanged."""
+        if not cls.floater_filter:
+            return metrics
+        return {**metrics, **{k[:-2]: v for k, v in metrics.items() if k.endswith("_f")}}
+
+    @classmethod
     def exact_augment(cls, spec, weights: Tensor, generator, strength: float = 1.0) -> Tensor:
         """Turn about y ≤ 15°, scale ±10 %, shift ±0.1 (× strength); no colour: occupancy has none."""
 

@@ -291,14 +291,17 @@ def shape_set_metrics(generated: Tensor, reference: Tensor, *, normalize: bool =
     reference's own Chamfer matrix (R, R), when a protocol scores many sets against one reference (it is the same
     for all of them)."""
     g, r = (normalize_clouds(generated), normalize_clouds(reference)) if normalize else (generated, reference)
-    d_gr = chamfer_matrix(g, r)  # (G, R)
+    return metrics_from_distances(chamfer_matrix(g, r), chamfer_matrix(g), chamfer_matrix(r) if d_rr is None else d_rr)
+
+
+def metrics_from_distances(d_gr: Tensor, d_gg: Tensor, d_rr: Tensor, *, told_apart: int = 0) -> ShapeSetMetrics:
+    """MMD / COV / 1-NNA from the Chamfer matrices of G generated and R reference clouds: (G, R), (G, G), (R, R).
+    told_apart: samples left out of the matrices that count as correctly classified in 1-NNA (empty samples)."""
+    n_g, n_r = d_gr.shape
     mmd = float(d_gr.min(dim=0).values.mean())
-    cov = float(d_gr.argmin(dim=1).unique().numel() / len(r))
-    d_gg = chamfer_matrix(g)
-    d_rr = chamfer_matrix(r) if d_rr is None else d_rr
-    n_g = len(g)
+    cov = float(d_gr.argmin(dim=1).unique().numel() / n_r)
     full = torch.cat([torch.cat([d_gg, d_gr], 1), torch.cat([d_gr.T, d_rr], 1)], 0)  # (G+R, G+R)
     full.fill_diagonal_(float("inf"))
-    labels = torch.cat([torch.zeros(n_g), torch.ones(len(r))])
-    nna = float((labels[full.argmin(dim=1)] == labels).float().mean())
-    return ShapeSetMetrics(mmd, cov, nna)
+    labels = torch.cat([torch.zeros(n_g), torch.ones(n_r)])
+    right = float((labels[full.argmin(dim=1)] == labels).float().sum())
+    return ShapeSetMetrics(mmd, cov, (right + told_apart) / (n_g + n_r + told_apart))

@@ -11,7 +11,8 @@ L2). Empty samples are counted apart and left out of MMD / COV / novelty (in 1-N
 Novelty in Chamfer distance: the median distance of samples to their nearest shot over the same for the reference
 shapes (≈ 1 = as new as unseen shapes of the category; copies score well below 1, not 0, as their clouds are other
 random points of the same surfaces). Floaters: the share of samples in more than one piece of ≥ 1 % of their volume;
-every metric is also given after the floater filter the app applies (render.largest_piece), the `_f` columns.
+every metric is also given after a largest-piece floater filter (render.largest_piece), the `_f` columns (the app
+applies it only when ShapeDomain.floater_filter is on; it is off).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from torch import Tensor
 from equigen_core.data.shapes import CATEGORIES, make_shapes
 from equigen_core.domains.shapes import ShapeDomain
 from equigen_core.evaluation.frontier import run_meta
-from equigen_core.evaluation.metrics import chamfer_matrix, normalize_clouds, shape_set_metrics
+from equigen_core.evaluation.metrics import chamfer_matrix, metrics_from_distances, normalize_clouds, shape_set_metrics
 from equigen_core.evaluation.protocol import draw_shots, interpolate_shots
 from equigen_core.evaluation.runner import Step, run_protocol, summarize, t_halfwidth
 from equigen_core.generation.fewshot import sample
@@ -53,6 +54,11 @@ def clouds_from_grids(grids: Tensor, n: int = 2048, *, seed: int = 0) -> Tensor:
         mesh = grid_to_mesh(g, 0.0)
         out.append(sample_surface(mesh, n, seed=seed + i) if mesh is not None else torch.zeros(n, 3))
     return torch.stack(out)
+
+
+def is_empty(clouds: Tensor) -> Tensor:
+    """Which clouds (B, N, 3) stand for an empty shape (clouds_from_grids gives those all zeros) → (B,) bool."""
+    return clouds.abs().amax(dim=(1, 2)) == 0
 
 
 def clouds_from_weights(spec, weights: Tensor, *, res: int = 64, n: int = 2048, seed: int = 0) -> Tensor:
@@ -120,7 +126,7 @@ def report_3d(name: str, clouds: Tensor, shot_clouds: Tensor, ref_clouds: Tensor
     if ref_to_shots is None:
         ref_to_shots = reference_terms(ref_clouds, shot_clouds)[1]
     nov = float(chamfer_matrix(c, s).min(1).values.median() / ref_to_shots)
-    empty = float((clouds.abs().amax(dim=(1, 2)) == 0).float().mean())
+    empty = float(is_empty(clouds).float().mean())
     multi = float("nan") if parts is None else float((parts > 1).float().mean())
     return Report3D(name, len(clouds), 1000 * m.mmd, m.cov, m.nna, nov, empty, multi)
 
@@ -169,7 +175,7 @@ class SetDistances:
 
     @classmethod
     def of(cls, clouds: Tensor, ctx: SetContext) -> "SetDistances":
-        empty = clouds.abs().amax(dim=(1, 2)) == 0
+        empty = is_empty(clouds)
         g = normalize_clouds(clouds[~empty])
         if len(g) == 0:
             return cls(torch.zeros(0, len(ctx.ref)), torch.zeros(0, 0), torch.zeros(0, len(ctx.shots)), len(clouds))
@@ -191,16 +197,10 @@ class SetDistances:
 
     def metrics(self, ctx: SetContext) -> dict[str, float]:
         """MMD (×10³) / COV / 1-NNA / novelty (see `set_metrics`)."""
-        n_g, n_r, n_e = len(self.d_gr), len(ctx.ref), self.empty
-        if n_g == 0:
+        if len(self.d_gr) == 0:
             return {"mmd": float("nan"), "cov": 0.0, "nna": 1.0, "novelty": float("nan")}
-        full = torch.cat([torch.cat([self.d_gg, self.d_gr], 1), torch.cat([self.d_gr.T, ctx.d_rr], 1)], 0)
-        full.fill_diagonal_(float("inf"))
-        labels = torch.cat([torch.zeros(n_g), torch.ones(n_r)])
-        right = float((labels[full.argmin(dim=1)] == labels).float().sum())
-        return {"mmd": 1000 * float(self.d_gr.min(dim=0).values.mean()),
-                "cov": self.d_gr.argmin(dim=1).unique().numel() / n_r,
-                "nna": (right + n_e) / (n_g + n_r + n_e),
+        m = metrics_from_distances(self.d_gr, self.d_gg, ctx.d_rr, told_apart=self.empty)
+        return {"mmd": 1000 * m.mmd, "cov": m.cov, "nna": m.nna,
                 "novelty": float(self.d_gs.min(1).values.median() / ctx.ref_to_shots)}
 
 
@@ -217,7 +217,7 @@ def score_grids(grids: Tensor, ctx: SetContext, *, n_points: int = 2048, seed: i
     floater filter (only the samples the filter changes are redrawn and re-measured)."""
     parts = count_parts(grids, min_share=PIECE_SHARE)
     clouds = clouds_from_grids(grids, n_points, seed=seed)
-    empty = clouds.abs().amax(dim=(1, 2)) == 0
+    empty = is_empty(clouds)
     dist = SetDistances.of(clouds, ctx)
     kept = (~empty).nonzero().squeeze(1)  # sample index of each non-empty sample
     rows = (count_parts(grids[kept]) > 1).nonzero().squeeze(1)  # the ones the filter changes (any second piece)

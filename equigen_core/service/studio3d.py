@@ -32,6 +32,7 @@ from equigen_core.evaluation.protocol3d import (
     clouds_from_grids,
     clouds_from_weights,
     fresh_shapes,
+    is_empty,
     score_grids,
     shape_grids,
 )
@@ -283,7 +284,7 @@ def shape_readouts(studio: Studio, weights: Tensor, targets: Tensor, category: s
     c = category_index(studio, category)
     names = category_names(studio)
     cs, ct, cg = clouds(studio.spec, weights), clouds(studio.spec, targets), gallery_clouds(studio)
-    empty = (cs.abs().amax(dim=(1, 2)) == 0).tolist()
+    empty = is_empty(cs).tolist()
     nearest = chamfer_matrix(cs, cg).argmin(1)
     d_t = chamfer_matrix(cs, ct).min(1).values * 1000
     # the category's gallery shapes that are not targets: how far unseen members are from the targets
